@@ -1,0 +1,103 @@
+package dev.harbor.exit;
+
+import dev.harbor.service.DeferredReply;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Message;
+import dev.harbor.service.Service;
+import dev.harbor.service.ServiceContext;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The node's monitor: the one service that receives every exit event of its node, in sequence order.
+ *
+ * <p>It also answers {@link Watch} requests, which is how {@code watch(handle)} works: a watcher of a
+ * live service is told when its exit event arrives here; a watcher of a service that has already
+ * exited is told at once. Extend it and override {@link #onExit} to do more with each exit (the
+ * default, {@link LoggingMonitor}, logs a line).
+ *
+ * <p>Threading: an ordinary service; its watcher table is touched only by its own handlers.
+ */
+public abstract class Monitor implements Service {
+
+    /**
+     * Asks to be told when {@code target} exits. As a call, the reply is the {@link ExitEvent}. As a
+     * send, the event is sent to {@code watcher}.
+     */
+    public record Watch(Handle target, Handle watcher) {
+    }
+
+    /**
+     * Sent to a watcher instead of the exit event when {@code target} has exited so long ago that its
+     * event is no longer retained, or never existed; {@code why} says which.
+     */
+    public record WatchFailed(Handle target, String why) {
+    }
+
+    private final Map<Handle, List<Object>> watchers = new HashMap<>();
+
+    /** Called for every exit event of this node, in sequence order. */
+    protected abstract void onExit(ServiceContext context, ExitEvent event);
+
+    @Override
+    public final Object receive(ServiceContext context, Message message) throws Exception {
+        if (message.payload() instanceof ExitEvent event) {
+            tellWatchers(context, event);
+            onExit(context, event);
+            return null;
+        }
+        if (message.payload() instanceof Watch watch) {
+            return watch(context, message, watch);
+        }
+        return onOther(context, message);
+    }
+
+    /** Handles messages other than exit events and watches; by default refuses calls with an error. */
+    protected Object onOther(ServiceContext context, Message message) throws Exception {
+        throw new IllegalArgumentException("the monitor does not understand " + message);
+    }
+
+    private Object watch(ServiceContext context, Message message, Watch watch) {
+        Handle target = watch.target();
+        // The node removes a service from its live table before it publishes the exit event, and this
+        // monitor handles exit events in order: if the target is live now, its event is still to come.
+        if (context.node().isAlive(target)) {
+            Object waiter = message.isCall() ? message.defer() : watch.watcher();
+            if (waiter != null) {
+                watchers.computeIfAbsent(target, t -> new ArrayList<>()).add(waiter);
+            }
+            return null;
+        }
+        ExitEvent event = context.node().exits().find(target).orElse(null);
+        if (event == null) {
+            String why = target.node() == context.node().id() && context.node().everExisted(target)
+                    ? "service " + target + " is gone, and its exit event is no longer retained"
+                    : "no service " + target + " exists on node " + context.node().id();
+            if (!message.isCall() && watch.watcher() != null) {
+                context.send(watch.watcher(), new WatchFailed(target, why));
+                return null;
+            }
+            throw new IllegalArgumentException(why);
+        }
+        if (!message.isCall() && watch.watcher() != null) {
+            context.send(watch.watcher(), event);
+        }
+        return event;
+    }
+
+    private void tellWatchers(ServiceContext context, ExitEvent event) {
+        List<Object> waiting = watchers.remove(event.handle());
+        if (waiting == null) {
+            return;
+        }
+        for (Object waiter : waiting) {
+            if (waiter instanceof DeferredReply reply) {
+                reply.reply(event);
+            } else {
+                context.send((Handle) waiter, event);
+            }
+        }
+    }
+}

@@ -1,0 +1,599 @@
+package dev.harbor.service;
+
+import dev.harbor.exit.ExitEvent;
+import dev.harbor.exit.ExitLog;
+import dev.harbor.exit.ExitReason;
+import dev.harbor.exit.LoggingMonitor;
+import dev.harbor.exit.Monitor;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A harbor node: hosts services, routes their messages, numbers their exits.
+ *
+ * <p>Lifecycle: {@link #builder()}{@code .id(n).build()} starts the node and its monitor service;
+ * {@link #stop()} ends every service ({@code NODE_STOPPED}), then the monitor once it has seen every
+ * exit event, then the node's timer thread. {@link #abort()} ends every service but the monitor and
+ * leaves the node running.
+ *
+ * <p>Thread-safety: every method may be called from any thread. The node's own state is a table of
+ * live services and a table of names (both concurrent maps; names change under one lock), the
+ * {@link ExitLog}, and one timer thread for call timeouts. Service code runs on virtual threads.
+ */
+public final class Node implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Node.class);
+    /** 2026-01-01T00:00:00Z: local ids are (milliseconds since then) shifted left by 22, plus a counter. */
+    private static final long ID_EPOCH_MS = 1_767_225_600_000L;
+    private static final int ID_SHIFT = 22;
+    private static final Duration STOP_WAIT = Duration.ofSeconds(5);
+
+    private static final int RUNNING = 0;
+    private static final int STOPPING = 1;
+    private static final int STOPPED = 2;
+
+    private final int id;
+    private final long firstId;
+    private final AtomicLong nextId;
+    private final ConcurrentHashMap<Long, ServiceCell> cells = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Handle> names = new ConcurrentHashMap<>();
+    private final Object nameLock = new Object();
+    private final ExitLog exits;
+    private final ScheduledThreadPoolExecutor timer;
+    private final ThreadFactory runners = Thread.ofVirtual().factory();
+    private final AtomicInteger activeRunners = new AtomicInteger();
+    private final LongAdder deadLetters = new LongAdder();
+    private final CompletableFuture<ExitEvent> monitorExit = new CompletableFuture<>();
+    private volatile int state = RUNNING;
+    private final Handle monitor;
+
+    private Node(Builder b) {
+        this.id = b.id;
+        this.firstId = Math.max(1, (b.clock.millis() - ID_EPOCH_MS) << ID_SHIFT);
+        this.nextId = new AtomicLong(firstId);
+        this.exits = new ExitLog(id, b.exitRetention, b.clock);
+        this.timer = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "harbor-node-" + id + "-timer");
+            t.setDaemon(true);
+            return t;
+        });
+        timer.setRemoveOnCancelPolicy(true);
+        Handle m;
+        try {
+            m = launch(b.monitor);
+        } catch (RuntimeException e) {
+            timer.shutdownNow();
+            throw new LaunchException("node " + id + " could not start its monitor: " + e.getMessage(), e);
+        }
+        this.monitor = m;
+        ServiceCell monitorCell = cells.get(m.id());
+        List<ExitEvent> backlog = exits.subscribe(exits.lastSeq(), event -> {
+            if (event.handle().equals(m)) {
+                monitorExit.complete(event);
+            } else {
+                monitorCell.enqueue(new Message(null, event));
+            }
+        });
+        assert backlog != null && backlog.isEmpty();
+    }
+
+    /** A builder for a node; {@link Builder#id} is required. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** This node's id. */
+    public int id() {
+        return id;
+    }
+
+    /** The handle of this node's monitor service. */
+    public Handle monitor() {
+        return monitor;
+    }
+
+    /** This node's exit events. */
+    public ExitLog exits() {
+        return exits;
+    }
+
+    // ------------------------------------------------------------------ launching
+
+    /**
+     * Launches a service and waits until its init has finished.
+     *
+     * @throws LaunchException if its factory or init throws (the cause is that error), or the node is stopping
+     */
+    public Handle launch(ServiceFactory factory) {
+        try {
+            return launchAsync(factory).get();
+        } catch (ExecutionException e) {
+            throw (LaunchException) e.getCause();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LaunchException("interrupted while waiting for a launch", e);
+        }
+    }
+
+    /**
+     * Launches an instance of {@code type}, made by its public constructor that takes {@code args}.
+     *
+     * @throws LaunchException if no constructor fits, or the constructor or init throws
+     */
+    public Handle launch(Class<? extends Service> type, Object... args) {
+        return launch(factoryOf(type, args));
+    }
+
+    /** Launches a service; the future completes with its handle after init, or with a {@link LaunchException}. */
+    public CompletableFuture<Handle> launchAsync(ServiceFactory factory) {
+        Objects.requireNonNull(factory, "factory");
+        FutureReply reply = new FutureReply();
+        startService(factory, reply, 0);
+        CompletableFuture<Handle> out = new CompletableFuture<>();
+        reply.whenComplete((v, e) -> {
+            if (e == null) {
+                out.complete((Handle) v);
+            } else {
+                out.completeExceptionally(new LaunchException(e.getMessage(), e.getCause()));
+            }
+        });
+        return out;
+    }
+
+    /** Makes a factory that calls {@code type}'s public constructor taking {@code args}. */
+    public static ServiceFactory factoryOf(Class<? extends Service> type, Object... args) {
+        Objects.requireNonNull(type, "type");
+        Object[] copy = args.clone();
+        return () -> {
+            for (var c : type.getConstructors()) {
+                Class<?>[] params = c.getParameterTypes();
+                if (params.length != copy.length) {
+                    continue;
+                }
+                boolean fits = true;
+                for (int i = 0; i < params.length && fits; i++) {
+                    fits = copy[i] == null ? !params[i].isPrimitive() : wrap(params[i]).isInstance(copy[i]);
+                }
+                if (fits) {
+                    return (Service) c.newInstance(copy);
+                }
+            }
+            throw new IllegalArgumentException(type.getName() + " has no public constructor that takes " + copy.length
+                    + " argument(s) of these types: " + describe(copy));
+        };
+    }
+
+    void startService(ServiceFactory factory, ReplyTo replyTo, long session) {
+        if (state != RUNNING) {
+            replyTo.deliver(session, null, stopping("launches no new service"));
+            return;
+        }
+        long local = nextId.getAndIncrement();
+        ServiceCell cell = new ServiceCell(this, local, factory, replyTo, session);
+        cells.put(local, cell);
+        if (state != RUNNING) { // stop() may have listed the services before this one was added
+            cell.die(ExitReason.NODE_STOPPED, "node " + id + " stopped during the launch");
+        }
+        startThread(cell::initThenLoop);
+    }
+
+    void startRunner(ServiceCell cell) {
+        startThread(cell::run);
+    }
+
+    private void startThread(Runnable body) {
+        activeRunners.incrementAndGet();
+        runners.newThread(() -> {
+            try {
+                body.run();
+            } catch (Throwable t) {
+                log.error("node {}: a service runner failed; this is a bug in Harbor", id, t);
+            } finally {
+                if (activeRunners.decrementAndGet() == 0 && state != RUNNING) {
+                    synchronized (activeRunners) {
+                        activeRunners.notifyAll();
+                    }
+                }
+            }
+        }).start();
+    }
+
+    // ------------------------------------------------------------------ messaging
+
+    /** Sends {@code payload} to {@code to} from outside any service. A send to a service that is gone is dropped and counted. */
+    public void send(Handle to, Object payload) {
+        route(to, new Message(null, payload));
+    }
+
+    /**
+     * Sends to the service registered under {@code name}.
+     *
+     * @throws CallException with {@link CallException.Failure#NO_SUCH_NAME} if nothing has that name
+     */
+    public void send(String name, Object payload) {
+        route(resolve(name), new Message(null, payload));
+    }
+
+    /**
+     * Calls {@code to} from outside any service.
+     *
+     * @param timeout how long to wait for the reply; null for no limit
+     * @return the reply, or a {@link CallException} that says why there is none
+     */
+    public CompletableFuture<Object> call(Handle to, Object payload, Duration timeout) {
+        Objects.requireNonNull(to, "to");
+        FutureReply reply = new FutureReply();
+        route(to, new Request(null, to, payload, reply, 0));
+        if (timeout != null && !reply.isDone()) {
+            try {
+                ScheduledFuture<?> t = timer.schedule(() -> reply.completeExceptionally(new CallException(
+                        CallException.Failure.TIMEOUT, to, "call to " + to + " got no reply within " + timeout.toMillis() + " ms", null)),
+                        timeout.toNanos(), TimeUnit.NANOSECONDS);
+                reply.whenComplete((v, e) -> t.cancel(false));
+            } catch (RejectedExecutionException e) {
+                reply.completeExceptionally(stopping("takes no timed calls"));
+            }
+        }
+        return reply;
+    }
+
+    /** Calls the service registered under {@code name}; see {@link #call(Handle, Object, Duration)}. */
+    public CompletableFuture<Object> call(String name, Object payload, Duration timeout) {
+        try {
+            return call(resolve(name), payload, timeout);
+        } catch (CallException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /**
+     * Calls {@code to} and waits for the reply.
+     *
+     * @throws CallException if there is none, saying why
+     */
+    public Object callAndWait(Handle to, Object payload, Duration timeout) {
+        try {
+            return call(to, payload, timeout).join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof CallException ce) {
+                throw new CallException(ce.failure(), ce.target(), ce.exitReason(), ce.getMessage(), ce.getCause());
+            }
+            throw e;
+        }
+    }
+
+    void route(Handle to, Message message) {
+        ServiceCell cell = to.cell;
+        if (cell == null || cell.node != this) {
+            cell = to.node() == id ? cells.get(to.id()) : null;
+            if (cell == null) {
+                undeliverable(to, message);
+                return;
+            }
+        }
+        cell.enqueue(message);
+    }
+
+    private void undeliverable(Handle to, Message message) {
+        if (message instanceof Request request) {
+            request.answer(null, whyNot(to));
+        } else {
+            deadLetter(to, message);
+        }
+    }
+
+    private CallException whyNot(Handle to) {
+        if (to.node() != id) {
+            return new CallException(CallException.Failure.UNREACHABLE, to,
+                    "node " + to.node() + " of service " + to + " is not connected to node " + id, null);
+        }
+        if (!everExisted(to)) {
+            return new CallException(CallException.Failure.NO_SUCH_SERVICE, to,
+                    "no service " + to + " exists on node " + id + ": this handle was never given out", null);
+        }
+        return exits.find(to).map(e -> CallException.gone(to, e.reason()))
+                .orElseGet(() -> new CallException(CallException.Failure.GONE, to, null,
+                        "service " + to + " is gone (its exit is older than the retained exit log)", null));
+    }
+
+    void deadLetter(Handle to, Message message) {
+        deadLetters.increment();
+        log.debug("node {}: dropped a send to {}, which is gone: {}", id, to, message);
+    }
+
+    /** Sends that were dropped because their service was gone or never existed. */
+    public long deadLetters() {
+        return deadLetters.sum();
+    }
+
+    ScheduledFuture<?> schedule(Runnable task, Duration delay) {
+        try {
+            return timer.schedule(task, delay.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (RejectedExecutionException e) {
+            task.run(); // the node is stopped: time out at once rather than never
+            return null;
+        }
+    }
+
+    // ------------------------------------------------------------------ names
+
+    /**
+     * The service registered under {@code name}. Names that start with {@code .} are local to this
+     * node; the others are global.
+     */
+    public Optional<Handle> whereis(String name) {
+        return Optional.ofNullable(names.get(name));
+    }
+
+    Handle resolve(String name) {
+        Handle h = names.get(name);
+        if (h == null) {
+            throw new CallException(CallException.Failure.NO_SUCH_NAME, null, "no service is registered as '" + name + "'", null);
+        }
+        return h;
+    }
+
+    void register(ServiceCell cell, String name) {
+        if (name == null || name.isBlank() || name.equals(".") || !name.strip().equals(name)) {
+            throw new IllegalArgumentException("'" + name + "' is not a service name: use a non-empty name without"
+                    + " surrounding spaces, starting with '.' for a local name");
+        }
+        synchronized (nameLock) {
+            if (cell.isDead()) {
+                throw new ServiceExitedException(cell.handle, ExitReason.EXIT);
+            }
+            Handle holder = names.putIfAbsent(name, cell.handle);
+            if (holder != null) {
+                throw new IllegalArgumentException("the name '" + name + "' is already taken by service " + holder);
+            }
+            List<String> now = new ArrayList<>(cell.names);
+            now.add(name);
+            cell.names = List.copyOf(now);
+        }
+    }
+
+    /** Removes a dead service from the tables; returns the names it held. */
+    List<String> unregister(ServiceCell cell) {
+        cells.remove(cell.handle.id(), cell);
+        synchronized (nameLock) {
+            List<String> held = cell.names;
+            for (String n : held) {
+                names.remove(n, cell.handle);
+            }
+            return held;
+        }
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /** Whether {@code handle} names a service of this node that has finished init and not exited. */
+    public boolean isAlive(Handle handle) {
+        if (handle.node() != id) {
+            return false;
+        }
+        ServiceCell cell = cells.get(handle.id());
+        return cell != null && cell.isListed();
+    }
+
+    /** Whether this node ever gave out {@code handle} (in this life or an earlier one). */
+    public boolean everExisted(Handle handle) {
+        return handle.node() == id && handle.id() < nextId.get();
+    }
+
+    /** The services alive now, oldest first. */
+    public List<ServiceInfo> services() {
+        List<ServiceInfo> out = new ArrayList<>();
+        for (ServiceCell cell : cells.values()) {
+            if (cell.isListed()) {
+                out.add(cell.info());
+            }
+        }
+        out.sort(Comparator.comparing(ServiceInfo::handle));
+        return out;
+    }
+
+    /**
+     * Ends {@code target} at once: everything it owes or has queued is answered with an error and its
+     * exit event ({@code KILLED}) is published before this returns.
+     *
+     * @return false if it was not alive
+     * @throws IllegalArgumentException for the monitor, which ends only with its node
+     */
+    public boolean kill(Handle target) {
+        if (target.equals(monitor)) {
+            throw new IllegalArgumentException("service " + target + " is the monitor of node " + id
+                    + " and ends only with its node: stop the node instead");
+        }
+        ServiceCell cell = target.node() == id ? cells.get(target.id()) : null;
+        return cell != null && cell.die(ExitReason.KILLED, "killed");
+    }
+
+    /**
+     * Tells when {@code target} exits: the future completes with its exit event, at once if it has
+     * exited already, or fails if the node cannot tell (never existed, or no longer retained).
+     */
+    public CompletableFuture<ExitEvent> watch(Handle target) {
+        return call(monitor, new Monitor.Watch(target, null), null).thenApply(ExitEvent.class::cast);
+    }
+
+    /** Ends every service but the monitor ({@code ABORTED}). The node goes on running. */
+    public void abort() {
+        for (ServiceCell cell : newestFirst()) {
+            cell.die(ExitReason.ABORTED, "node " + id + " aborted");
+        }
+    }
+
+    /**
+     * Stops the node: ends every service, newest first ({@code NODE_STOPPED}), lets the monitor handle
+     * every exit event, ends it, then waits (at most 5 s) for service threads to finish. Idempotent.
+     */
+    public void stop() {
+        synchronized (this) {
+            if (state != RUNNING) {
+                return;
+            }
+            state = STOPPING;
+        }
+        for (ServiceCell cell : newestFirst()) {
+            cell.die(ExitReason.NODE_STOPPED, "node " + id + " stopped");
+        }
+        ServiceCell monitorCell = cells.get(monitor.id());
+        if (monitorCell != null) {
+            monitorCell.enqueue(new ServiceCell.StopAfterDrain(ExitReason.NODE_STOPPED, "node " + id + " stopped"));
+            try {
+                monitorExit.get(STOP_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (TimeoutException | ExecutionException e) {
+                log.warn("node {}: the monitor did not finish its exit events within {} ms; ending it", id, STOP_WAIT.toMillis());
+                monitorCell.die(ExitReason.NODE_STOPPED, "node " + id + " stopped");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        timer.shutdownNow();
+        awaitRunners(STOP_WAIT);
+        state = STOPPED;
+    }
+
+    private void awaitRunners(Duration max) {
+        long deadline = System.nanoTime() + max.toNanos();
+        synchronized (activeRunners) {
+            while (activeRunners.get() > 0) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    log.warn("node {}: {} service thread(s) still running {} ms after stop; a handler is stuck", id,
+                            activeRunners.get(), max.toMillis());
+                    return;
+                }
+                try {
+                    activeRunners.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    /** Whether {@link #stop()} has finished. */
+    public boolean isStopped() {
+        return state == STOPPED;
+    }
+
+    /** Threads running service code now; zero once the node is stopped and nothing is stuck. */
+    public int activeThreads() {
+        return activeRunners.get();
+    }
+
+    @Override
+    public void close() {
+        stop();
+    }
+
+    private List<ServiceCell> newestFirst() {
+        List<ServiceCell> all = new ArrayList<>();
+        for (ServiceCell cell : cells.values()) {
+            if (!cell.handle.equals(monitor)) {
+                all.add(cell);
+            }
+        }
+        all.sort(Comparator.comparingLong((ServiceCell c) -> c.handle.id()).reversed());
+        return all;
+    }
+
+    private CallException stopping(String what) {
+        return new CallException(CallException.Failure.NODE_STOPPING, null, "node " + id + " is stopping: it " + what, null);
+    }
+
+    private static Class<?> wrap(Class<?> c) {
+        if (!c.isPrimitive()) {
+            return c;
+        }
+        return switch (c.getName()) {
+            case "int" -> Integer.class;
+            case "long" -> Long.class;
+            case "boolean" -> Boolean.class;
+            case "double" -> Double.class;
+            case "float" -> Float.class;
+            case "short" -> Short.class;
+            case "byte" -> Byte.class;
+            case "char" -> Character.class;
+            default -> Void.class;
+        };
+    }
+
+    private static String describe(Object[] args) {
+        List<String> types = new ArrayList<>();
+        for (Object a : args) {
+            types.add(a == null ? "null" : a.getClass().getSimpleName());
+        }
+        return types.toString();
+    }
+
+    /** Settings of a node. */
+    public static final class Builder {
+        private int id;
+        private ServiceFactory monitor = LoggingMonitor::new;
+        private int exitRetention = 65_536;
+        private Clock clock = Clock.systemUTC();
+
+        private Builder() {
+        }
+
+        /** The node's id, 1 to 65535, unique in its cluster. Required. */
+        public Builder id(int id) {
+            if (id < 1 || id > Handle.MAX_NODE) {
+                throw new IllegalArgumentException("node id " + id + " is out of range: use 1 to " + Handle.MAX_NODE);
+            }
+            this.id = id;
+            return this;
+        }
+
+        /** The node's monitor; by default a {@link LoggingMonitor}. It must extend {@link Monitor}. */
+        public Builder monitor(ServiceFactory monitor) {
+            this.monitor = Objects.requireNonNull(monitor, "monitor");
+            return this;
+        }
+
+        /** How many recent exit events the node keeps for late readers (default 65536). */
+        public Builder exitRetention(int events) {
+            if (events < 1) {
+                throw new IllegalArgumentException("exit retention must be at least 1 event, got " + events);
+            }
+            this.exitRetention = events;
+            return this;
+        }
+
+        /** The clock for exit times and the id seed (for tests). */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /** Starts the node and its monitor. */
+        public Node build() {
+            if (id == 0) {
+                throw new IllegalStateException("a node needs an id: call id(n) with 1 to " + Handle.MAX_NODE);
+            }
+            return new Node(this);
+        }
+    }
+}

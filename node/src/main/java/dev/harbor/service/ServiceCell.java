@@ -1,0 +1,568 @@
+package dev.harbor.service;
+
+import dev.harbor.exit.ExitReason;
+import dev.harbor.exit.Monitor;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.locks.LockSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The runtime side of one service: its mailbox, its scheduling and its death.
+ *
+ * <h2>Who runs the service's code: the token</h2>
+ * At most one thread at a time runs this service's code; that thread "holds the token"
+ * ({@link #sched} is 1). Handlers run on virtual threads. The token passes:
+ * <ul>
+ *   <li>to a new runner thread, started by whoever enqueues a message into an idle mailbox;</li>
+ *   <li>from a handler that suspends in {@link #call} to a new runner (if there is work), so the
+ *       service keeps handling messages while one handler waits;</li>
+ *   <li>from the runner that takes a {@link Reply} out of the mailbox to the handler that waits for
+ *       it, which resumes and then goes on as the runner;</li>
+ *   <li>after death, from handler to waiting handler, each woken with {@link ServiceExitedException}
+ *       to unwind, one at a time.</li>
+ * </ul>
+ * Fields marked <i>token-owned</i> are touched only by the token holder.
+ *
+ * <h2>Death</h2>
+ * {@link #die} may run on any thread (a killer, the node stopping) and does not wait for the token:
+ * it answers every queued, running, suspended or deferred request with an error, releases the names,
+ * and publishes the one exit event at once, even if a handler is stuck. Requests are answered at most
+ * once (see {@link Request#answer}), so these races are safe. The mailbox is a multi-consumer queue
+ * so that the killer can drain it while a runner polls it.
+ */
+final class ServiceCell implements ServiceContext, ReplyTo {
+    private static final Logger log = LoggerFactory.getLogger(ServiceCell.class);
+    /** Messages a runner handles before it lets other virtual threads run. */
+    private static final int BATCH = 64;
+
+    private static final VarHandle SCHED;
+    private static final VarHandle DEATH;
+
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            SCHED = l.findVarHandle(ServiceCell.class, "sched", int.class);
+            DEATH = l.findVarHandle(ServiceCell.class, "death", ExitReason.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    final Node node;
+    final Handle handle;
+    private final ConcurrentLinkedQueue<Object> mailbox = new ConcurrentLinkedQueue<>();
+
+    /** 1 while a thread holds the token. Any thread may take it from 0 by CAS. */
+    @SuppressWarnings("unused") // through SCHED
+    private volatile int sched = 1; // the init thread holds it from the start
+    /** False until init has finished. Written by the init thread. */
+    private volatile boolean live;
+    /** Null while alive; set once, by whoever ends the service. */
+    private volatile ExitReason death;
+
+    // --- token-owned ---
+    private ServiceFactory factory; // until init
+    private Service service;
+    private String type = "?";
+    private long nextSession;
+    private HashMap<Long, Suspended> suspended;
+    private ExitReason exitRequested;
+    private Thread owner;
+    /** Written by the token holder only; read without synchronisation by listings (a snapshot). */
+    private long handled;
+
+    // --- shared ---
+    private final ReplyTo launchReplyTo;
+    private final long launchSession;
+    /** The request whose handler runs now. Written by the token holder, read by killers. */
+    private volatile Request current;
+    /** Requests deferred or waiting in a suspended handler. Created once, lazily. */
+    private volatile Set<Request> owed;
+    /** Messages that arrived during init, in order. Filled by the token holder, drained by it or by a killer. */
+    private volatile ConcurrentLinkedQueue<Object> held;
+    /** The names this service holds. Guarded by the node's name lock. */
+    List<String> names = List.of();
+
+    ServiceCell(Node node, long id, ServiceFactory factory, ReplyTo launchReplyTo, long launchSession) {
+        this.node = node;
+        this.handle = new Handle(node.id(), id, this);
+        this.factory = factory;
+        this.launchReplyTo = launchReplyTo;
+        this.launchSession = launchSession;
+    }
+
+    // ------------------------------------------------------------------ running
+
+    /** The first runner: makes the service, runs its init, reports the launch, then runs the loop. */
+    void initThenLoop() {
+        owner = Thread.currentThread();
+        try {
+            Service made = factory.create();
+            if (made == null) {
+                throw new NullPointerException("the service factory returned null");
+            }
+            factory = null;
+            service = made;
+            type = made.getClass().getName();
+            made.init(this);
+        } catch (ServiceExitedException e) {
+            launchReplyTo.deliver(launchSession, null, new CallException(CallException.Failure.GONE, handle, death,
+                    "service " + handle + " was ended (" + death + ") during its init", null));
+            afterDeath();
+            return;
+        } catch (Throwable t) {
+            die(ExitReason.INIT_FAILED, t.toString());
+            launchReplyTo.deliver(launchSession, null, new CallException(CallException.Failure.GONE, handle,
+                    ExitReason.INIT_FAILED, "service " + handle + " (" + type + ") failed its init: " + t, t));
+            afterDeath();
+            return;
+        }
+        live = true;
+        ExitReason killed = death;
+        if (killed != null) {
+            launchReplyTo.deliver(launchSession, null, new CallException(CallException.Failure.GONE, handle, killed,
+                    "service " + handle + " was ended (" + killed + ") during its init", null));
+            afterDeath();
+            return;
+        }
+        launchReplyTo.deliver(launchSession, handle, null);
+        if (exitRequested != null) {
+            die(exitRequested, "");
+        }
+        loop();
+    }
+
+    /** A runner started for a mailbox that had work. */
+    void run() {
+        owner = Thread.currentThread();
+        loop();
+    }
+
+    /** Handles messages until the mailbox is empty, the token is handed on, or the service is dead. */
+    private void loop() {
+        int n = 0;
+        for (;;) {
+            if (death != null) {
+                afterDeath();
+                return;
+            }
+            Object m = next();
+            if (m == null) {
+                if (reacquire()) {
+                    continue;
+                }
+                return;
+            }
+            if (!dispatch(m)) {
+                return;
+            }
+            if (++n == BATCH) {
+                n = 0;
+                Thread.yield();
+            }
+        }
+    }
+
+    private Object next() {
+        ConcurrentLinkedQueue<Object> h = held;
+        if (h != null && live) {
+            Object m = h.poll();
+            if (m != null) {
+                return m;
+            }
+            held = null;
+        }
+        return mailbox.poll();
+    }
+
+    /**
+     * Releases the token; takes it back if there is work and nobody else took it.
+     *
+     * @return true if the caller holds the token again and must run the loop (or start a runner)
+     */
+    private boolean reacquire() {
+        SCHED.setVolatile(this, 0);
+        ConcurrentLinkedQueue<Object> h = held;
+        boolean work = death != null || !mailbox.isEmpty() || (live && h != null && !h.isEmpty());
+        return work && SCHED.compareAndSet(this, 0, 1);
+    }
+
+    /** @return false if the token was handed to another thread */
+    private boolean dispatch(Object m) {
+        if (m instanceof Reply r) {
+            return resume(r);
+        }
+        if (m instanceof StopAfterDrain stop) {
+            die(stop.reason(), stop.detail());
+            return true;
+        }
+        Message message = (Message) m;
+        if (!live) {
+            ConcurrentLinkedQueue<Object> h = held;
+            if (h == null) {
+                held = h = new ConcurrentLinkedQueue<>();
+            }
+            h.add(message);
+            if (death != null) {
+                drainDead(h);
+            }
+            return true;
+        }
+        handled++;
+        if (message instanceof Request request) {
+            handleCall(request);
+        } else {
+            handleSend(message);
+        }
+        if (exitRequested != null && death == null) {
+            die(exitRequested, "");
+        }
+        return true;
+    }
+
+    private void handleCall(Request request) {
+        current = request;
+        if (death != null) {
+            request.answer(null, CallException.gone(handle, death));
+            current = null;
+            return;
+        }
+        try {
+            Object result = service.receive(this, request);
+            if (!request.deferred) {
+                request.answer(result, null);
+            }
+        } catch (ServiceExitedException e) {
+            // This service ended while the handler waited; the caller has been answered with "gone".
+        } catch (Throwable t) {
+            log.debug("service {} ({}) failed a call from {}", handle, type, request.from(), t);
+            request.answer(null, new CallException(CallException.Failure.HANDLER_FAILED, handle,
+                    "service " + handle + " (" + type + ") failed the call: " + t, t));
+        }
+        if (request.deferred && !request.isAnswered()) {
+            track(request);
+        }
+        current = null;
+    }
+
+    private void handleSend(Message message) {
+        try {
+            service.receive(this, message);
+        } catch (ServiceExitedException e) {
+            // Ended while the handler waited; nothing to answer.
+        } catch (Throwable t) {
+            log.warn("service {} ({}) failed handling a send from {}: {}", handle, type, message.from(), t.toString(), t);
+        }
+    }
+
+    /** Hands the token to the handler waiting for {@code reply}. */
+    private boolean resume(Reply reply) {
+        Suspended s = suspended == null ? null : suspended.remove(reply.session());
+        if (s == null) {
+            return true; // the call timed out before, or its handler was woken by death
+        }
+        s.value = reply.value();
+        s.error = reply.error();
+        s.resumed = true;
+        LockSupport.unpark(s.thread);
+        return false;
+    }
+
+    /** Run by the token holder once the service is dead: fails what is left, wakes one waiting handler. */
+    private void afterDeath() {
+        ConcurrentLinkedQueue<Object> h = held;
+        if (h != null) {
+            drainDead(h);
+        }
+        drainDead(mailbox);
+        if (suspended != null && !suspended.isEmpty()) {
+            Iterator<Suspended> it = suspended.values().iterator();
+            Suspended s = it.next();
+            it.remove();
+            s.exited = true;
+            s.resumed = true;
+            LockSupport.unpark(s.thread); // the token passes to it; it comes back here when it unwinds
+            return;
+        }
+        // Keep the token for good: no runner starts for this cell again.
+        service = null;
+        owner = null;
+    }
+
+    // ------------------------------------------------------------------ messages in
+
+    /** Puts a message, request, reply or control into the mailbox. Any thread. */
+    void enqueue(Object m) {
+        if (death != null) {
+            reject(m);
+            return;
+        }
+        mailbox.offer(m);
+        if (death != null) {
+            drainDead(mailbox); // the killer may have drained before our offer landed
+            return;
+        }
+        if (sched == 0 && SCHED.compareAndSet(this, 0, 1)) {
+            node.startRunner(this);
+        }
+    }
+
+    private void reject(Object m) {
+        if (m instanceof Request r) {
+            r.answer(null, CallException.gone(handle, death));
+        } else if (m instanceof Message msg) {
+            node.deadLetter(handle, msg);
+        }
+    }
+
+    private void drainDead(ConcurrentLinkedQueue<Object> q) {
+        Object m;
+        while ((m = q.poll()) != null) {
+            reject(m);
+        }
+    }
+
+    /** Answers for calls this service made: queued like any message, so only the token holder resumes. */
+    @Override
+    public void deliver(long session, Object value, CallException error) {
+        enqueue(new Reply(session, value, error));
+    }
+
+    // ------------------------------------------------------------------ owed replies
+
+    private void track(Request request) {
+        Set<Request> set = owed;
+        if (set == null) {
+            synchronized (this) {
+                set = owed;
+                if (set == null) {
+                    owed = set = ConcurrentHashMap.newKeySet();
+                }
+            }
+        }
+        request.owedBy = this;
+        set.add(request);
+        if (request.isAnswered()) {
+            set.remove(request); // answered before owedBy was visible to the answerer
+        } else if (death != null) {
+            request.answer(null, CallException.gone(handle, death));
+        }
+    }
+
+    void forget(Request request) {
+        Set<Request> set = owed;
+        if (set != null) {
+            set.remove(request);
+        }
+    }
+
+    // ------------------------------------------------------------------ death
+
+    /**
+     * Ends the service for {@code reason}, at once, from any thread.
+     *
+     * @return false if it had already ended
+     */
+    boolean die(ExitReason reason, String detail) {
+        if (!DEATH.compareAndSet(this, null, reason)) {
+            return false;
+        }
+        List<String> released = node.unregister(this);
+        CallException gone = CallException.gone(handle, reason);
+        Request running = current; // read before owed: a request moves from current to owed, never back
+        if (running != null) {
+            running.answer(null, gone);
+        }
+        Set<Request> set = owed;
+        if (set != null) {
+            for (Request r : set) {
+                r.answer(null, gone);
+            }
+        }
+        ConcurrentLinkedQueue<Object> h = held;
+        if (h != null) {
+            drainDead(h);
+        }
+        drainDead(mailbox);
+        node.exits().publish(handle, released, reason, detail);
+        if (SCHED.compareAndSet(this, 0, 1)) {
+            // Nobody runs this service's code: take the token to unwind the handlers that wait.
+            afterDeath();
+        }
+        return true;
+    }
+
+    boolean isDead() {
+        return death != null;
+    }
+
+    boolean isListed() {
+        return live && death == null;
+    }
+
+    ServiceInfo info() {
+        return new ServiceInfo(handle, type, names, mailbox.size(), handled);
+    }
+
+    // ------------------------------------------------------------------ ServiceContext
+
+    @Override
+    public Handle self() {
+        return handle;
+    }
+
+    @Override
+    public Node node() {
+        return node;
+    }
+
+    @Override
+    public void send(Handle to, Object payload) {
+        node.route(to, new Message(handle, payload));
+    }
+
+    @Override
+    public void send(String name, Object payload) {
+        send(node.resolve(name), payload);
+    }
+
+    @Override
+    public Object call(Handle to, Object payload) {
+        return call(to, payload, null);
+    }
+
+    @Override
+    public Object call(String name, Object payload, Duration timeout) {
+        return call(node.resolve(name), payload, timeout);
+    }
+
+    @Override
+    public Object call(Handle to, Object payload, Duration timeout) {
+        Suspended s = suspend("call");
+        node.route(to, new Request(handle, to, payload, this, s.session));
+        return await(s, timeout, to);
+    }
+
+    @Override
+    public Handle launch(ServiceFactory factory) {
+        Suspended s = suspend("launch");
+        node.startService(factory, this, s.session);
+        try {
+            return (Handle) await(s, null, null);
+        } catch (CallException e) {
+            throw new LaunchException(e.getMessage(), e.getCause());
+        }
+    }
+
+    /** Registers a waiting handler; the caller then sends its request and calls {@link #await}. */
+    private Suspended suspend(String what) {
+        if (Thread.currentThread() != owner) {
+            throw new IllegalStateException("ServiceContext." + what + " for service " + handle
+                    + " must run in that service's own handler or init; from another thread use Node." + what);
+        }
+        ExitReason dead = death;
+        if (dead != null) {
+            throw new ServiceExitedException(handle, dead);
+        }
+        Suspended s = new Suspended(Thread.currentThread(), ++nextSession);
+        if (suspended == null) {
+            suspended = new HashMap<>();
+        }
+        suspended.put(s.session, s);
+        return s;
+    }
+
+    /** Lets the service run other handlers until the answer for {@code s} comes, then returns it. */
+    private Object await(Suspended s, Duration timeout, Handle target) {
+        ScheduledFuture<?> timer = null;
+        if (timeout != null) {
+            long session = s.session;
+            timer = node.schedule(() -> deliver(session, null, new CallException(CallException.Failure.TIMEOUT, target,
+                    "call to " + target + " got no reply within " + timeout.toMillis() + " ms", null)), timeout);
+        }
+        Request mine = current;
+        if (mine != null) {
+            current = null;
+            if (!mine.isAnswered()) {
+                track(mine);
+            }
+        }
+        if (reacquire()) {
+            node.startRunner(this);
+        }
+        while (!s.resumed) {
+            LockSupport.park(this);
+        }
+        owner = Thread.currentThread();
+        if (timer != null) {
+            timer.cancel(false);
+        }
+        if (s.exited) {
+            throw new ServiceExitedException(handle, death);
+        }
+        CallException e = s.error;
+        if (e != null) {
+            // A fresh exception, so the stack trace shows this caller.
+            throw new CallException(e.failure(), e.target(), e.exitReason(), e.getMessage(), e.getCause());
+        }
+        return s.value;
+    }
+
+    @Override
+    public void register(String name) {
+        node.register(this, name);
+    }
+
+    @Override
+    public void exit() {
+        if (Thread.currentThread() == owner) {
+            exitRequested = ExitReason.EXIT;
+        } else {
+            die(ExitReason.EXIT, "");
+        }
+    }
+
+    @Override
+    public boolean kill(Handle target) {
+        return node.kill(target);
+    }
+
+    @Override
+    public void watch(Handle target) {
+        node.route(node.monitor(), new Message(handle, new Monitor.Watch(target, handle)));
+    }
+
+    @Override
+    public String toString() {
+        return "service " + handle + " (" + type + ")";
+    }
+
+    /** A handler waiting for an answer. Its fields are written before {@code resumed} and read after. */
+    private static final class Suspended {
+        final Thread thread;
+        final long session;
+        Object value;
+        CallException error;
+        boolean exited;
+        volatile boolean resumed;
+
+        Suspended(Thread thread, long session) {
+            this.thread = thread;
+            this.session = session;
+        }
+    }
+
+    /** Control: end the service once everything queued before this has been handled. */
+    record StopAfterDrain(ExitReason reason, String detail) {
+    }
+}

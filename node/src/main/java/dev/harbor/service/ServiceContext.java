@@ -1,0 +1,75 @@
+package dev.harbor.service;
+
+import java.time.Duration;
+
+/**
+ * What a service can do, handed to its {@link Service#init} and to every handler.
+ *
+ * <p>The methods that wait ({@link #call}, {@link #launch}) must be called from the service's own
+ * handler or init: they suspend that handler, not an OS thread, and let the service handle other
+ * messages meanwhile. Called from any other thread they throw {@link IllegalStateException}; use
+ * {@link Node#call} there. The other methods may be called from anywhere.
+ */
+public interface ServiceContext {
+
+    /** This service's handle. */
+    Handle self();
+
+    /** The node this service runs on. */
+    Node node();
+
+    /** Sends {@code payload} to {@code to}, fire-and-forget. A send to a service that is gone is dropped and counted. */
+    void send(Handle to, Object payload);
+
+    /**
+     * Sends to the service registered under {@code name} (see {@link #register}).
+     *
+     * @throws CallException with {@link CallException.Failure#NO_SUCH_NAME} if nothing has that name
+     */
+    void send(String name, Object payload);
+
+    /** Calls {@code to} and waits for its reply, without a time limit. */
+    Object call(Handle to, Object payload);
+
+    /**
+     * Calls {@code to} and waits at most {@code timeout} for its reply.
+     *
+     * @return the reply
+     * @throws CallException if the callee is gone or goes away, its handler throws, or time runs out
+     * @throws ServiceExitedException if this service is ended while it waits
+     */
+    Object call(Handle to, Object payload, Duration timeout);
+
+    /** Calls the service registered under {@code name}, waiting at most {@code timeout} (null: no limit). */
+    Object call(String name, Object payload, Duration timeout);
+
+    /**
+     * Launches a new service and waits until its init has finished.
+     *
+     * @throws LaunchException if its init fails
+     */
+    Handle launch(ServiceFactory factory);
+
+    /**
+     * Gives this service a name. A name that starts with {@code .} is local to this node; any other
+     * name is global. Names are released when the service exits.
+     *
+     * @throws IllegalArgumentException if the name is empty or taken
+     */
+    void register(String name);
+
+    /**
+     * Ends this service once the current handler returns (its reply, if any, is still sent). Everything
+     * else it owes or has queued is answered with an error; its exit event says {@code EXIT}.
+     */
+    void exit();
+
+    /** Ends another service at once; see {@link Node#kill}. */
+    boolean kill(Handle target);
+
+    /**
+     * Asks the node's monitor to send this service the {@link dev.harbor.exit.ExitEvent} of
+     * {@code target} when it exits; at once if it has exited already.
+     */
+    void watch(Handle target);
+}

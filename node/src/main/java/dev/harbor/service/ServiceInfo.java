@@ -1,0 +1,15 @@
+package dev.harbor.service;
+
+import java.util.List;
+
+/**
+ * One line of a node's service list.
+ *
+ * @param handle the service
+ * @param type the class of the service object
+ * @param names its local and global names
+ * @param mailboxDepth messages waiting in its mailbox
+ * @param messagesHandled messages its handlers have taken so far
+ */
+public record ServiceInfo(Handle handle, String type, List<String> names, int mailboxDepth, long messagesHandled) {
+}
