@@ -23,14 +23,14 @@ import java.util.Map;
 public abstract class Monitor implements Service {
 
     /**
-     * Asks to be told when {@code target} exits. As a call, the reply is the {@link ExitEvent}. As a
-     * send, the event is sent to {@code watcher}.
+     * Asks to be told when {@code target} exits. As a call, the reply is the {@link ExitEvent} (or a
+     * {@link WatchFailed}). As a send, that answer is sent to {@code watcher}.
      */
     public record Watch(Handle target, Handle watcher) {
     }
 
     /**
-     * Sent to a watcher instead of the exit event when {@code target} has exited so long ago that its
+     * The answer instead of the exit event when {@code target} has exited so long ago that its
      * event is no longer retained, or never existed; {@code why} says which.
      */
     public record WatchFailed(Handle target, String why) {
@@ -75,11 +75,11 @@ public abstract class Monitor implements Service {
             String why = target.node() == context.node().id() && context.node().everExisted(target)
                     ? "service " + target + " is gone, and its exit event is no longer retained"
                     : "no service " + target + " exists on node " + context.node().id();
+            WatchFailed failed = new WatchFailed(target, why);
             if (!message.isCall() && watch.watcher() != null) {
-                context.send(watch.watcher(), new WatchFailed(target, why));
-                return null;
+                context.send(watch.watcher(), failed);
             }
-            throw new IllegalArgumentException(why);
+            return failed;
         }
         if (!message.isCall() && watch.watcher() != null) {
             context.send(watch.watcher(), event);

@@ -432,7 +432,13 @@ public final class Node implements AutoCloseable {
      * exited already, or fails if the node cannot tell (never existed, or no longer retained).
      */
     public CompletableFuture<ExitEvent> watch(Handle target) {
-        return call(monitor, new Monitor.Watch(target, null), null).thenApply(ExitEvent.class::cast);
+        return call(monitor, new Monitor.Watch(target, null), null).thenCompose(answer -> {
+            if (answer instanceof Monitor.WatchFailed failed) {
+                return CompletableFuture.failedFuture(new CallException(everExisted(target)
+                        ? CallException.Failure.GONE : CallException.Failure.NO_SUCH_SERVICE, target, failed.why(), null));
+            }
+            return CompletableFuture.completedFuture((ExitEvent) answer);
+        });
     }
 
     /** Ends every service but the monitor ({@code ABORTED}). The node goes on running. */
