@@ -82,7 +82,8 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     private long handled;
 
     // --- shared ---
-    private final ReplyTo launchReplyTo;
+    /** Where the launch result goes; token-owned, dropped once delivered. */
+    private ReplyTo launchReplyTo;
     private final long launchSession;
     /** The request whose handler runs now. Written by the token holder, read by killers. */
     private volatile Request current;
@@ -136,6 +137,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             return;
         }
         launchReplyTo.deliver(launchSession, handle, null);
+        launchReplyTo = null;
         if (exitRequested != null) {
             die(exitRequested, "");
         }
@@ -191,10 +193,15 @@ final class ServiceCell implements ServiceContext, ReplyTo {
      * @return true if the caller holds the token again and must run the loop (or start a runner)
      */
     private boolean reacquire() {
+        owner = null; // an idle service must not keep its last thread alive (about 300 bytes)
         SCHED.setVolatile(this, 0);
         ConcurrentLinkedQueue<Object> h = held;
         boolean work = death != null || !mailbox.isEmpty() || (live && h != null && !h.isEmpty());
-        return work && SCHED.compareAndSet(this, 0, 1);
+        if (work && SCHED.compareAndSet(this, 0, 1)) {
+            owner = Thread.currentThread();
+            return true;
+        }
+        return false;
     }
 
     /** @return false if the token was handed to another thread */
@@ -332,10 +339,27 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         }
     }
 
-    /** Answers for calls this service made: queued like any message, so only the token holder resumes. */
+    /**
+     * Answers for calls this service made. Only the token holder may resume a waiting handler. When
+     * the service is idle and nothing is queued, the deliverer takes the token and hands it straight to
+     * the waiting handler, which saves starting a runner thread just to pass the token on; otherwise
+     * the answer is queued behind the messages that came before it.
+     */
     @Override
     public void deliver(long session, Object value, CallException error) {
-        enqueue(new Reply(session, value, error));
+        Reply reply = new Reply(session, value, error);
+        if (death == null && mailbox.isEmpty() && sched == 0 && SCHED.compareAndSet(this, 0, 1)) {
+            if (death == null && !resume(reply)) {
+                return; // the token went to the waiting handler
+            }
+            // Nobody waits for it (timed out before), or the service died meanwhile: act as a runner
+            // that ran out of work, which also unwinds the waiting handlers after a death.
+            if (reacquire()) {
+                node.startRunner(this);
+            }
+            return;
+        }
+        enqueue(reply);
     }
 
     // ------------------------------------------------------------------ owed replies
