@@ -19,7 +19,6 @@ import java.util.function.Consumer;
  * (enqueue it), never block.
  */
 public final class ExitLog {
-    private final int node;
     private final int retention;
     private final Clock clock;
     private final CopyOnWriteArrayList<Consumer<ExitEvent>> listeners = new CopyOnWriteArrayList<>();
@@ -30,22 +29,27 @@ public final class ExitLog {
     private long lastSeq;
 
     /**
-     * @param node the id of the node whose exits this log numbers
+     * @param node the id of the node whose exits this log numbers (checked, not stored: events carry their handle's node)
      * @param retention how many of the most recent events to keep for late readers
      */
     public ExitLog(int node, int retention, Clock clock) {
+        if (node < 1 || node > Handle.MAX_NODE) {
+            throw new IllegalArgumentException("node id " + node + " is out of range");
+        }
         if (retention < 1) {
             throw new IllegalArgumentException("exit retention must be at least 1, got " + retention);
         }
-        this.node = node;
         this.retention = retention;
         this.clock = clock;
         this.ring = new ExitEvent[retention];
     }
 
-    /** Numbers, keeps and hands on the exit of {@code handle}; returns the event. */
+    /**
+     * Numbers, keeps and hands on the exit of {@code handle}; returns the event. The handle is this
+     * log's node's own, except for the {@code NODE_LOST} events this node synthesises for a lost peer.
+     */
     public synchronized ExitEvent publish(Handle handle, List<String> names, ExitReason reason, String detail) {
-        ExitEvent event = new ExitEvent(++lastSeq, handle, names, node, reason, clock.instant(), detail);
+        ExitEvent event = new ExitEvent(++lastSeq, handle, names, handle.node(), reason, clock.instant(), detail);
         int slot = (int) ((event.seq() - 1) % retention);
         ExitEvent evicted = ring[slot];
         if (evicted != null) {

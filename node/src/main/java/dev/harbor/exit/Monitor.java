@@ -61,6 +61,11 @@ public abstract class Monitor implements Service {
 
     private Object watch(ServiceContext context, Message message, Watch watch) {
         Handle target = watch.target();
+        if (target.node() != context.node().id()) {
+            return answer(context, message, watch, new WatchFailed(target, "service " + target + " is on node "
+                    + target.node() + ": watch tells of this node's services; follow node " + target.node()
+                    + "'s WatchExits stream instead"));
+        }
         // The node removes a service from its live table before it publishes the exit event, and this
         // monitor handles exit events in order: if the target is live now, its event is still to come.
         if (context.node().isAlive(target)) {
@@ -75,16 +80,19 @@ public abstract class Monitor implements Service {
             String why = target.node() == context.node().id() && context.node().everExisted(target)
                     ? "service " + target + " is gone, and its exit event is no longer retained"
                     : "no service " + target + " exists on node " + context.node().id();
-            WatchFailed failed = new WatchFailed(target, why);
-            if (!message.isCall() && watch.watcher() != null) {
-                context.send(watch.watcher(), failed);
-            }
-            return failed;
+            return answer(context, message, watch, new WatchFailed(target, why));
         }
         if (!message.isCall() && watch.watcher() != null) {
             context.send(watch.watcher(), event);
         }
         return event;
+    }
+
+    private static Object answer(ServiceContext context, Message message, Watch watch, WatchFailed failed) {
+        if (!message.isCall() && watch.watcher() != null) {
+            context.send(watch.watcher(), failed);
+        }
+        return failed;
     }
 
     private void tellWatchers(ServiceContext context, ExitEvent event) {

@@ -22,7 +22,11 @@ public class CallException extends RuntimeException {
         /** The callee's node is not reachable from here. */
         UNREACHABLE,
         /** The callee's node is stopping and takes no new work. */
-        NODE_STOPPING
+        NODE_STOPPING,
+        /** The queue towards the callee's node is full: the node or the link is slower than the senders. */
+        OVERLOADED,
+        /** The payload cannot cross nodes (only protobuf messages, byte strings and strings can). */
+        BAD_PAYLOAD
     }
 
     private final Failure failure;
@@ -33,7 +37,8 @@ public class CallException extends RuntimeException {
         this(failure, target, null, message, cause);
     }
 
-    CallException(Failure failure, Handle target, ExitReason exitReason, String message, Throwable cause) {
+    /** An error with the exit reason of a callee that is {@link Failure#GONE}. */
+    public CallException(Failure failure, Handle target, ExitReason exitReason, String message, Throwable cause) {
         super(message, cause);
         this.failure = failure;
         this.target = target;

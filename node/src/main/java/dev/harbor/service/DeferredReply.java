@@ -12,4 +12,7 @@ public interface DeferredReply {
 
     /** Answers the caller with an error that carries {@code reason}. Returns false if already answered. */
     boolean fail(String reason);
+
+    /** Answers the caller with {@code error}. Returns false if already answered. */
+    boolean fail(CallException error);
 }

@@ -65,6 +65,8 @@ public final class Node implements AutoCloseable {
     private final CompletableFuture<ExitEvent> monitorExit = new CompletableFuture<>();
     private volatile int state = RUNNING;
     private final Handle monitor;
+    /** The cluster transport, once attached; null while the node is alone. */
+    private volatile Remote remote;
 
     private Node(Builder b) {
         this.id = b.id;
@@ -114,6 +116,25 @@ public final class Node implements AutoCloseable {
     /** This node's exit events. */
     public ExitLog exits() {
         return exits;
+    }
+
+    /**
+     * Connects this node to other nodes through {@code remote}; from now on messages for other nodes'
+     * services go there. Once only.
+     *
+     * @throws IllegalStateException if a transport is attached already
+     */
+    public synchronized void attach(Remote remote) {
+        Objects.requireNonNull(remote, "remote");
+        if (this.remote != null) {
+            throw new IllegalStateException("node " + id + " already has a cluster transport");
+        }
+        this.remote = remote;
+    }
+
+    /** The first local id of this node's current life; lower ids belonged to earlier lives. */
+    public long firstIdOfThisLife() {
+        return firstId;
     }
 
     // ------------------------------------------------------------------ launching
@@ -284,13 +305,48 @@ public final class Node implements AutoCloseable {
     void route(Handle to, Message message) {
         ServiceCell cell = to.cell;
         if (cell == null || cell.node != this) {
-            cell = to.node() == id ? cells.get(to.id()) : null;
+            if (to.node() != id) {
+                Remote r = remote;
+                if (r != null) {
+                    r.route(to, message);
+                } else {
+                    undeliverable(to, message);
+                }
+                return;
+            }
+            cell = cells.get(to.id());
             if (cell == null) {
                 undeliverable(to, message);
                 return;
             }
         }
         cell.enqueue(message);
+    }
+
+    /**
+     * Delivers a send that came from another node to a service of this node. For the cluster transport.
+     * A send to a service that is gone is dropped and counted.
+     */
+    public void deliverFromRemote(Handle from, Handle to, Object payload) {
+        if (to.node() != id) {
+            deadLetter(to, new Message(from, payload));
+            return;
+        }
+        route(to, new Message(from, payload));
+    }
+
+    /**
+     * Delivers a call that came from another node to a service of this node; its one answer goes to
+     * {@code replyTo} with {@code session}. For the cluster transport.
+     */
+    public void callFromRemote(Handle from, Handle to, Object payload, ReplyTo replyTo, long session) {
+        Request request = new Request(from, to, payload, replyTo, session);
+        if (to.node() != id) {
+            request.answer(null, new CallException(CallException.Failure.NO_SUCH_SERVICE, to,
+                    "node " + id + " got a call for " + to + ", which belongs to node " + to.node(), null));
+            return;
+        }
+        route(to, request);
     }
 
     private void undeliverable(Handle to, Message message) {
@@ -309,6 +365,10 @@ public final class Node implements AutoCloseable {
         if (!everExisted(to)) {
             return new CallException(CallException.Failure.NO_SUCH_SERVICE, to,
                     "no service " + to + " exists on node " + id + ": this handle was never given out", null);
+        }
+        if (to.id() < firstId) {
+            return new CallException(CallException.Failure.GONE, to, null,
+                    "service " + to + " is gone: it belonged to an earlier life of node " + id, null);
         }
         return exits.find(to).map(e -> CallException.gone(to, e.reason()))
                 .orElseGet(() -> new CallException(CallException.Failure.GONE, to, null,
@@ -341,11 +401,16 @@ public final class Node implements AutoCloseable {
      * node; the others are global.
      */
     public Optional<Handle> whereis(String name) {
-        return Optional.ofNullable(names.get(name));
+        Handle h = names.get(name);
+        if (h == null && !name.startsWith(".")) {
+            Remote r = remote;
+            return r == null ? Optional.empty() : r.whereis(name);
+        }
+        return Optional.ofNullable(h);
     }
 
     Handle resolve(String name) {
-        Handle h = names.get(name);
+        Handle h = whereis(name).orElse(null);
         if (h == null) {
             throw new CallException(CallException.Failure.NO_SUCH_NAME, null, "no service is registered as '" + name + "'", null);
         }
@@ -361,13 +426,29 @@ public final class Node implements AutoCloseable {
             if (cell.isDead()) {
                 throw new ServiceExitedException(cell.handle, ExitReason.EXIT);
             }
-            Handle holder = names.putIfAbsent(name, cell.handle);
+            boolean global = !name.startsWith(".");
+            Remote r = remote;
+            Handle holder = global && r != null ? r.whereis(name).orElse(null) : null;
+            if (holder == null) {
+                holder = names.putIfAbsent(name, cell.handle);
+            }
             if (holder != null) {
                 throw new IllegalArgumentException("the name '" + name + "' is already taken by service " + holder);
             }
             List<String> now = new ArrayList<>(cell.names);
             now.add(name);
             cell.names = List.copyOf(now);
+            if (global && r != null) {
+                r.globalNameBound(name, cell.handle);
+            }
+        }
+    }
+
+    /** Called by a service's init thread once the service is live. */
+    void serviceLive(ServiceCell cell) {
+        Remote r = remote;
+        if (r != null) {
+            r.serviceLive(cell.handle);
         }
     }
 
@@ -385,10 +466,14 @@ public final class Node implements AutoCloseable {
 
     // ------------------------------------------------------------------ admin
 
-    /** Whether {@code handle} names a service of this node that has finished init and not exited. */
+    /**
+     * Whether {@code handle} names a live service: of this node, one that has finished init and not
+     * exited; of another node, one this node has heard is alive.
+     */
     public boolean isAlive(Handle handle) {
         if (handle.node() != id) {
-            return false;
+            Remote r = remote;
+            return r != null && r.isAlive(handle);
         }
         ServiceCell cell = cells.get(handle.id());
         return cell != null && cell.isListed();
@@ -434,7 +519,7 @@ public final class Node implements AutoCloseable {
     public CompletableFuture<ExitEvent> watch(Handle target) {
         return call(monitor, new Monitor.Watch(target, null), null).thenCompose(answer -> {
             if (answer instanceof Monitor.WatchFailed failed) {
-                return CompletableFuture.failedFuture(new CallException(everExisted(target)
+                return CompletableFuture.failedFuture(new CallException(target.node() != id ? CallException.Failure.UNREACHABLE : everExisted(target)
                         ? CallException.Failure.GONE : CallException.Failure.NO_SUCH_SERVICE, target, failed.why(), null));
             }
             return CompletableFuture.completedFuture((ExitEvent) answer);

@@ -66,6 +66,11 @@ final class Request extends Message implements DeferredReply {
                 "service " + to + " failed the call: " + reason, null));
     }
 
+    @Override
+    public boolean fail(CallException error) {
+        return answer(null, error);
+    }
+
     /** Answers once; returns false if an answer was already given. */
     boolean answer(Object value, CallException error) {
         if (!ANSWERED.compareAndSet(this, 0, 1)) {

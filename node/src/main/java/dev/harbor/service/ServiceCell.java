@@ -136,6 +136,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             afterDeath();
             return;
         }
+        node.serviceLive(this);
         launchReplyTo.deliver(launchSession, handle, null);
         launchReplyTo = null;
         if (exitRequested != null) {

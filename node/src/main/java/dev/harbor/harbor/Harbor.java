@@ -1,0 +1,998 @@
+package dev.harbor.harbor;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.harbor.exit.ExitEvent;
+import dev.harbor.exit.ExitReason;
+import dev.harbor.proto.Batch;
+import dev.harbor.proto.Born;
+import dev.harbor.proto.Call;
+import dev.harbor.proto.CallError;
+import dev.harbor.proto.Died;
+import dev.harbor.proto.Envelope;
+import dev.harbor.proto.HarborGrpc;
+import dev.harbor.proto.Heartbeat;
+import dev.harbor.proto.Hello;
+import dev.harbor.proto.LinkFrame;
+import dev.harbor.proto.NameBinding;
+import dev.harbor.proto.Refusal;
+import dev.harbor.proto.Reply;
+import dev.harbor.proto.Send;
+import dev.harbor.service.CallException;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Message;
+import dev.harbor.service.Node;
+import dev.harbor.service.Remote;
+import dev.harbor.service.ReplyTo;
+import dev.harbor.service.ServiceInfo;
+import io.grpc.BindableService;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The cluster transport of one node: links it to every other node over gRPC, carries messages
+ * between their services, and notices when a node is lost.
+ *
+ * <p><b>Links.</b> This node opens one long-lived {@code Harbor.Link} stream to each peer address and
+ * sends everything for that peer on it, in batches, as fast as gRPC's flow control allows; each peer
+ * does the same towards this node, so there is one stream each way. The first frame each way is a
+ * {@link Hello}: cluster name, node id, the node's life (incarnation), its live services and global
+ * names. A peer of another cluster, a second node claiming a live node's id, and a life already
+ * declared lost are refused with the reason.
+ *
+ * <p><b>Loss.</b> Both ends send heartbeats. A peer not heard from for the loss timeout (default 2 s,
+ * with 500 ms heartbeats, so a loss is noticed within 2.5 s) is lost: every call in flight to it fails
+ * with {@code NODE_LOST}, and this node publishes a {@code NODE_LOST} exit event for each of its
+ * services in its own exit log, so every {@code WatchExits} subscriber of this node sees them. A lost
+ * life stays lost; the node rejoins by restarting, as a new life whose handles are all new.
+ *
+ * <p><b>Threading.</b> Frames from peers are handled on gRPC's event loops (the server and channels
+ * use the direct executor: handling a frame only enqueues into mailboxes and never blocks). Calls out
+ * come from service threads. Dialling, heartbeats and loss checks run on one timer thread. Membership
+ * changes (a peer admitted or lost) take this object's lock; everything else is a concurrent map or a
+ * volatile.
+ */
+public final class Harbor implements Remote, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Harbor.class);
+    private static final long REFUSED_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+    private final Node node;
+    private final String cluster;
+    private final String advertise;
+    private final long incarnation;
+    private final List<String> staticPeers;
+    private final String dnsPeers;
+    private final Duration heartbeat;
+    private final Duration lossTimeout;
+    private final int outboundLimit;
+    private final int batchSize;
+    private final Payloads payloads;
+    private final ChannelCredentials credentials;
+    private final ScheduledExecutorService timer;
+
+    private final Map<Integer, Peer> peers = new ConcurrentHashMap<>();
+    private final Map<String, Dial> dials = new ConcurrentHashMap<>();
+    private final Set<Outbound> outbounds = ConcurrentHashMap.newKeySet();
+    private final Map<String, Handle> remoteNames = new ConcurrentHashMap<>();
+    private final Set<String> learnedAddresses = ConcurrentHashMap.newKeySet();
+    private final Set<String> selfAddresses = ConcurrentHashMap.newKeySet();
+    /** Guarded by this: the newest life of each node id that was declared lost. */
+    private final Map<Integer, Long> lostLives = new ConcurrentHashMap<>();
+    private final LongAdder undeliverable = new LongAdder();
+    private final Consumer<ExitEvent> exitListener = this::onExit;
+    private volatile boolean closed;
+
+    private Harbor(Builder b) {
+        this.node = b.node;
+        this.cluster = b.cluster;
+        this.advertise = b.advertise;
+        this.incarnation = b.node.firstIdOfThisLife();
+        this.staticPeers = List.copyOf(b.peers);
+        this.dnsPeers = b.dnsPeers;
+        this.heartbeat = b.heartbeat;
+        this.lossTimeout = b.lossTimeout;
+        this.outboundLimit = b.outboundLimit;
+        this.batchSize = b.batchSize;
+        this.payloads = b.payloads;
+        this.credentials = b.credentials;
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "harbor-" + node.id() + "-links");
+            t.setDaemon(true);
+            return t;
+        });
+        node.attach(this);
+        node.exits().subscribe(node.exits().lastSeq(), exitListener);
+    }
+
+    /** A builder for the transport of {@code node}. */
+    public static Builder builder(Node node) {
+        return new Builder(node);
+    }
+
+    /** The gRPC service peers link to; add it to this node's server. */
+    public BindableService linkService() {
+        return new HarborGrpc.HarborImplBase() {
+            @Override
+            public StreamObserver<LinkFrame> link(StreamObserver<LinkFrame> responses) {
+                return new Inbound((ServerCallStreamObserver<LinkFrame>) responses);
+            }
+        };
+    }
+
+    /** Starts dialling the peers, and heartbeats and loss checks. Call once the server is up. */
+    public void start() {
+        long period = heartbeat.toNanos();
+        timer.scheduleWithFixedDelay(this::tick, 0, period, TimeUnit.NANOSECONDS);
+    }
+
+    /** The ids of the nodes this node can send to now. */
+    public Set<Integer> connected() {
+        Set<Integer> out = new TreeSet<>();
+        peers.forEach((id, p) -> {
+            if (p.out != null && !p.lost) {
+                out.add(id);
+            }
+        });
+        return out;
+    }
+
+    /** This node's life: a number that grows with each restart of the node. */
+    public long incarnation() {
+        return incarnation;
+    }
+
+    /** Sends dropped because their node was not connected. */
+    public long undeliverable() {
+        return undeliverable.sum();
+    }
+
+    // ------------------------------------------------------------------ Remote: messages out
+
+    @Override
+    public void route(Handle to, Message message) {
+        Peer p = peers.get(to.node());
+        Outbound out = p == null ? null : p.out;
+        if (out == null || p.lost) {
+            CallException e = new CallException(CallException.Failure.UNREACHABLE, to,
+                    "node " + to.node() + " of service " + to + " is not connected to node " + node.id(), null);
+            if (message.isCall()) {
+                message.defer().fail(e);
+            } else {
+                undeliverable.increment();
+                log.debug("node {}: dropped a send to {}: {}", node.id(), to, e.getMessage());
+            }
+            return;
+        }
+        dev.harbor.proto.Payload payload;
+        try {
+            payload = payloads.encode(message.payload(), to);
+        } catch (CallException e) {
+            if (message.isCall()) {
+                message.defer().fail(e);
+                return;
+            }
+            throw e;
+        }
+        if (!message.isCall()) {
+            Send.Builder send = Send.newBuilder().setTo(wire(to)).setPayload(payload);
+            if (message.from() != null) {
+                send.setFrom(wire(message.from()));
+            }
+            if (!out.offer(Envelope.newBuilder().setSend(send).build(), false)) {
+                throw overloaded(to);
+            }
+            return;
+        }
+        long session = p.sessions.incrementAndGet();
+        p.outstanding.put(session, message);
+        if (p.lost) { // lost meanwhile: the loss may have failed the outstanding calls before this one was added
+            failOutstanding(p, session, lostError(p, "it was lost"));
+            return;
+        }
+        Call.Builder call = Call.newBuilder().setTo(wire(to)).setSession(session).setPayload(payload);
+        if (message.from() != null) {
+            call.setFrom(wire(message.from()));
+        }
+        if (!out.offer(Envelope.newBuilder().setCall(call).build(), false)) {
+            failOutstanding(p, session, overloaded(to));
+        }
+    }
+
+    private CallException overloaded(Handle to) {
+        return new CallException(CallException.Failure.OVERLOADED, to, "the queue from node " + node.id() + " to node "
+                + to.node() + " is full (" + outboundLimit + " envelopes): that node or the link is slower than its senders", null);
+    }
+
+    private static void failOutstanding(Peer p, long session, CallException e) {
+        Message m = p.outstanding.remove(session);
+        if (m != null) {
+            m.defer().fail(e);
+        }
+    }
+
+    @Override
+    public Optional<Handle> whereis(String globalName) {
+        return Optional.ofNullable(remoteNames.get(globalName));
+    }
+
+    @Override
+    public boolean isAlive(Handle handle) {
+        Peer p = peers.get(handle.node());
+        return p != null && !p.lost && p.live.contains(handle);
+    }
+
+    @Override
+    public void serviceLive(Handle handle) {
+        broadcast(Envelope.newBuilder().setBorn(Born.newBuilder().setHandle(wire(handle))).build());
+    }
+
+    @Override
+    public void globalNameBound(String name, Handle handle) {
+        broadcast(Envelope.newBuilder().setBound(NameBinding.newBuilder().setName(name).setHandle(wire(handle))).build());
+    }
+
+    /** Called by the exit log (under its lock: only enqueues) for every exit event of this node. */
+    private void onExit(ExitEvent event) {
+        if (event.node() != node.id() || event.reason() == ExitReason.NODE_LOST) {
+            return;
+        }
+        broadcast(Envelope.newBuilder().setDied(Died.newBuilder().setHandle(wire(event.handle()))
+                .setReason(dev.harbor.proto.ExitReason.forNumber(event.reason().ordinal() + 1))
+                .addAllNames(event.names())).build());
+    }
+
+    private void broadcast(Envelope envelope) {
+        for (Outbound out : outbounds) {
+            out.offer(envelope, true);
+        }
+    }
+
+    // ------------------------------------------------------------------ dialling
+
+    private void tick() {
+        if (closed) {
+            return;
+        }
+        try {
+            long now = System.nanoTime();
+            for (Peer p : peers.values()) {
+                if (now - p.lastHeardNanos > lossTimeout.toNanos()) {
+                    declareLost(p, "no word from it for " + TimeUnit.NANOSECONDS.toMillis(now - p.lastHeardNanos) + " ms");
+                    continue;
+                }
+                Outbound out = p.out;
+                if (out != null) {
+                    out.heartbeat();
+                }
+                heartbeatBack(p);
+            }
+            for (String address : addresses()) {
+                if (selfAddresses.contains(address) || address.equals(advertise)) {
+                    continue;
+                }
+                Dial dial = dials.computeIfAbsent(address, a -> new Dial(a, Grpc.newChannelBuilder(a, credentials)
+                        .directExecutor().build()));
+                if (dial.current == null && now >= dial.retryAtNanos) {
+                    open(dial);
+                }
+            }
+        } catch (RuntimeException e) {
+            log.error("node {}: the link timer failed; links may not recover until the next tick", node.id(), e);
+        }
+    }
+
+    private Set<String> addresses() {
+        Set<String> out = new LinkedHashSet<>(staticPeers);
+        out.addAll(learnedAddresses);
+        if (dnsPeers != null) {
+            int colon = dnsPeers.lastIndexOf(':');
+            String host = dnsPeers.substring(0, colon);
+            String port = dnsPeers.substring(colon + 1);
+            try {
+                for (InetAddress a : InetAddress.getAllByName(host)) {
+                    out.add(a.getHostAddress() + ":" + port);
+                }
+            } catch (UnknownHostException e) {
+                log.debug("node {}: {} does not resolve yet: {}", node.id(), host, e.getMessage());
+            }
+        }
+        return out;
+    }
+
+    private void open(Dial dial) {
+        Outbound out = new Outbound(this, dial.address, outboundLimit, batchSize);
+        dial.current = out;
+        outbounds.add(out); // before the snapshot in the Hello: later births and deaths queue behind it
+        try {
+            HarborGrpc.newStub(dial.channel).link(out);
+            out.sendFirst(LinkFrame.newBuilder().setHello(hello(true)).build());
+        } catch (RuntimeException e) {
+            log.debug("node {}: could not open a link to {}: {}", node.id(), dial.address, e.toString());
+            outboundClosed(out, e.toString());
+        }
+    }
+
+    private Hello hello(boolean withSnapshot) {
+        Hello.Builder h = Hello.newBuilder().setCluster(cluster).setNode(node.id()).setIncarnation(incarnation)
+                .setAddress(advertise);
+        if (withSnapshot) {
+            for (ServiceInfo s : node.services()) {
+                h.addServices(wire(s.handle()));
+                for (String name : s.names()) {
+                    if (!name.startsWith(".")) {
+                        h.addNames(NameBinding.newBuilder().setName(name).setHandle(wire(s.handle())));
+                    }
+                }
+            }
+        }
+        return h.build();
+    }
+
+    /** A frame on the response stream of one of our links: the peer's Hello, a refusal, or a heartbeat. */
+    void fromOutbound(Outbound out, LinkFrame frame) {
+        switch (frame.getKindCase()) {
+            case HELLO -> {
+                Hello h = frame.getHello();
+                if (h.getNode() == node.id()) {
+                    if (h.getIncarnation() == incarnation) {
+                        selfAddresses.add(out.address);
+                        out.cancel("this address is this node itself");
+                    } else {
+                        log.error("node {}: the node at {} also calls itself node {}: node ids must be unique in a cluster",
+                                node.id(), out.address, h.getNode());
+                        refusedBy(out, "node id clash");
+                    }
+                    return;
+                }
+                Peer p;
+                try {
+                    p = admit(h, out.address);
+                } catch (LinkRefused e) {
+                    log.warn("node {}: not linking to {}: {}", node.id(), out.address, e.getMessage());
+                    refusedBy(out, e.getMessage());
+                    return;
+                }
+                p.heard();
+                out.peer = p;
+                p.out = out;
+                flushWaiting(p, out);
+                out.startDraining();
+                log.info("node {}: linked to node {} at {}", node.id(), p.id, out.address);
+            }
+            case REFUSAL -> {
+                log.error("node {}: the node at {} refused this node's link: {}", node.id(), out.address,
+                        frame.getRefusal().getReason());
+                refusedBy(out, frame.getRefusal().getReason());
+            }
+            case HEARTBEAT -> {
+                Peer p = out.peer;
+                if (p != null) {
+                    p.heard();
+                }
+            }
+            default -> log.warn("node {}: unexpected {} frame from {} on this node's own link", node.id(),
+                    frame.getKindCase(), out.address);
+        }
+    }
+
+    private void refusedBy(Outbound out, String why) {
+        Dial dial = dials.get(out.address);
+        if (dial != null) {
+            dial.retryAtNanos = System.nanoTime() + REFUSED_RETRY_NANOS;
+        }
+        out.cancel(why);
+    }
+
+    void outboundClosed(Outbound out, String why) {
+        outbounds.remove(out);
+        Dial dial = dials.get(out.address);
+        if (dial != null && dial.current == out) {
+            dial.current = null;
+        }
+        Peer p = out.peer;
+        if (p != null && p.out == out) {
+            p.out = null;
+            log.info("node {}: the link to node {} closed: {}", node.id(), p.id, why);
+        }
+        unsent(out, out.close());
+    }
+
+    void outboundFailed(Outbound out, RuntimeException e) {
+        log.warn("node {}: writing to {} failed: {}", node.id(), out.address, e.toString());
+        out.cancel(e.toString());
+    }
+
+    /** Envelopes that never left: their calls fail now, rather than at the loss timeout. */
+    void unsent(Outbound out, List<Envelope> left) {
+        Peer p = out.peer;
+        for (Envelope e : left) {
+            if (e.hasCall() && p != null) {
+                failOutstanding(p, e.getCall().getSession(), new CallException(CallException.Failure.UNREACHABLE,
+                        handle(e.getCall().getTo()), "the link to node " + p.id + " closed before the call was sent", null));
+            } else if (e.hasSend()) {
+                undeliverable.increment();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ membership
+
+    /** Admits the life of a node that said Hello, or refuses it with the reason. */
+    private synchronized Peer admit(Hello h, String address) throws LinkRefused {
+        if (!h.getCluster().equals(cluster)) {
+            throw new LinkRefused("it belongs to cluster '" + h.getCluster() + "', this node to cluster '" + cluster + "'");
+        }
+        int id = h.getNode();
+        if (id < 1 || id > Handle.MAX_NODE) {
+            throw new LinkRefused("node id " + id + " is out of range 1-" + Handle.MAX_NODE);
+        }
+        if (id == node.id()) {
+            throw new LinkRefused("node id " + id + " is this node's own id: node ids must be unique in a cluster");
+        }
+        Long lost = lostLives.get(id);
+        if (lost != null && h.getIncarnation() <= lost) {
+            throw new LinkRefused("this life of node " + id + " was declared lost; restart it to rejoin");
+        }
+        Peer old = peers.get(id);
+        if (old != null) {
+            if (old.incarnation == h.getIncarnation()) {
+                return old;
+            }
+            if (h.getIncarnation() < old.incarnation) {
+                throw new LinkRefused("a newer life of node " + id + " is linked already");
+            }
+            boolean oldSilent = !old.inboundOpen || System.nanoTime() - old.lastHeardNanos > 2 * heartbeat.toNanos();
+            if (!oldSilent) {
+                throw new LinkRefused("node id " + id + " is in use by a live node at " + old.address);
+            }
+            declareLost(old, "it restarted");
+        }
+        Peer p = new Peer(id, h.getIncarnation(), h.getAddress().isEmpty() ? address : h.getAddress());
+        peers.put(id, p);
+        return p;
+    }
+
+    /**
+     * Ends a peer's life for this node: calls in flight to it fail with {@code NODE_LOST}, each of its
+     * services gets a {@code NODE_LOST} exit event in this node's log, its names go.
+     */
+    private void declareLost(Peer p, String why) {
+        synchronized (this) {
+            if (p.lost) {
+                return;
+            }
+            p.lost = true;
+            peers.remove(p.id, p);
+            lostLives.merge(p.id, p.incarnation, Math::max);
+        }
+        log.warn("node {}: lost node {} at {}: {}", node.id(), p.id, p.address, why);
+        Outbound out = p.out;
+        p.out = null;
+        if (out != null) {
+            out.cancel("node " + p.id + " was lost");
+        }
+        StreamObserver<LinkFrame> in = p.inbound;
+        if (in != null) {
+            synchronized (in) {
+                try {
+                    in.onError(Status.UNAVAILABLE.withDescription("node " + p.id + " was declared lost: " + why).asRuntimeException());
+                } catch (RuntimeException e) {
+                    log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
+                }
+            }
+        }
+        CallException e = lostError(p, why);
+        for (Long session : new ArrayList<>(p.outstanding.keySet())) {
+            failOutstanding(p, session, e);
+        }
+        List<Handle> gone = new ArrayList<>(p.live);
+        gone.sort(null);
+        p.live.clear();
+        for (Handle h : gone) {
+            List<String> names = p.namesOf.getOrDefault(h, List.of());
+            for (String n : names) {
+                remoteNames.remove(n, h);
+            }
+            node.exits().publish(h, names, ExitReason.NODE_LOST, "node " + p.id + " was lost: " + why);
+        }
+        p.namesOf.forEach((h, names) -> names.forEach(n -> remoteNames.remove(n, h)));
+    }
+
+    private static CallException lostError(Peer p, String why) {
+        return new CallException(CallException.Failure.NODE_LOST, null, "node " + p.id + " was lost: " + why, null);
+    }
+
+    /** Heartbeats on the response stream of the peer's link to us, so the peer hears from us on its own stream too. */
+    private void heartbeatBack(Peer p) {
+        StreamObserver<LinkFrame> in = p.inbound;
+        if (in instanceof ServerCallStreamObserver<LinkFrame> s && p.inboundOpen) {
+            synchronized (in) {
+                try {
+                    if (s.isReady()) {
+                        s.onNext(LinkFrame.newBuilder().setHeartbeat(Heartbeat.newBuilder().setSentUnixNanos(System.nanoTime())).build());
+                    }
+                } catch (RuntimeException e) {
+                    log.debug("node {}: heartbeat to node {}: {}", node.id(), p.id, e.toString());
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ messages in
+
+    /** The server side of a peer's link to this node. Frames arrive one at a time on gRPC's event loop. */
+    private final class Inbound implements StreamObserver<LinkFrame> {
+        private final ServerCallStreamObserver<LinkFrame> responses;
+        private Peer peer;
+        private boolean self;
+        private boolean refused;
+        private ReplyTo replyTo;
+
+        Inbound(ServerCallStreamObserver<LinkFrame> responses) {
+            this.responses = responses;
+        }
+
+        @Override
+        public void onNext(LinkFrame frame) {
+            if (refused || self) {
+                return;
+            }
+            if (peer == null) {
+                hello(frame);
+                return;
+            }
+            if (peer.lost) {
+                return;
+            }
+            peer.heard();
+            switch (frame.getKindCase()) {
+                case BATCH -> batch(frame.getBatch());
+                case HEARTBEAT -> { }
+                default -> refuse("a " + frame.getKindCase() + " frame after the Hello breaks the protocol");
+            }
+        }
+
+        private void hello(LinkFrame frame) {
+            if (!frame.hasHello()) {
+                refuse("the first frame of a link must be a Hello, not " + frame.getKindCase());
+                return;
+            }
+            Hello h = frame.getHello();
+            if (h.getNode() == node.id() && h.getIncarnation() == incarnation) {
+                self = true; // this node dialled itself through one of its peer addresses
+                synchronized (responses) {
+                    responses.onNext(LinkFrame.newBuilder().setHello(Harbor.this.hello(false)).build());
+                    responses.onCompleted();
+                }
+                return;
+            }
+            Peer p;
+            try {
+                p = admit(h, h.getAddress());
+            } catch (LinkRefused e) {
+                log.warn("node {}: refused a link from {}: {}", node.id(), h.getAddress(), e.getMessage());
+                refuse(e.getMessage());
+                return;
+            }
+            if (p.inboundOpen) {
+                refuse("node " + p.id + " already has a link to node " + node.id());
+                return;
+            }
+            for (dev.harbor.proto.Handle s : h.getServicesList()) {
+                p.live.add(handle(s));
+            }
+            for (NameBinding b : h.getNamesList()) {
+                bound(p, b);
+            }
+            p.inbound = responses;
+            p.inboundOpen = true;
+            p.heard();
+            peer = p;
+            Peer answering = p;
+            replyTo = (session, value, error) -> reply(answering, session, value, error);
+            synchronized (responses) {
+                responses.onNext(LinkFrame.newBuilder().setHello(Harbor.this.hello(false)).build());
+            }
+            if (!p.address.isEmpty()) {
+                learnedAddresses.add(p.address); // dial back a node that was not in our peer list
+            }
+        }
+
+        private void batch(Batch batch) {
+            for (Envelope e : batch.getEnvelopesList()) {
+                try {
+                    envelope(e);
+                } catch (RuntimeException ex) {
+                    log.warn("node {}: dropped a malformed envelope from node {}: {}", node.id(), peer.id, ex.toString());
+                }
+            }
+        }
+
+        private void envelope(Envelope e) {
+            switch (e.getKindCase()) {
+                case SEND -> {
+                    Send s = e.getSend();
+                    Object payload;
+                    try {
+                        payload = payloads.decode(s.getPayload());
+                    } catch (InvalidProtocolBufferException ex) {
+                        log.warn("node {}: dropped a send from {} with a payload that does not parse: {}", node.id(),
+                                handle(s.getFrom()), ex.getMessage());
+                        return;
+                    }
+                    node.deliverFromRemote(s.hasFrom() ? handle(s.getFrom()) : null, handle(s.getTo()), payload);
+                }
+                case CALL -> {
+                    Call c = e.getCall();
+                    Object payload;
+                    try {
+                        payload = payloads.decode(c.getPayload());
+                    } catch (InvalidProtocolBufferException ex) {
+                        replyTo.deliver(c.getSession(), null, new CallException(CallException.Failure.BAD_PAYLOAD,
+                                handle(c.getTo()), "the call's payload does not parse: " + ex.getMessage(), null));
+                        return;
+                    }
+                    node.callFromRemote(c.hasFrom() ? handle(c.getFrom()) : null, handle(c.getTo()), payload, replyTo,
+                            c.getSession());
+                }
+                case REPLY -> answer(peer, e.getReply());
+                case BORN -> peer.live.add(handle(e.getBorn().getHandle()));
+                case DIED -> {
+                    Handle h = handle(e.getDied().getHandle());
+                    peer.live.remove(h);
+                    peer.namesOf.remove(h);
+                    for (String n : e.getDied().getNamesList()) {
+                        remoteNames.remove(n, h);
+                    }
+                }
+                case BOUND -> bound(peer, e.getBound());
+                case KIND_NOT_SET -> throw new IllegalArgumentException("an envelope of no kind");
+            }
+        }
+
+        private void refuse(String why) {
+            refused = true;
+            synchronized (responses) {
+                try {
+                    responses.onNext(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(why)).build());
+                    responses.onError(Status.FAILED_PRECONDITION.withDescription(why).asRuntimeException());
+                } catch (RuntimeException e) {
+                    log.debug("node {}: refusing a link: {}", node.id(), e.toString());
+                }
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            closedByPeer();
+        }
+
+        @Override
+        public void onCompleted() {
+            closedByPeer();
+            synchronized (responses) {
+                try {
+                    responses.onCompleted();
+                } catch (RuntimeException e) {
+                    log.debug("node {}: completing a link: {}", node.id(), e.toString());
+                }
+            }
+        }
+
+        private void closedByPeer() {
+            Peer p = peer;
+            if (p != null) {
+                p.inboundOpen = false;
+            }
+        }
+    }
+
+    private void bound(Peer p, NameBinding b) {
+        Handle h = handle(b.getHandle());
+        if (h.node() != p.id) {
+            log.warn("node {}: node {} announced name '{}' for {}, a service of another node; ignored", node.id(), p.id,
+                    b.getName(), h);
+            return;
+        }
+        Handle previous = remoteNames.putIfAbsent(b.getName(), h);
+        if (previous != null && !previous.equals(h)) {
+            log.warn("node {}: the global name '{}' is claimed by both {} and {}; it stays with {}", node.id(),
+                    b.getName(), previous, h, previous);
+            return;
+        }
+        p.namesOf.merge(h, List.of(b.getName()), (a, c) -> {
+            List<String> all = new ArrayList<>(a);
+            all.addAll(c);
+            return List.copyOf(all);
+        });
+    }
+
+    /** Sends the answer to a call that came from {@code p} back to it. */
+    private void reply(Peer p, long session, Object value, CallException error) {
+        if (p.lost) {
+            log.debug("node {}: dropped the reply to session {} of lost node {}", node.id(), session, p.id);
+            return;
+        }
+        Reply.Builder r = Reply.newBuilder().setSession(session);
+        if (error == null) {
+            try {
+                r.setValue(payloads.encode(value, null));
+            } catch (CallException e) {
+                error = new CallException(CallException.Failure.BAD_PAYLOAD, null, "the reply " + e.getMessage(), null);
+            }
+        }
+        if (error != null) {
+            r.setError(wire(error));
+        }
+        Envelope envelope = Envelope.newBuilder().setReply(r).build();
+        Outbound out = p.out;
+        if (out != null && out.offer(envelope, true)) {
+            return;
+        }
+        // Our stream to the caller's node is not up (yet, or again): keep the reply until it is.
+        p.waitingForLink.add(envelope);
+        out = p.out;
+        if (out != null) {
+            flushWaiting(p, out);
+        }
+    }
+
+    private static void flushWaiting(Peer p, Outbound out) {
+        dev.harbor.proto.Envelope e;
+        while ((e = p.waitingForLink.poll()) != null) {
+            if (!out.offer(e, true)) {
+                p.waitingForLink.add(e);
+                return;
+            }
+        }
+    }
+
+    private void answer(Peer p, Reply r) {
+        Message m = p.outstanding.remove(r.getSession());
+        if (m == null) {
+            return; // timed out before, or never ours
+        }
+        if (r.hasError()) {
+            m.defer().fail(callException(r.getError()));
+            return;
+        }
+        try {
+            m.defer().reply(payloads.decode(r.getValue()));
+        } catch (InvalidProtocolBufferException e) {
+            m.defer().fail(new CallException(CallException.Failure.BAD_PAYLOAD, null,
+                    "the reply from node " + p.id + " does not parse: " + e.getMessage(), null));
+        }
+    }
+
+    // ------------------------------------------------------------------ wire forms
+
+    static dev.harbor.proto.Handle wire(Handle h) {
+        return dev.harbor.proto.Handle.newBuilder().setNode(h.node()).setId(h.id()).build();
+    }
+
+    static Handle handle(dev.harbor.proto.Handle h) {
+        return Handle.of(h.getNode(), h.getId());
+    }
+
+    private static CallError wire(CallException e) {
+        CallError.Builder b = CallError.newBuilder()
+                .setFailure(CallError.Failure.forNumber(e.failure().ordinal() + 1))
+                .setMessage(Objects.requireNonNullElse(e.getMessage(), ""));
+        if (e.exitReason() != null) {
+            b.setExitReason(dev.harbor.proto.ExitReason.forNumber(e.exitReason().ordinal() + 1));
+        }
+        if (e.target() != null) {
+            b.setTarget(wire(e.target()));
+        }
+        return b.build();
+    }
+
+    private static CallException callException(CallError e) {
+        CallException.Failure failure = e.getFailureValue() >= 1 && e.getFailureValue() <= CallException.Failure.values().length
+                ? CallException.Failure.values()[e.getFailureValue() - 1] : CallException.Failure.HANDLER_FAILED;
+        ExitReason reason = e.getExitReasonValue() >= 1 && e.getExitReasonValue() <= ExitReason.values().length
+                ? ExitReason.values()[e.getExitReasonValue() - 1] : null;
+        Handle target = e.hasTarget() && e.getTarget().getNode() >= 1 && e.getTarget().getId() >= 1 ? handle(e.getTarget()) : null;
+        return new CallException(failure, target, reason, e.getMessage(), null);
+    }
+
+    // ------------------------------------------------------------------ closing
+
+    /** Closes every link. The node itself is not stopped: stop it first so its peers hear every exit. */
+    @Override
+    public void close() {
+        closed = true;
+        timer.shutdownNow();
+        node.exits().unsubscribe(exitListener);
+        for (Outbound out : outbounds) {
+            out.cancel("node " + node.id() + " is closing its links");
+        }
+        for (Peer p : peers.values()) {
+            StreamObserver<LinkFrame> in = p.inbound;
+            if (in != null) {
+                synchronized (in) {
+                    try {
+                        in.onCompleted();
+                    } catch (RuntimeException e) {
+                        log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
+                    }
+                }
+            }
+        }
+        for (Dial d : dials.values()) {
+            d.channel.shutdownNow();
+        }
+        for (Dial d : dials.values()) {
+            try {
+                d.channel.awaitTermination(2, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    /** One peer address this node dials, and its current stream. */
+    private static final class Dial {
+        final String address;
+        final ManagedChannel channel;
+        volatile Outbound current;
+        volatile long retryAtNanos;
+
+        Dial(String address, ManagedChannel channel) {
+            this.address = address;
+            this.channel = channel;
+        }
+    }
+
+    /** Why a link was refused. */
+    private static final class LinkRefused extends Exception {
+        LinkRefused(String why) {
+            super(why);
+        }
+    }
+
+    /** Settings of a node's transport. */
+    public static final class Builder {
+        private final Node node;
+        private String cluster = "harbor";
+        private String advertise;
+        private final List<String> peers = new ArrayList<>();
+        private String dnsPeers;
+        private Duration heartbeat = Duration.ofMillis(500);
+        private Duration lossTimeout = Duration.ofSeconds(2);
+        private int outboundLimit = 100_000;
+        private int batchSize = 64;
+        private Payloads payloads = new Payloads();
+        private ChannelCredentials credentials = InsecureChannelCredentials.create();
+
+        private Builder(Node node) {
+            this.node = Objects.requireNonNull(node, "node");
+        }
+
+        /** The cluster's name; links between nodes of different clusters are refused. Default "harbor". */
+        public Builder cluster(String cluster) {
+            if (cluster == null || cluster.isBlank()) {
+                throw new IllegalArgumentException("the cluster name must not be empty");
+            }
+            this.cluster = cluster;
+            return this;
+        }
+
+        /** The host:port other nodes reach this node at. Required. */
+        public Builder advertise(String hostPort) {
+            this.advertise = checkHostPort(hostPort, "advertised address");
+            return this;
+        }
+
+        /** Peer addresses (host:port). This node's own address may be among them. */
+        public Builder peers(List<String> hostPorts) {
+            for (String p : hostPorts) {
+                peers.add(checkHostPort(p, "peer address"));
+            }
+            return this;
+        }
+
+        /** A DNS name:port that resolves to the addresses of the nodes (a headless service), looked up again and again. */
+        public Builder dnsPeers(String nameAndPort) {
+            this.dnsPeers = checkHostPort(nameAndPort, "DNS peer name");
+            return this;
+        }
+
+        /** How often to send heartbeats (default 500 ms). */
+        public Builder heartbeat(Duration interval) {
+            if (interval.isNegative() || interval.isZero()) {
+                throw new IllegalArgumentException("the heartbeat interval must be positive, got " + interval);
+            }
+            this.heartbeat = interval;
+            return this;
+        }
+
+        /** How long a peer may stay silent before it is lost (default 2 s; at least twice the heartbeat). */
+        public Builder lossTimeout(Duration timeout) {
+            this.lossTimeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /** How many envelopes may wait for one peer before sends fail as OVERLOADED (default 100000). */
+        public Builder outboundLimit(int envelopes) {
+            if (envelopes < 1) {
+                throw new IllegalArgumentException("the outbound limit must be at least 1, got " + envelopes);
+            }
+            this.outboundLimit = envelopes;
+            return this;
+        }
+
+        /** Envelopes per stream message (default 64). */
+        public Builder batchSize(int envelopes) {
+            if (envelopes < 1) {
+                throw new IllegalArgumentException("the batch size must be at least 1, got " + envelopes);
+            }
+            this.batchSize = envelopes;
+            return this;
+        }
+
+        /** Which protobuf types arrive as themselves rather than as {@code Any}. */
+        public Builder payloads(Payloads payloads) {
+            this.payloads = Objects.requireNonNull(payloads, "payloads");
+            return this;
+        }
+
+        /** Credentials for links to peers (default plaintext). */
+        public Builder credentials(ChannelCredentials credentials) {
+            this.credentials = Objects.requireNonNull(credentials, "credentials");
+            return this;
+        }
+
+        /** Makes the transport and attaches it to the node; then add {@link #linkService()} to a server and {@link #start()}. */
+        public Harbor build() {
+            if (advertise == null) {
+                throw new IllegalStateException("node " + node.id() + " needs an advertised address (host:port) for its peers");
+            }
+            if (lossTimeout.compareTo(heartbeat.multipliedBy(2)) < 0) {
+                throw new IllegalArgumentException("the loss timeout (" + lossTimeout.toMillis()
+                        + " ms) must be at least twice the heartbeat interval (" + heartbeat.toMillis() + " ms)");
+            }
+            return new Harbor(this);
+        }
+
+        private static String checkHostPort(String hostPort, String what) {
+            int colon = hostPort == null ? -1 : hostPort.lastIndexOf(':');
+            if (colon <= 0 || colon == hostPort.length() - 1) {
+                throw new IllegalArgumentException("'" + hostPort + "' is not a valid " + what + ": expected host:port");
+            }
+            try {
+                int port = Integer.parseInt(hostPort.substring(colon + 1));
+                if (port < 1 || port > 65535) {
+                    throw new NumberFormatException();
+                }
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("'" + hostPort + "' is not a valid " + what + ": the port must be 1-65535");
+            }
+            return hostPort;
+        }
+    }
+}

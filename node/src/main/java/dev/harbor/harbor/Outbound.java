@@ -1,0 +1,172 @@
+package dev.harbor.harbor;
+
+import dev.harbor.proto.Batch;
+import dev.harbor.proto.Envelope;
+import dev.harbor.proto.Heartbeat;
+import dev.harbor.proto.LinkFrame;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * This node's one stream to one peer address: a bounded queue of envelopes, sent in batches as fast
+ * as gRPC's flow control lets them go.
+ *
+ * <p>Threading: any thread may {@link #offer}. Writing to the gRPC stream is serialised by the
+ * {@link #draining} flag: whichever thread wins it (a producer, or gRPC's on-ready callback on its
+ * event loop) sends while the stream is ready, then lets go and checks again, so no envelope waits
+ * for a wake-up that already happened. Responses from the peer (its Hello, a refusal) arrive on gRPC's
+ * event loop and are passed to {@link Harbor}.
+ */
+final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
+    private final Harbor harbor;
+    final String address;
+    private final int limit;
+    private final int batchSize;
+    private final ConcurrentLinkedQueue<Envelope> queue = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger queued = new AtomicInteger();
+    private final AtomicInteger draining = new AtomicInteger();
+    private volatile ClientCallStreamObserver<LinkFrame> stream;
+    private volatile boolean started;
+    private volatile boolean heartbeatDue;
+    private volatile boolean closed;
+    /** The peer this stream reaches, once its Hello has come back. */
+    volatile Peer peer;
+
+    Outbound(Harbor harbor, String address, int limit, int batchSize) {
+        this.harbor = harbor;
+        this.address = address;
+        this.limit = limit;
+        this.batchSize = batchSize;
+    }
+
+    @Override
+    public void beforeStart(ClientCallStreamObserver<LinkFrame> requestStream) {
+        this.stream = requestStream;
+        requestStream.setOnReadyHandler(this::drain);
+    }
+
+    /** Sends the first frame, before anything queued. Called once, by the dialer, before {@link #startDraining}. */
+    void sendFirst(LinkFrame hello) {
+        stream.onNext(hello);
+    }
+
+    /** Lets queued envelopes go (after the peer's Hello came back). */
+    void startDraining() {
+        started = true;
+        drain();
+    }
+
+    /**
+     * Queues an envelope.
+     *
+     * @param force take it even over the limit: for replies and service updates, which must not be
+     *     lost and are bounded by what the peer sent us
+     * @return false if the queue is full (or the stream has closed)
+     */
+    boolean offer(Envelope envelope, boolean force) {
+        if (closed) {
+            return false;
+        }
+        if (queued.incrementAndGet() > limit && !force) {
+            queued.decrementAndGet();
+            return false;
+        }
+        queue.offer(envelope);
+        if (closed) {
+            harbor.unsent(this, drainUnsent());
+            return true;
+        }
+        drain();
+        return true;
+    }
+
+    /** Asks for a heartbeat frame ahead of the queue. */
+    void heartbeat() {
+        heartbeatDue = true;
+        drain();
+    }
+
+    int depth() {
+        return queued.get();
+    }
+
+    private void drain() {
+        while (started && !closed && draining.compareAndSet(0, 1)) {
+            try {
+                ClientCallStreamObserver<LinkFrame> s = stream;
+                while (s.isReady()) {
+                    if (heartbeatDue) {
+                        heartbeatDue = false;
+                        s.onNext(LinkFrame.newBuilder().setHeartbeat(Heartbeat.newBuilder().setSentUnixNanos(System.nanoTime())).build());
+                        continue;
+                    }
+                    Batch.Builder batch = null;
+                    int n = 0;
+                    Envelope e;
+                    while (n < batchSize && (e = queue.poll()) != null) {
+                        if (batch == null) {
+                            batch = Batch.newBuilder();
+                        }
+                        batch.addEnvelopes(e);
+                        n++;
+                    }
+                    if (n == 0) {
+                        break;
+                    }
+                    queued.addAndGet(-n);
+                    s.onNext(LinkFrame.newBuilder().setBatch(batch).build());
+                }
+            } catch (RuntimeException e) {
+                harbor.outboundFailed(this, e);
+                return;
+            } finally {
+                draining.set(0);
+            }
+            if ((queue.isEmpty() && !heartbeatDue) || !stream.isReady()) {
+                return;
+            }
+        }
+    }
+
+    /** Closes the stream from this side (the peer was lost or refused). */
+    void cancel(String why) {
+        closed = true;
+        ClientCallStreamObserver<LinkFrame> s = stream;
+        if (s != null) {
+            s.cancel(why, null);
+        }
+    }
+
+    /** Marks the stream closed and takes out what was never sent. */
+    java.util.List<Envelope> close() {
+        closed = true;
+        return drainUnsent();
+    }
+
+    private java.util.List<Envelope> drainUnsent() {
+        java.util.List<Envelope> left = new java.util.ArrayList<>();
+        Envelope e;
+        while ((e = queue.poll()) != null) {
+            left.add(e);
+            queued.decrementAndGet();
+        }
+        return left;
+    }
+
+    @Override
+    public void onNext(LinkFrame frame) {
+        harbor.fromOutbound(this, frame);
+    }
+
+    @Override
+    public void onError(Throwable t) {
+        harbor.outboundClosed(this, t.toString());
+    }
+
+    @Override
+    public void onCompleted() {
+        harbor.outboundClosed(this, "the peer ended the stream");
+    }
+}

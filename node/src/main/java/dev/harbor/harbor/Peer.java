@@ -1,0 +1,55 @@
+package dev.harbor.harbor;
+
+import dev.harbor.proto.LinkFrame;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Message;
+import io.grpc.stub.StreamObserver;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One life (incarnation) of another node, as this node sees it.
+ *
+ * <p>Threading: fields are written by gRPC's event loops (frames from the peer), by service threads
+ * (calls out) and by the harbor's timer (heartbeats, loss); each is a concurrent structure or a
+ * volatile. A peer, once {@link #lost}, stays lost: a restarted node is a new {@code Peer}.
+ */
+final class Peer {
+    final int id;
+    final long incarnation;
+    final String address;
+    /** Our stream to it; null until its Hello came back, or after the stream broke. */
+    volatile Outbound out;
+    /** Its stream to us (the server side), to cancel on loss; null until its Hello arrived. */
+    volatile StreamObserver<LinkFrame> inbound;
+    volatile boolean inboundOpen;
+    volatile long lastHeardNanos = System.nanoTime();
+    volatile boolean lost;
+
+    /** Calls from this node to services of the peer, by session, until answered. */
+    final AtomicLong sessions = new AtomicLong();
+    final Map<Long, Message> outstanding = new ConcurrentHashMap<>();
+    /** The peer's live services, and the global names each holds. */
+    final Set<Handle> live = ConcurrentHashMap.newKeySet();
+    final Map<Handle, List<String>> namesOf = new ConcurrentHashMap<>();
+    /** Replies to the peer's calls made before our own stream to it was up; sent once it is. */
+    final java.util.Queue<dev.harbor.proto.Envelope> waitingForLink = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    Peer(int id, long incarnation, String address) {
+        this.id = id;
+        this.incarnation = incarnation;
+        this.address = address;
+    }
+
+    void heard() {
+        lastHeardNanos = System.nanoTime();
+    }
+
+    @Override
+    public String toString() {
+        return "node " + id + " at " + address;
+    }
+}

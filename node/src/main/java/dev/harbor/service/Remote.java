@@ -1,0 +1,36 @@
+package dev.harbor.service;
+
+import java.util.Optional;
+
+/**
+ * How a node reaches the services of other nodes. The cluster transport implements it and
+ * {@linkplain Node#attach attaches} it to its node; without one, a node is alone and everything
+ * addressed to another node fails as {@link CallException.Failure#UNREACHABLE}.
+ *
+ * <p>Every method may be called from any thread, including service threads: implementations must
+ * not block.
+ */
+public interface Remote {
+
+    /**
+     * Takes a message for a service of another node ({@code to.node()} is not this node's id). For a
+     * call ({@link Message#isCall()}), the answer must reach the caller through
+     * {@link Message#defer()}: the reply, or an error that says why there is none.
+     *
+     * @throws CallException for a send that cannot be taken (the outbound queue to that node is full,
+     *     or the payload cannot cross nodes); the sender sees it
+     */
+    void route(Handle to, Message message);
+
+    /** The holder of a global name registered on another node, if any. */
+    Optional<Handle> whereis(String globalName);
+
+    /** Whether a service of another node is alive, as far as this node knows. */
+    boolean isAlive(Handle handle);
+
+    /** A service of this node has finished its init. */
+    void serviceLive(Handle handle);
+
+    /** A service of this node has taken a global name. */
+    void globalNameBound(String name, Handle handle);
+}
