@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -93,6 +94,8 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     private volatile ConcurrentLinkedQueue<Object> held;
     /** The names this service holds. Guarded by the node's name lock. */
     List<String> names = List.of();
+    /** Its tags: an immutable map, replaced whole under this cell's lock, read without it. */
+    private volatile Map<String, String> tags = Map.of();
 
     ServiceCell(Node node, long id, ServiceFactory factory, ReplyTo launchReplyTo, long launchSession) {
         this.node = node;
@@ -436,7 +439,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     }
 
     ServiceInfo info() {
-        return new ServiceInfo(handle, type, names, mailbox.size(), handled);
+        return new ServiceInfo(handle, type, names, mailbox.size(), handled, tags);
     }
 
     // ------------------------------------------------------------------ ServiceContext
@@ -546,6 +549,18 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     @Override
     public void register(String name) {
         node.register(this, name);
+    }
+
+    @Override
+    public void tag(String key, String value) {
+        if (key == null || key.isBlank() || value == null || value.isBlank()) {
+            throw new IllegalArgumentException("a tag needs a non-empty key and value, got '" + key + "' = '" + value + "'");
+        }
+        synchronized (this) {
+            java.util.HashMap<String, String> next = new java.util.HashMap<>(tags);
+            next.put(key, value);
+            tags = Map.copyOf(next);
+        }
     }
 
     @Override

@@ -59,6 +59,13 @@ public interface ServiceContext {
     void register(String name);
 
     /**
+     * Sets a tag on this service: a key and value that the node lists with it ({@link ServiceInfo#tags()}),
+     * for whoever manages services. The runtime gives tags no meaning; the shutdown coordinator reads
+     * the ones its registration helper sets. Keys and values are non-empty text.
+     */
+    void tag(String key, String value);
+
+    /**
      * Ends this service once the current handler returns (its reply, if any, is still sent). Everything
      * else it owes or has queued is answered with an error; its exit event says {@code EXIT}.
      */

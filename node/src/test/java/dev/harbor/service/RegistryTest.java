@@ -23,6 +23,9 @@ class RegistryTest extends NodeFixture {
             public void init(ServiceContext ctx) {
                 ctx.register(".busy");
                 ctx.register("busy-global");
+                ctx.tag("role", "gateway");
+                ctx.tag("drain-ms", "500");
+                ctx.tag("role", "writer"); // a tag set again takes the new value
             }
 
             @Override
@@ -48,10 +51,12 @@ class RegistryTest extends NodeFixture {
         assertThat(busyInfo.mailboxDepth()).isEqualTo(5);
         assertThat(busyInfo.messagesHandled()).isEqualTo(1);
         assertThat(busyInfo.type()).contains("RegistryTest");
+        assertThat(busyInfo.tags()).containsExactlyInAnyOrderEntriesOf(java.util.Map.of("role", "writer", "drain-ms", "500"));
         ServiceInfo idleInfo = find(idle);
         assertThat(idleInfo.mailboxDepth()).isZero();
         assertThat(idleInfo.messagesHandled()).isEqualTo(2);
         assertThat(idleInfo.names()).isEmpty();
+        assertThat(idleInfo.tags()).isEmpty();
         assertThat(node.services()).extracting(ServiceInfo::handle).containsExactly(node.monitor(), busy, idle);
 
         gate.complete(null);
