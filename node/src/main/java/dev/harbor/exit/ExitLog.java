@@ -63,6 +63,11 @@ public final class ExitLog {
         return event;
     }
 
+    /** How many of the most recent events this log keeps for late readers. */
+    public int retention() {
+        return retention;
+    }
+
     /** The sequence number of the newest event, 0 before the first. */
     public synchronized long lastSeq() {
         return lastSeq;

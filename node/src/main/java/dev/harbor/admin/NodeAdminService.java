@@ -1,0 +1,213 @@
+package dev.harbor.admin;
+
+import dev.harbor.exit.ExitEvent;
+import dev.harbor.exit.ExitReason;
+import dev.harbor.proto.AbortRequest;
+import dev.harbor.proto.AbortResponse;
+import dev.harbor.proto.ExitStreamItem;
+import dev.harbor.proto.KillRequest;
+import dev.harbor.proto.KillResponse;
+import dev.harbor.proto.ListServicesRequest;
+import dev.harbor.proto.ListServicesResponse;
+import dev.harbor.proto.NodeGrpc;
+import dev.harbor.proto.StopRequest;
+import dev.harbor.proto.StopResponse;
+import dev.harbor.proto.WatchExitsRequest;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Node;
+import dev.harbor.service.ServiceInfo;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A node's admin API over gRPC ({@code harbor.v1.Node}): its exit stream, its service list, kill,
+ * stop and abort.
+ *
+ * <p><b>WatchExits</b> sends, in this order: the node's identity (id, incarnation, the newest seq at
+ * the start), one {@code alive} item per live service, the retained exit events after
+ * {@code from_seq} (preceded by one {@code gap} item if some of them are no longer retained),
+ * {@code caught_up}, and then every new exit event as it happens, until the client cancels or the
+ * node stops ({@link #close}). No event is skipped without a gap item and none is sent twice. A
+ * subscriber that falls more than {@code maxQueuedEvents} behind is cut off with
+ * {@code RESOURCE_EXHAUSTED} and should resume from the last seq it received.
+ *
+ * <p><b>Threads.</b> The server runs handlers on its transport threads (direct executor), so no
+ * handler blocks: Kill and ListServices do their (short, non-blocking) work inline; Abort, which ends
+ * every service, runs on a virtual thread and answers from there; Stop answers, then runs the
+ * process's stop action on a new thread; each exit stream is drained on virtual threads (see
+ * {@link ExitStream}). The only state this object owns is the set of open exit streams (a concurrent
+ * set: streams add themselves on open and remove themselves when they end) and the closed flag.
+ */
+public final class NodeAdminService extends NodeGrpc.NodeImplBase implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(NodeAdminService.class);
+    /** How many exit events may wait for one slow subscriber before its stream is closed. */
+    public static final int DEFAULT_MAX_QUEUED_EVENTS = 100_000;
+
+    private final Node node;
+    private final long incarnation;
+    private final Runnable onStop;
+    private final int maxQueuedEvents;
+    private final Set<ExitStream> streams = ConcurrentHashMap.newKeySet();
+    private final Executor drainer;
+    private volatile boolean closed;
+
+    /**
+     * @param node the node to serve
+     * @param incarnation the node's life, as its transport announces it ({@code Harbor.incarnation()},
+     *     which is {@link Node#firstIdOfThisLife()})
+     * @param onStop what a {@code Stop} request does once it has been answered: stop the node and let
+     *     the process exit. Run on a new (non-daemon) thread for each request, so it must be idempotent.
+     */
+    public NodeAdminService(Node node, long incarnation, Runnable onStop) {
+        this(node, incarnation, onStop, DEFAULT_MAX_QUEUED_EVENTS);
+    }
+
+    /** As {@link #NodeAdminService(Node, long, Runnable)}, with a limit on the events queued for one subscriber. */
+    public NodeAdminService(Node node, long incarnation, Runnable onStop, int maxQueuedEvents) {
+        this.node = Objects.requireNonNull(node, "node");
+        this.incarnation = incarnation;
+        this.onStop = Objects.requireNonNull(onStop, "onStop");
+        if (maxQueuedEvents < 1) {
+            throw new IllegalArgumentException("maxQueuedEvents must be at least 1, got " + maxQueuedEvents);
+        }
+        this.maxQueuedEvents = maxQueuedEvents;
+        this.drainer = task -> Thread.ofVirtual().name("harbor-node-" + node.id() + "-exit-stream").start(task);
+    }
+
+    @Override
+    public void watchExits(WatchExitsRequest request, StreamObserver<ExitStreamItem> responses) {
+        long fromSeq = request.getFromSeq();
+        long lastSeq = node.exits().lastSeq();
+        if (fromSeq < 0 || fromSeq > lastSeq) { // uint64 above Long.MAX_VALUE reads as negative
+            responses.onError(Status.INVALID_ARGUMENT.withDescription("from_seq " + Long.toUnsignedString(fromSeq)
+                    + " is above the newest exit event of node " + node.id() + " (seq " + lastSeq + ", incarnation "
+                    + incarnation + "): pass the last seq you received from this node, or 0 for everything retained."
+                    + " If the node restarted, its new life numbers its exits from 1 again").asRuntimeException());
+            return;
+        }
+        if (closed) {
+            responses.onError(stopping().asRuntimeException());
+            return;
+        }
+        ExitStream stream = new ExitStream(node, (ServerCallStreamObserver<ExitStreamItem>) responses, maxQueuedEvents,
+                drainer, streams::remove);
+        streams.add(stream);
+        stream.open(fromSeq, incarnation);
+        if (closed) { // close() ran between the check above and the add: it may not have seen this stream
+            stream.close();
+        }
+    }
+
+    @Override
+    public void listServices(ListServicesRequest request, StreamObserver<ListServicesResponse> responses) {
+        ListServicesResponse.Builder out = ListServicesResponse.newBuilder().setNode(node.id());
+        for (ServiceInfo s : node.services()) {
+            out.addServices(Wire.service(s));
+        }
+        responses.onNext(out.build());
+        responses.onCompleted();
+    }
+
+    @Override
+    public void kill(KillRequest request, StreamObserver<KillResponse> responses) {
+        if (!request.hasHandle()) {
+            responses.onError(Status.INVALID_ARGUMENT.withDescription("the Kill request names no service: set its handle"
+                    + " (node and id), as ListServices shows them").asRuntimeException());
+            return;
+        }
+        Handle target;
+        try {
+            target = Wire.handle(request.getHandle());
+        } catch (IllegalArgumentException e) {
+            responses.onError(Status.INVALID_ARGUMENT.withDescription("the Kill request's handle names no service: "
+                    + e.getMessage()).asRuntimeException());
+            return;
+        }
+        if (target.node() != node.id()) {
+            responses.onError(Status.INVALID_ARGUMENT.withDescription("service " + target + " belongs to node " + target.node()
+                    + "; ask that node (this is node " + node.id() + ")").asRuntimeException());
+            return;
+        }
+        boolean killed;
+        try {
+            // Non-blocking: the service's exit event is published and its callers answered before this returns.
+            killed = node.kill(target);
+        } catch (IllegalArgumentException e) { // the monitor
+            responses.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());
+            return;
+        }
+        log.info("node {}: Kill {} over the admin API: {}", node.id(), target, killed ? "killed" : "it was not alive");
+        responses.onNext(KillResponse.newBuilder().setKilled(killed).build());
+        responses.onCompleted();
+    }
+
+    @Override
+    public void stop(StopRequest request, StreamObserver<StopResponse> responses) {
+        log.info("node {}: Stop requested over the admin API", node.id());
+        responses.onNext(StopResponse.getDefaultInstance());
+        responses.onCompleted();
+        // Stopping waits for the services and the monitor, so it must not run on this transport
+        // thread; a platform non-daemon thread keeps the process alive until the stop is done.
+        Thread.ofPlatform().daemon(false).name("harbor-node-" + node.id() + "-stop").start(onStop);
+    }
+
+    @Override
+    public void abort(AbortRequest request, StreamObserver<AbortResponse> responses) {
+        log.info("node {}: Abort requested over the admin API", node.id());
+        // Ending every service is long work for a big node: keep it off the transport thread.
+        Thread.ofVirtual().name("harbor-node-" + node.id() + "-abort").start(() -> {
+            AtomicInteger aborted = new AtomicInteger();
+            // Counts the ABORTED exits published while node.abort() runs (under the exit log's lock: only counts).
+            Consumer<ExitEvent> counter = e -> {
+                if (e.node() == node.id() && e.reason() == ExitReason.ABORTED) {
+                    aborted.incrementAndGet();
+                }
+            };
+            node.exits().subscribe(node.exits().lastSeq(), counter);
+            try {
+                node.abort();
+            } catch (RuntimeException e) {
+                log.error("node {}: Abort failed", node.id(), e);
+                responses.onError(Status.INTERNAL.withDescription("node " + node.id() + " failed to abort every service: " + e
+                        + "; ListServices shows what is left").asRuntimeException());
+                return;
+            } finally {
+                node.exits().unsubscribe(counter);
+            }
+            responses.onNext(AbortResponse.newBuilder().setAborted(aborted.get()).build());
+            responses.onCompleted();
+        });
+    }
+
+    /**
+     * Ends every exit stream once it has sent what is queued for it, and refuses new ones. Call after
+     * the node has stopped (so subscribers get every exit event) and before shutting the server down
+     * (so a graceful shutdown does not wait for streams that would never end).
+     */
+    @Override
+    public void close() {
+        closed = true;
+        for (ExitStream s : streams) {
+            s.close();
+        }
+    }
+
+    /** The exit streams open now (for tests and metrics). */
+    int openStreams() {
+        return streams.size();
+    }
+
+    private Status stopping() {
+        return Status.UNAVAILABLE.withDescription("node " + node.id() + " is stopping and serves no new exit streams;"
+                + " watch it again once it has restarted");
+    }
+}
