@@ -1,0 +1,316 @@
+package dev.harbor.cli;
+
+import dev.harbor.service.Handle;
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The settings of a node process: one Java properties file, every key of which an environment
+ * variable may override ({@code HARBOR_} + the key in upper case, dots and dashes turned into
+ * underscores: {@code node.id} is {@code HARBOR_NODE_ID}). Environment variables that name no key
+ * are ignored (the environment is shared with other tools); unknown keys in the file are errors.
+ *
+ * <table>
+ *   <caption>Keys</caption>
+ *   <tr><th>key</th><th>meaning</th><th>default</th></tr>
+ *   <tr><td>{@code node.id}</td><td>the node's id, 1-65535, unique in the cluster</td><td>required</td></tr>
+ *   <tr><td>{@code node.listen}</td><td>host:port the node's gRPC server binds (port 0: a free port)</td><td>{@code 0.0.0.0:7700}</td></tr>
+ *   <tr><td>{@code node.advertise}</td><td>host:port other nodes and tools reach it at</td><td>the listen address, with
+ *       {@code 127.0.0.1} for a wildcard host</td></tr>
+ *   <tr><td>{@code cluster.name}</td><td>the cluster's name; nodes of other clusters are refused</td><td>{@code harbor}</td></tr>
+ *   <tr><td>{@code cluster.peers}</td><td>comma-separated host:port of the nodes (may include this one)</td><td>none</td></tr>
+ *   <tr><td>{@code cluster.dns}</td><td>name:port that resolves to every node's address</td><td>none</td></tr>
+ *   <tr><td>{@code harbor.heartbeat-ms}</td><td>heartbeat interval between linked nodes</td><td>500</td></tr>
+ *   <tr><td>{@code harbor.loss-timeout-ms}</td><td>silence after which a node is lost (at least twice the heartbeat)</td><td>2000</td></tr>
+ *   <tr><td>{@code exit.retention}</td><td>exit events kept for subscribers that reconnect</td><td>65536</td></tr>
+ *   <tr><td>{@code services}</td><td>comma-separated service classes to launch at start, in order, each optionally with
+ *       string arguments: {@code com.example.Db, com.example.Gateway(0.0.0.0;9000)}</td><td>none</td></tr>
+ * </table>
+ *
+ * @param nodeId the node's id
+ * @param listen the address the server binds
+ * @param advertise the address peers use; its port is 0 only when the listen port is 0 (the bound port is used)
+ * @param clusterName the cluster's name
+ * @param peers peer addresses, possibly empty
+ * @param dns a name:port resolving to the nodes, or null
+ * @param heartbeat heartbeat interval
+ * @param lossTimeout silence after which a peer is lost
+ * @param exitRetention exit events retained
+ * @param services services to launch at start, in order
+ */
+public record NodeConfig(int nodeId, Address listen, Address advertise, String clusterName, List<String> peers, String dns,
+        Duration heartbeat, Duration lossTimeout, int exitRetention, List<ServiceSpec> services) {
+
+    public static final String NODE_ID = "node.id";
+    public static final String NODE_LISTEN = "node.listen";
+    public static final String NODE_ADVERTISE = "node.advertise";
+    public static final String CLUSTER_NAME = "cluster.name";
+    public static final String CLUSTER_PEERS = "cluster.peers";
+    public static final String CLUSTER_DNS = "cluster.dns";
+    public static final String HEARTBEAT_MS = "harbor.heartbeat-ms";
+    public static final String LOSS_TIMEOUT_MS = "harbor.loss-timeout-ms";
+    public static final String EXIT_RETENTION = "exit.retention";
+    public static final String SERVICES = "services";
+
+    /** Every key, in the order they are documented. */
+    public static final List<String> KEYS = List.of(NODE_ID, NODE_LISTEN, NODE_ADVERTISE, CLUSTER_NAME, CLUSTER_PEERS,
+            CLUSTER_DNS, HEARTBEAT_MS, LOSS_TIMEOUT_MS, EXIT_RETENTION, SERVICES);
+
+    private static final Pattern SERVICE = Pattern.compile("([\\p{javaJavaIdentifierStart}][\\p{javaJavaIdentifierPart}.$]*)"
+            + "\\s*(?:\\((.*)\\))?", Pattern.DOTALL);
+
+    public NodeConfig {
+        peers = List.copyOf(peers);
+        services = List.copyOf(services);
+    }
+
+    /**
+     * A host and port.
+     *
+     * @param host a name, an IPv4 address, or an IPv6 address without brackets
+     * @param port 0-65535
+     */
+    public record Address(String host, int port) {
+        /** Whether the host is a wildcard (every interface). */
+        public boolean isWildcard() {
+            return host.equals("0.0.0.0") || host.equals("::") || host.equals("*");
+        }
+
+        /** The same host with another port. */
+        public Address withPort(int newPort) {
+            return new Address(host, newPort);
+        }
+
+        @Override
+        public String toString() {
+            return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+        }
+    }
+
+    /**
+     * A service to launch at start.
+     *
+     * @param className its class (a {@code dev.harbor.service.Service} with a public constructor taking {@code args.size()} strings)
+     * @param args its constructor's arguments
+     */
+    public record ServiceSpec(String className, List<String> args) {
+        public ServiceSpec {
+            args = List.copyOf(args);
+        }
+
+        @Override
+        public String toString() {
+            return args.isEmpty() ? className : className + "(" + String.join(";", args) + ")";
+        }
+    }
+
+    /** A setting that is missing, unknown or malformed; the message names the key and what is expected. */
+    public static final class InvalidConfigException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        public InvalidConfigException(String message) {
+            super(message);
+        }
+    }
+
+    /** The environment variable that overrides {@code key}. */
+    public static String envName(String key) {
+        return "HARBOR_" + key.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
+    }
+
+    /**
+     * Reads the settings from {@code file} (if not null) and the environment.
+     *
+     * @throws InvalidConfigException if the file cannot be read, or a setting is unknown, missing or malformed
+     */
+    public static NodeConfig load(Path file, Map<String, String> env) {
+        Map<String, Setting> settings = new LinkedHashMap<>();
+        if (file != null) {
+            Properties props = new Properties();
+            try (Reader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+                props.load(in);
+            } catch (IOException e) {
+                throw new InvalidConfigException("cannot read the config file " + file + ": " + e.getMessage());
+            } catch (IllegalArgumentException e) {
+                throw new InvalidConfigException("the config file " + file + " is not a properties file: " + e.getMessage());
+            }
+            for (String key : props.stringPropertyNames()) {
+                String k = key.strip();
+                if (!KEYS.contains(k)) {
+                    throw new InvalidConfigException("unknown setting '" + k + "' in " + file + ": the settings are "
+                            + String.join(", ", KEYS));
+                }
+                settings.put(k, new Setting(props.getProperty(key).strip(), k + " in " + file));
+            }
+        }
+        for (String key : KEYS) {
+            String value = env.get(envName(key));
+            if (value != null) {
+                settings.put(key, new Setting(value.strip(), envName(key)));
+            }
+        }
+        return parse(settings);
+    }
+
+    private record Setting(String value, String source) {
+    }
+
+    private static NodeConfig parse(Map<String, Setting> s) {
+        Setting idSetting = s.get(NODE_ID);
+        if (idSetting == null || idSetting.value().isEmpty()) {
+            throw new InvalidConfigException(NODE_ID + " is required: set it in the config file or " + envName(NODE_ID)
+                    + " (a number 1-" + Handle.MAX_NODE + ", unique in the cluster)");
+        }
+        int id = integer(s, NODE_ID, 1, Handle.MAX_NODE, 0);
+        Address listen = address(s, NODE_LISTEN, "0.0.0.0:7700", true);
+        Address advertise;
+        if (present(s, NODE_ADVERTISE)) {
+            advertise = address(s, NODE_ADVERTISE, null, false);
+        } else {
+            advertise = listen.isWildcard() ? new Address("127.0.0.1", listen.port()) : listen;
+        }
+        String cluster = present(s, CLUSTER_NAME) ? s.get(CLUSTER_NAME).value() : "harbor";
+        List<String> peers = new ArrayList<>();
+        if (present(s, CLUSTER_PEERS)) {
+            for (String p : s.get(CLUSTER_PEERS).value().split(",")) {
+                if (!p.isBlank()) {
+                    peers.add(hostPort(p.strip(), CLUSTER_PEERS, s.get(CLUSTER_PEERS), false).toString());
+                }
+            }
+        }
+        String dns = present(s, CLUSTER_DNS) ? address(s, CLUSTER_DNS, null, false).toString() : null;
+        int heartbeat = integer(s, HEARTBEAT_MS, 1, Integer.MAX_VALUE, 500);
+        int loss = integer(s, LOSS_TIMEOUT_MS, 1, Integer.MAX_VALUE, 2000);
+        if (loss < 2L * heartbeat) {
+            throw new InvalidConfigException(LOSS_TIMEOUT_MS + " (" + loss + ") must be at least twice " + HEARTBEAT_MS + " ("
+                    + heartbeat + "), or a node would be declared lost between two heartbeats");
+        }
+        int retention = integer(s, EXIT_RETENTION, 1, Integer.MAX_VALUE, 65_536);
+        List<ServiceSpec> services = present(s, SERVICES) ? services(s.get(SERVICES)) : List.of();
+        return new NodeConfig(id, listen, advertise, cluster, peers, dns, Duration.ofMillis(heartbeat), Duration.ofMillis(loss),
+                retention, services);
+    }
+
+    private static boolean present(Map<String, Setting> s, String key) {
+        Setting v = s.get(key);
+        return v != null && !v.value().isEmpty();
+    }
+
+    private static int integer(Map<String, Setting> s, String key, int min, int max, int dflt) {
+        if (!present(s, key)) {
+            return dflt;
+        }
+        Setting v = s.get(key);
+        try {
+            int n = Integer.parseInt(v.value());
+            if (n >= min && n <= max) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // not a number: reported below, with what is expected
+        }
+        throw new InvalidConfigException(key + ": expected a whole number " + (max == Integer.MAX_VALUE ? min + " or more"
+                : "from " + min + " to " + max) + ", got '" + v.value() + "' (from " + v.source() + ")");
+    }
+
+    private static Address address(Map<String, Setting> s, String key, String dflt, boolean portZeroAllowed) {
+        if (!present(s, key)) {
+            return hostPort(dflt, key, null, portZeroAllowed);
+        }
+        return hostPort(s.get(key).value(), key, s.get(key), portZeroAllowed);
+    }
+
+    private static Address hostPort(String text, String key, Setting from, boolean portZeroAllowed) {
+        String expected = key + ": expected host:port" + (portZeroAllowed ? " (port 0 picks a free port)" : "") + ", got '" + text
+                + "'" + (from == null ? "" : " (from " + from.source() + ")");
+        int colon = text.lastIndexOf(':');
+        if (colon <= 0 || colon == text.length() - 1) {
+            throw new InvalidConfigException(expected);
+        }
+        String host = text.substring(0, colon);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        if (host.isBlank() || host.chars().anyMatch(Character::isWhitespace)) {
+            throw new InvalidConfigException(expected);
+        }
+        int port;
+        try {
+            port = Integer.parseInt(text.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            throw new InvalidConfigException(expected);
+        }
+        if (port < (portZeroAllowed ? 0 : 1) || port > 65535) {
+            throw new InvalidConfigException(expected + ": the port must be " + (portZeroAllowed ? 0 : 1) + "-65535");
+        }
+        return new Address(host, port);
+    }
+
+    /** Splits {@code a.B(x;y), c.D} at the commas outside parentheses. */
+    private static List<ServiceSpec> services(Setting v) {
+        List<String> entries = new ArrayList<>();
+        int depth = 0;
+        int start = 0;
+        String text = v.value();
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c == '(') {
+                depth++;
+            } else if (c == ')') {
+                depth--;
+            } else if (c == ',' && depth == 0) {
+                entries.add(text.substring(start, i));
+                start = i + 1;
+            }
+            if (depth < 0 || depth > 1) {
+                throw new InvalidConfigException(SERVICES + ": unbalanced or nested parentheses in '" + text + "' (from "
+                        + v.source() + "): write each service as ClassName or ClassName(arg1;arg2), separated by commas");
+            }
+        }
+        if (depth != 0) {
+            throw new InvalidConfigException(SERVICES + ": a '(' is not closed in '" + text + "' (from " + v.source()
+                    + "): write each service as ClassName or ClassName(arg1;arg2), separated by commas");
+        }
+        entries.add(text.substring(start));
+        List<ServiceSpec> out = new ArrayList<>();
+        for (String entry : entries) {
+            String e = entry.strip();
+            if (e.isEmpty()) {
+                continue;
+            }
+            Matcher m = SERVICE.matcher(e);
+            if (!m.matches()) {
+                throw new InvalidConfigException(SERVICES + ": '" + e + "' is not a service (from " + v.source()
+                        + "): expected a class name, optionally with arguments: com.example.Gateway(0.0.0.0;9000)");
+            }
+            List<String> args = new ArrayList<>();
+            String inside = m.group(2);
+            if (inside != null && !inside.isBlank()) {
+                for (String a : inside.split(";", -1)) {
+                    args.add(a.strip());
+                }
+            }
+            out.add(new ServiceSpec(m.group(1), args));
+        }
+        return out;
+    }
+
+    @Override
+    public String toString() {
+        return "node " + nodeId + " listen " + listen + " advertise " + advertise + " cluster '" + clusterName + "' peers " + peers
+                + (dns == null ? "" : " dns " + dns) + " heartbeat " + heartbeat.toMillis() + " ms loss " + lossTimeout.toMillis()
+                + " ms retention " + exitRetention + " services " + services;
+    }
+}
