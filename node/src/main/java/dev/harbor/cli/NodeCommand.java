@@ -1,0 +1,92 @@
+package dev.harbor.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code harbor node}: runs a node process until it is stopped (admin {@code Stop}, or SIGTERM), then
+ * exits 0. Prints exactly one line on stdout, {@code harbor node <id> ready on <advertise>}, once the
+ * node serves and its configured services are launched; everything else goes to the log (stderr).
+ */
+@Command(name = "node", description = {
+        "Runs a node: its services, its links to the other nodes, and its admin API, on one gRPC port.",
+        "Settings come from the --config properties file; HARBOR_<KEY> environment variables override them"
+                + " (node.id -> HARBOR_NODE_ID, harbor.heartbeat-ms -> HARBOR_HARBOR_HEARTBEAT_MS).",
+        "Keys: node.id (required), node.listen, node.advertise, cluster.name, cluster.peers, cluster.dns,"
+                + " harbor.heartbeat-ms, harbor.loss-timeout-ms, exit.retention, services.",
+        "Stops gracefully on SIGTERM or 'harbor stop', and exits 0."})
+final class NodeCommand implements Callable<Integer> {
+    private static final Logger log = LoggerFactory.getLogger(NodeCommand.class);
+
+    @Option(names = "--config", paramLabel = "FILE", description = "The node's properties file (optional if the environment sets every required key).")
+    Path config;
+
+    @Spec
+    CommandSpec spec;
+
+    /** Where HARBOR_* overrides come from. */
+    private final Map<String, String> env;
+
+    NodeCommand() {
+        this(System.getenv());
+    }
+
+    NodeCommand(Map<String, String> env) {
+        this.env = env;
+    }
+
+    @Override
+    public Integer call() {
+        PrintWriter err = spec.commandLine().getErr();
+        NodeConfig settings;
+        try {
+            settings = NodeConfig.load(config, env);
+        } catch (NodeConfig.InvalidConfigException e) {
+            err.println("harbor node: " + e.getMessage());
+            err.flush();
+            return 2;
+        }
+        NodeProcess process;
+        try {
+            process = NodeProcess.start(settings);
+        } catch (NodeProcess.StartException e) {
+            err.println("harbor node: " + e.getMessage());
+            err.flush();
+            return e.exitCode();
+        }
+        // SIGTERM (docker stop, a pod's deletion) runs the hook: stop gracefully, then exit 0 rather
+        // than the JVM's 143, since a graceful stop on request is a success. If the node was already
+        // stopped (admin Stop), stop() returns false and the JVM exits with the code it was given.
+        Thread hook = new Thread(() -> {
+            if (process.stop()) {
+                Runtime.getRuntime().halt(0);
+            }
+        }, "harbor-node-" + settings.nodeId() + "-sigterm");
+        Runtime.getRuntime().addShutdownHook(hook);
+
+        PrintWriter out = spec.commandLine().getOut();
+        out.println("harbor node " + settings.nodeId() + " ready on " + process.advertise());
+        out.flush();
+        try {
+            process.awaitStopped();
+        } catch (InterruptedException e) {
+            log.info("node {}: interrupted; stopping", settings.nodeId());
+            process.stop();
+            Thread.currentThread().interrupt();
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException e) {
+            log.debug("node {}: the JVM is shutting down; its hook finishes the stop", settings.nodeId());
+        }
+        return 0;
+    }
+}

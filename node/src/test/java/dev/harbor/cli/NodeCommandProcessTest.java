@@ -1,0 +1,116 @@
+package dev.harbor.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.harbor.admin.ExitSubscriber;
+import dev.harbor.exit.ExitEvent;
+import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ServiceInfo;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code harbor node} as its own JVM: the ready line, a graceful stop on SIGTERM and on admin Stop, exit code 0. */
+@Timeout(120)
+class NodeCommandProcessTest {
+    static final Duration WAIT = Duration.ofSeconds(30);
+
+    @TempDir
+    Path dir;
+
+    private Process process;
+    private final LinkedBlockingQueue<String> stdout = new LinkedBlockingQueue<>();
+    private final List<String> stderr = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void kill() {
+        if (process != null && process.isAlive()) {
+            process.destroyForcibly();
+        }
+    }
+
+    /** Starts a node process and returns the address from its ready line. */
+    private String startNode(String config) throws Exception {
+        Path file = dir.resolve("node.properties");
+        Files.writeString(file, config);
+        String java = ProcessHandle.current().info().command().orElse("java");
+        process = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "node", "--config", file.toString()).start();
+        pump(process.getInputStream(), stdout::add);
+        pump(process.getErrorStream(), stderr::add);
+        String ready = stdout.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        assertThat(ready).as("the ready line; stderr: %s", stderr).isNotNull().matches("harbor node 1 ready on 127\\.0\\.0\\.1:\\d+");
+        return ready.substring(ready.lastIndexOf(' ') + 1);
+    }
+
+    private static void pump(java.io.InputStream in, java.util.function.Consumer<String> sink) {
+        Thread.ofPlatform().daemon(true).start(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = r.readLine()) != null) {
+                    sink.accept(line);
+                }
+            } catch (IOException e) {
+                sink.accept("(reading the process output failed: " + e + ")");
+            }
+        });
+    }
+
+    /** Exit events a subscriber saw, and whether it caught up. */
+    static final class Seen implements ExitSubscriber.Listener {
+        final List<ExitEvent> exits = new CopyOnWriteArrayList<>();
+        final List<ServiceInfo> alive = new CopyOnWriteArrayList<>();
+
+        @Override
+        public void onAlive(ServiceInfo service) {
+            alive.add(service);
+        }
+
+        @Override
+        public void onExit(ExitEvent event) {
+            exits.add(event);
+        }
+    }
+
+    @Test
+    void sigtermStopsTheNodeGracefullyAndTheProcessExitsZero() throws Exception {
+        String address = startNode("node.id=1\nnode.listen=127.0.0.1:0\nservices=" + NamedService.class.getName() + "(db)\n");
+        Seen seen = new Seen();
+        try (ExitSubscriber watcher = ExitSubscriber.builder(address, seen).start()) {
+            assertThat(watcher.awaitCaughtUp(WAIT)).isTrue();
+            assertThat(seen.alive).hasSize(2);
+
+            process.toHandle().destroy(); // SIGTERM (Process.destroy() would also close our end of its output)
+            assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).as("exited; stderr: %s", stderr).isTrue();
+            assertThat(process.exitValue()).as("exit code; stderr: %s", stderr).isZero();
+            // Every service's exit reached the subscriber before the process went: the db, then the monitor.
+            await().atMost(WAIT).until(() -> seen.exits.size() >= 2);
+            assertThat(seen.exits).extracting(ExitEvent::reason).containsExactly(ExitReason.NODE_STOPPED, ExitReason.NODE_STOPPED);
+            assertThat(seen.exits.getFirst().names()).containsExactly("db");
+        }
+        assertThat(stdout).as("nothing but the ready line on stdout").isEmpty();
+        assertThat(stderr).as(String.join("\n", stderr)).anyMatch(l -> l.contains("node 1: stopped"));
+    }
+
+    @Test
+    void anAdminStopStopsTheNodeAndTheProcessExitsZero() throws Exception {
+        String address = startNode("node.id=1\nnode.listen=127.0.0.1:0\n");
+        MainTest.Run r = MainTest.harbor("stop", "--node", address);
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).as("exited; stderr: %s", stderr).isTrue();
+        assertThat(process.exitValue()).as("exit code; stderr: %s", stderr).isZero();
+    }
+}
