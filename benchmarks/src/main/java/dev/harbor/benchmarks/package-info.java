@@ -6,6 +6,9 @@
  *   <li>{@link dev.harbor.benchmarks.CallLatency}: request/response round trip, from outside and from
  *       inside the runtime (JMH).</li>
  *   <li>{@link dev.harbor.benchmarks.IdleServiceMemory}: heap per idle service (a plain main).</li>
+ *   <li>{@link dev.harbor.benchmarks.CrossNodeThroughput}: messages per second between two node
+ *       processes on loopback, Harbor against Pekko Artery remoting and a bare gRPC stream (JMH; the
+ *       receiving node runs in a child JVM, {@link dev.harbor.benchmarks.RemoteNode}).</li>
  * </ul>
  *
  * <p>Build, then run (the JMH defaults in the annotations, 2 forks of 3 x 3 s warm-up and 5 x 3 s
@@ -15,7 +18,12 @@
  * java -jar benchmarks/target/benchmarks.jar -rf json -rff benchmarks/target/jmh-result.json
  * java -Xms8g -Xmx8g -cp benchmarks/target/benchmarks.jar dev.harbor.benchmarks.IdleServiceMemory
  * </pre>
- * Pass a benchmark name to run only it ({@code SendThroughput}, {@code CallLatency}), and a count to
- * the memory run for a smaller one ({@code 100000}).
+ * Pass a benchmark name to run only it ({@code SendThroughput}, {@code CallLatency},
+ * {@code CrossNodeThroughput}), and a count to the memory run for a smaller one ({@code 100000}).
+ * {@code CrossNodeThroughput} has its own settings (1 fork, 8 x 3 s warm-up, 5 x 3 s measurement:
+ * about 5 minutes for its 6 cases); run it alone on a quiet machine:
+ * <pre>
+ * java -jar benchmarks/target/benchmarks.jar CrossNodeThroughput -rf json -rff benchmarks/target/cross-node.json
+ * </pre>
  */
 package dev.harbor.benchmarks;
