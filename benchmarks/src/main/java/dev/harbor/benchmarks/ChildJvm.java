@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The far side of a cross-node benchmark: a second JVM running a main of this module (such as
@@ -92,6 +93,34 @@ final class ChildJvm implements AutoCloseable {
             removeHook(killer);
             throw e;
         }
+    }
+
+    /**
+     * For the child's {@code main}: starts a daemon thread that reads standard input (the parent sends
+     * nothing) until it ends, because the parent closed it or died, and then exits the JVM, running its
+     * shutdown hooks (a flight recording is written then), or halts if they take longer than 3 s.
+     * {@code main} joins the returned thread after printing its {@link #READY} line.
+     */
+    static Thread exitWhenParentGoes() {
+        Thread watchdog = new Thread(() -> {
+            try {
+                while (System.in.read() >= 0) {
+                    // ignore
+                }
+            } catch (IOException e) {
+                // the parent is gone
+            }
+            Thread halt = new Thread(() -> {
+                LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(3));
+                Runtime.getRuntime().halt(0);
+            }, "halt");
+            halt.setDaemon(true);
+            halt.start();
+            System.exit(0);
+        }, "parent-watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
+        return watchdog;
     }
 
     /** Reads the child's standard output: the ready line completes {@code ready}, the rest is echoed. */

@@ -30,7 +30,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.LockSupport;
 import org.apache.pekko.actor.AbstractActor;
 import org.apache.pekko.actor.ActorSystem;
 import org.apache.pekko.actor.Props;
@@ -87,26 +86,7 @@ public final class RemoteNode {
         String parent = args[2];
         int pairs = Integer.parseInt(args[3]);
         int quota = Integer.parseInt(args[4]);
-        // Read what the parent sends (nothing) until it closes our stdin or dies; then exit, running the
-        // shutdown hooks (a flight recording is written then), or halt if they take longer than 3 s.
-        Thread watchdog = new Thread(() -> {
-            try {
-                while (System.in.read() >= 0) {
-                    // ignore
-                }
-            } catch (IOException e) {
-                // the parent is gone
-            }
-            Thread halt = new Thread(() -> {
-                LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(3));
-                Runtime.getRuntime().halt(0);
-            }, "halt");
-            halt.setDaemon(true);
-            halt.start();
-            System.exit(0);
-        }, "parent-watchdog");
-        watchdog.setDaemon(true);
-        watchdog.start();
+        Thread watchdog = ChildJvm.exitWhenParentGoes();
 
         String where = switch (runtime) {
             case "harbor" -> harbor(port, parent, pairs, quota);

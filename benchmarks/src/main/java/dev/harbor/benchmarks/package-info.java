@@ -9,6 +9,9 @@
  *   <li>{@link dev.harbor.benchmarks.CrossNodeThroughput}: messages per second between two node
  *       processes on loopback, Harbor against Pekko Artery remoting and a bare gRPC stream (JMH; the
  *       receiving node runs in a child JVM, {@link dev.harbor.benchmarks.RemoteNode}).</li>
+ *   <li>{@link dev.harbor.benchmarks.ExitEventLatency}: from a service's exit on one node process to
+ *       the arrival of its exit event at a {@code WatchExits} subscriber in another (a plain main; the
+ *       watched node runs in a child JVM, {@link dev.harbor.benchmarks.AdminNode}).</li>
  * </ul>
  *
  * <p>Build, then run (the JMH defaults in the annotations, 2 forks of 3 x 3 s warm-up and 5 x 3 s
@@ -24,6 +27,7 @@
  * about 5 minutes for its 6 cases); run it alone on a quiet machine:
  * <pre>
  * java -jar benchmarks/target/benchmarks.jar CrossNodeThroughput -rf json -rff benchmarks/target/cross-node.json
+ * java -cp benchmarks/target/benchmarks.jar dev.harbor.benchmarks.ExitEventLatency
  * </pre>
  */
 package dev.harbor.benchmarks;
