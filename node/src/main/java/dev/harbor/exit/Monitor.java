@@ -38,6 +38,20 @@ public abstract class Monitor implements Service {
 
     private final Map<Handle, List<Object>> watchers = new HashMap<>();
 
+    /** The tag that marks a node's monitor in its service list. */
+    public static final String TAG = "harbor.monitor";
+
+    /** Marks this service as its node's monitor, then runs {@link #onStart}. */
+    @Override
+    public final void init(ServiceContext context) throws Exception {
+        context.tag(TAG, "true");
+        onStart(context);
+    }
+
+    /** Runs once when the monitor starts; nothing by default. */
+    protected void onStart(ServiceContext context) throws Exception {
+    }
+
     /** Called for every exit event of this node, in sequence order. */
     protected abstract void onExit(ServiceContext context, ExitEvent event);
 

@@ -159,6 +159,18 @@ public final class Harbor implements Remote, AutoCloseable {
         return out;
     }
 
+    /** The addresses of the nodes this node knows, by id: linked now or linked before and not lost. */
+    public java.util.Map<Integer, String> peerAddresses() {
+        java.util.Map<Integer, String> out = new java.util.TreeMap<>();
+        peers.forEach((id, p) -> out.put(id, p.address));
+        return out;
+    }
+
+    /** The address other nodes reach this node at. */
+    public String advertise() {
+        return advertise;
+    }
+
     /** This node's life: a number that grows with each restart of the node. */
     public long incarnation() {
         return incarnation;

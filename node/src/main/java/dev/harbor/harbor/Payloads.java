@@ -8,6 +8,7 @@ import com.google.protobuf.Parser;
 import dev.harbor.proto.Payload;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -19,6 +20,16 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class Payloads {
     private final Map<String, Parser<? extends Message>> parsers = new ConcurrentHashMap<>();
+
+    /** Payloads that know Harbor's own messages (the coordinator's registrations, drains and requests). */
+    public Payloads() {
+        for (Message m : List.of(dev.harbor.proto.Drain.getDefaultInstance(), dev.harbor.proto.RegisterService.getDefaultInstance(),
+                dev.harbor.proto.RegisterNode.getDefaultInstance(), dev.harbor.proto.Registered.getDefaultInstance(),
+                dev.harbor.proto.ShutdownRequest.getDefaultInstance(), dev.harbor.proto.PlanRequest.getDefaultInstance(),
+                dev.harbor.proto.PlanResponse.getDefaultInstance())) {
+            register(m);
+        }
+    }
 
     /** Makes protobuf messages of {@code prototype}'s type arrive as that type. */
     public Payloads register(Message prototype) {

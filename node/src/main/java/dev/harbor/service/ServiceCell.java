@@ -564,6 +564,11 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     }
 
     @Override
+    public Map<String, String> tags() {
+        return tags;
+    }
+
+    @Override
     public void exit() {
         if (Thread.currentThread() == owner) {
             exitRequested = ExitReason.EXIT;

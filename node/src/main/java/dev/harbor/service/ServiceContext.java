@@ -65,6 +65,9 @@ public interface ServiceContext {
      */
     void tag(String key, String value);
 
+    /** This service's tags. */
+    java.util.Map<String, String> tags();
+
     /**
      * Ends this service once the current handler returns (its reply, if any, is still sent). Everything
      * else it owes or has queued is answered with an error; its exit event says {@code EXIT}.
