@@ -76,6 +76,18 @@ public final class Plan {
         this.criticalSteps = List.copyOf(path);
     }
 
+    /**
+     * A plan made before, from its steps (in an order where each comes after the steps it waits for),
+     * as a restarted coordinator reads it back.
+     */
+    public static Plan restore(List<Step> steps) {
+        Set<Integer> nodes = new TreeSet<>();
+        for (Step s : steps) {
+            nodes.add(s.node());
+        }
+        return new Plan(steps, nodes);
+    }
+
     /** The steps, each after every step it waits for. */
     public List<Step> steps() {
         return steps;

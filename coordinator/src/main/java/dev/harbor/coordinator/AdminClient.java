@@ -1,0 +1,74 @@
+package dev.harbor.coordinator;
+
+import com.google.common.util.concurrent.FutureCallback;
+import com.google.common.util.concurrent.Futures;
+import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.MoreExecutors;
+import dev.harbor.proto.KillRequest;
+import dev.harbor.proto.ListServicesRequest;
+import dev.harbor.proto.ListServicesResponse;
+import dev.harbor.proto.NodeGrpc;
+import dev.harbor.proto.StopRequest;
+import io.grpc.ManagedChannel;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * The coordinator's hands on one node: its admin API, called without waiting. The coordinator never
+ * takes an answer as the proof that something happened; proof comes from the exit stream. Answers and
+ * errors arrive on gRPC's threads and must only be handed on.
+ */
+final class AdminClient {
+    private static final long DEADLINE_SECONDS = 10;
+    private final NodeGrpc.NodeFutureStub stub;
+    private final String unreachable;
+
+    AdminClient(ManagedChannel channel) {
+        this.stub = NodeGrpc.newFutureStub(channel);
+        this.unreachable = null;
+    }
+
+    private AdminClient(String why) {
+        this.stub = null;
+        this.unreachable = why;
+    }
+
+    /** A client for a node whose address is not known: every call fails at once with {@code why}. */
+    static AdminClient unreachable(String why) {
+        return new AdminClient(why);
+    }
+
+    void list(ListServicesRequest request, Consumer<ListServicesResponse> onAnswer, Consumer<String> onError) {
+        on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).listServices(request), onAnswer, onError);
+    }
+
+    void kill(KillRequest request, Consumer<String> onError) {
+        on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).kill(request), answer -> { }, onError);
+    }
+
+    void stop(StopRequest request, Consumer<String> onError) {
+        on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).stop(request), answer -> { }, onError);
+    }
+
+    private <T> void on(java.util.function.Supplier<ListenableFuture<T>> call, Consumer<T> onAnswer, Consumer<String> onError) {
+        if (unreachable != null) {
+            onError.accept(unreachable);
+            return;
+        }
+        on(call.get(), onAnswer, onError);
+    }
+
+    private static <T> void on(ListenableFuture<T> f, Consumer<T> onAnswer, Consumer<String> onError) {
+        Futures.addCallback(f, new FutureCallback<>() {
+            @Override
+            public void onSuccess(T result) {
+                onAnswer.accept(result);
+            }
+
+            @Override
+            public void onFailure(Throwable t) {
+                onError.accept(t.toString());
+            }
+        }, MoreExecutors.directExecutor());
+    }
+}

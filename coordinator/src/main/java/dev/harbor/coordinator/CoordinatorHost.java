@@ -1,0 +1,147 @@
+package dev.harbor.coordinator;
+
+import dev.harbor.admin.ExitSubscriber;
+import dev.harbor.admin.Wire;
+import dev.harbor.exit.ExitEvent;
+import dev.harbor.harbor.Harbor;
+import dev.harbor.plan.Plan;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Node;
+import dev.harbor.service.ServiceInfo;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Hosts the coordinator on a node: launches the coordinator service, follows the exit stream of every
+ * node (this one included) and feeds it to the service, and serves the {@code Coordinator} gRPC API
+ * behind the bearer-token check.
+ *
+ * <p>Threading: exit-stream callbacks (gRPC threads) only send messages to the coordinator service; a
+ * timer thread looks for new peers once a second; the maps here are concurrent.
+ */
+public final class CoordinatorHost implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(CoordinatorHost.class);
+
+    private final Node node;
+    private final Harbor harbor;
+    private final Handle coordinator;
+    private final ServerServiceDefinition api;
+    private final ScheduledExecutorService timer;
+    private final Map<String, ExitSubscriber> feeds = new ConcurrentHashMap<>();
+    private final Map<Integer, String> addresses = new ConcurrentHashMap<>();
+    private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
+
+    /**
+     * @param token the bearer token callers must present, or null to run open (refused unless
+     *     {@code open} is true)
+     * @param stateDir where the run in progress is recorded, to be finished after a restart
+     */
+    public CoordinatorHost(Node node, Harbor harbor, String token, boolean open, Path stateDir, Duration defaultBudget,
+            Plan.Timeouts timeouts) {
+        if (token == null && !open) {
+            throw new IllegalStateException("the coordinator has no token: set coordinator.token-file or HARBOR_COORDINATOR_TOKEN,"
+                    + " or coordinator.open=true to let anyone who reaches it stop the cluster");
+        }
+        if (token == null) {
+            log.warn("THE COORDINATOR RUNS OPEN: anyone who can reach node {} at {} can shut the cluster down", node.id(),
+                    harbor.advertise());
+        }
+        this.node = node;
+        this.harbor = harbor;
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "harbor-coordinator-feeds");
+            t.setDaemon(true);
+            return t;
+        });
+        CoordinatorService.Settings settings = new CoordinatorService.Settings(defaultBudget, timeouts,
+                Duration.ofSeconds(2), stateDir == null ? null : new RunRecord(stateDir));
+        this.coordinator = node.launch(() -> CoordinatorService.create(settings, this::admin));
+        this.api = ServerInterceptors.intercept(new CoordinatorApi(node, coordinator),
+                token == null ? BearerAuth.open() : BearerAuth.requiring(token));
+    }
+
+    /** The {@code Coordinator} gRPC service, behind the token check; add it to the node's server. */
+    public ServerServiceDefinition api() {
+        return api;
+    }
+
+    /** The coordinator service's handle. */
+    public Handle coordinator() {
+        return coordinator;
+    }
+
+    /** Starts following the nodes' exit streams. Call once the node's server is up. */
+    public void start() {
+        timer.scheduleWithFixedDelay(this::followNewNodes, 0, 1, TimeUnit.SECONDS);
+    }
+
+    private void followNewNodes() {
+        follow(harbor.advertise());
+        harbor.peerAddresses().values().forEach(this::follow);
+    }
+
+    private void follow(String address) {
+        feeds.computeIfAbsent(address, a -> ExitSubscriber.builder(a, new Forward(a)).backoff(Duration.ofMillis(200),
+                Duration.ofSeconds(2)).start());
+    }
+
+    private AdminClient admin(int nodeId) {
+        String address = addresses.get(nodeId);
+        if (address == null) {
+            return AdminClient.unreachable("the coordinator has no address for node " + nodeId + ": its exit stream never connected");
+        }
+        return new AdminClient(channels.computeIfAbsent(address,
+                a -> Grpc.newChannelBuilder(a, InsecureChannelCredentials.create()).build()));
+    }
+
+    @Override
+    public void close() {
+        timer.shutdownNow();
+        feeds.values().forEach(ExitSubscriber::close);
+        channels.values().forEach(ManagedChannel::shutdownNow);
+    }
+
+    /** Hands one node's exit stream to the coordinator service as messages, in order. */
+    private final class Forward implements ExitSubscriber.Listener {
+        private final String address;
+        private volatile int nodeId;
+
+        Forward(String address) {
+            this.address = address;
+        }
+
+        @Override
+        public void onIdentity(ExitSubscriber.Identity identity) {
+            nodeId = identity.node();
+            addresses.put(identity.node(), address);
+            node.send(coordinator, new Feed.Identity(identity.node(), identity.incarnation(), address));
+        }
+
+        @Override
+        public void onAlive(ServiceInfo service) {
+            node.send(coordinator, new Feed.Alive(service.handle().node(), Wire.service(service)));
+        }
+
+        @Override
+        public void onExit(ExitEvent event) {
+            node.send(coordinator, new Feed.Exit(event.node(), Wire.exit(event)));
+        }
+
+        @Override
+        public void onCaughtUp(long lastSeq) {
+            node.send(coordinator, new Feed.CaughtUp(nodeId));
+        }
+    }
+}

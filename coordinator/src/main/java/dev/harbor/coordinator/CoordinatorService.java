@@ -1,0 +1,509 @@
+package dev.harbor.coordinator;
+
+import dev.harbor.exit.Monitor;
+import dev.harbor.plan.Plan;
+import dev.harbor.plan.PlanRefused;
+import dev.harbor.plan.Registration;
+import dev.harbor.plan.Step;
+import dev.harbor.proto.Drain;
+import dev.harbor.proto.ExitEvent;
+import dev.harbor.proto.ExitReason;
+import dev.harbor.proto.KillRequest;
+import dev.harbor.proto.ListServicesRequest;
+import dev.harbor.proto.ListServicesResponse;
+import dev.harbor.proto.PlanRequest;
+import dev.harbor.proto.PlanResponse;
+import dev.harbor.proto.PlannedStep;
+import dev.harbor.proto.RegisterNode;
+import dev.harbor.proto.RegisterService;
+import dev.harbor.proto.Registered;
+import dev.harbor.proto.ServiceInfo;
+import dev.harbor.proto.ShutdownProgress;
+import dev.harbor.proto.ShutdownRequest;
+import dev.harbor.proto.StepFinished;
+import dev.harbor.proto.StopRequest;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Message;
+import dev.harbor.service.Service;
+import dev.harbor.service.ServiceContext;
+import dev.harbor.shutdown.OrderedExit;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The shutdown coordinator: an ordinary service, under the global name {@link OrderedExit#COORDINATOR}.
+ *
+ * <p>It learns which services need an ordered exit from their registrations (and from their tags in
+ * each node's alive list, so a restarted coordinator knows them again), follows every node's exit
+ * stream, and on a shutdown runs the {@link Plan}: each step is done when the exit event it waits for
+ * arrives, never on a reply; a step that overruns its timeout is escalated (its services killed); a
+ * step whose node is lost ends as lost and the run goes on.
+ *
+ * <p>Threading: everything here runs in the service's handlers, one at a time: feed items, API
+ * requests, timer ticks and admin answers all arrive as messages. The timer thread and gRPC callbacks
+ * only send messages to this service.
+ */
+public final class CoordinatorService implements Service {
+    private static final Logger log = LoggerFactory.getLogger(CoordinatorService.class);
+
+    /** Settings of a coordinator. */
+    public record Settings(Duration defaultBudget, Plan.Timeouts timeouts, Duration escalationGrace, RunRecord record) {
+    }
+
+    /** Starts or joins a run; the answer is a {@link Started}. */
+    record Start(ShutdownRequest request, Run.ProgressListener listener) {
+    }
+
+    /** The plan of the run started or joined (or refused, or the dry run's), and whether it was joined. */
+    record Started(PlanResponse plan, boolean joined, boolean refused) {
+    }
+
+    /** Stops following a run. */
+    record Detach(Run.ProgressListener listener) {
+    }
+
+    private record StepTimeout(String run, String step, int phase) {
+    }
+
+    private record StatelessList(String run, String step, ListServicesResponse list) {
+    }
+
+    private record ResumeNow() {
+    }
+
+    private final Settings settings;
+    private final IntFunction<AdminClient> admin;
+    private final ClusterView view = new ClusterView();
+    private final Map<Integer, Set<Integer>> nodeDependencies = new HashMap<>();
+    private final ScheduledExecutorService timer;
+    private ServiceContext ctx;
+    private Run run;
+    private RunRecord.Saved toResume;
+
+    /**
+     * @param admin the admin API of a node, by id (the address comes from its exit stream)
+     */
+    CoordinatorService(Settings settings, IntFunction<AdminClient> admin, ScheduledExecutorService timer) {
+        this.settings = settings;
+        this.admin = admin;
+        this.timer = timer;
+    }
+
+    /** A coordinator with its own timer thread. */
+    static CoordinatorService create(Settings settings, IntFunction<AdminClient> admin) {
+        return new CoordinatorService(settings, admin, Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "harbor-coordinator-timer");
+            t.setDaemon(true);
+            return t;
+        }));
+    }
+
+    @Override
+    public void init(ServiceContext context) {
+        this.ctx = context;
+        context.register(OrderedExit.COORDINATOR);
+        if (settings.record() != null) {
+            toResume = settings.record().load();
+            if (toResume != null) {
+                log.warn("coordinator: found unfinished run {}; it resumes once the nodes' exit streams are in", toResume.id());
+                later(Duration.ofSeconds(10), new ResumeNow());
+            }
+        }
+    }
+
+    @Override
+    public Object receive(ServiceContext context, Message m) throws Exception {
+        Object p = m.payload();
+        return switch (p) {
+            case Feed.Identity id -> {
+                view.identity(id);
+                yield null;
+            }
+            case Feed.Alive a -> {
+                view.alive(a);
+                yield null;
+            }
+            case Feed.CaughtUp c -> {
+                view.node(c.node()).caughtUp = true;
+                maybeResume(false);
+                yield null;
+            }
+            case Feed.Exit e -> {
+                onExit(e.event());
+                yield null;
+            }
+            case RegisterService r -> register(m.from(), r);
+            case RegisterNode r -> {
+                nodeDependencies.put(r.getNode(), new HashSet<>(r.getDependsOnList()));
+                yield Registered.newBuilder().setCoordinator(context.self().toString()).build();
+            }
+            case PlanRequest r -> plan(budgetOf(r.getBudgetMs()), r.getNodesList());
+            case ShutdownRequest r -> {
+                // A node asks for its own ordered stop (it got SIGTERM): run or join, answer with the plan.
+                Started started = start(new Start(r, null));
+                if (started.refused()) {
+                    throw new IllegalStateException("shutdown refused: " + started.plan().getRefusal());
+                }
+                yield started.plan();
+            }
+            case Start s -> start(s);
+            case Detach d -> {
+                if (run != null) {
+                    run.listeners.remove(d.listener());
+                }
+                yield null;
+            }
+            case StepTimeout t -> {
+                timeout(t);
+                yield null;
+            }
+            case StatelessList l -> {
+                statelessListed(l);
+                yield null;
+            }
+            case ResumeNow r -> {
+                maybeResume(true);
+                yield null;
+            }
+            default -> throw new IllegalArgumentException("the coordinator does not understand a " + p.getClass().getName());
+        };
+    }
+
+    // ------------------------------------------------------------------ registration
+
+    private Registered register(Handle from, RegisterService r) {
+        if (from == null) {
+            throw new IllegalArgumentException("a registration must come from the service itself, not from outside");
+        }
+        ClusterView.NodeState node = view.nodes().get(from.node());
+        if (node != null && node.lost) {
+            throw new IllegalStateException("service " + from + " registers after its node " + from.node() + " was lost");
+        }
+        ServiceInfo known = node == null ? null : node.alive.get(from);
+        String role = known == null ? null : known.getTagsMap().get(OrderedExit.ROLE_TAG);
+        // The service tags itself before it sends this, so the node's list may carry the same role already.
+        if (role != null && !role.equals(r.getRole())) {
+            throw new IllegalStateException("service " + from + " is already registered as role " + role);
+        }
+        ServiceInfo.Builder info = known == null
+                ? ServiceInfo.newBuilder().setHandle(wire(from)) : known.toBuilder();
+        info.putTags(OrderedExit.ROLE_TAG, r.getRole()).putTags(OrderedExit.DRAIN_TIMEOUT_TAG, Integer.toString(r.getDrainTimeoutMs()));
+        if (r.getDependsOnCount() > 0) {
+            info.putTags(OrderedExit.DEPENDS_ON_TAG, String.join(",", r.getDependsOnList()));
+        }
+        view.alive(new Feed.Alive(from.node(), info.build()));
+        log.info("coordinator: {} registered as {} (drain {} ms, depends on {})", from, r.getRole(), r.getDrainTimeoutMs(),
+                r.getDependsOnList());
+        return Registered.newBuilder().setCoordinator(ctx.self().toString()).build();
+    }
+
+    // ------------------------------------------------------------------ planning
+
+    private Duration budgetOf(int ms) {
+        return ms == 0 ? settings.defaultBudget() : Duration.ofMillis(ms);
+    }
+
+    private PlanResponse plan(Duration budget, List<Integer> scope) {
+        try {
+            Plan p = makePlan(scope);
+            try {
+                p.checkBudget(budget);
+                return Run.describe(p, budget, "");
+            } catch (PlanRefused e) {
+                return Run.describe(p, budget, e.getMessage());
+            }
+        } catch (PlanRefused e) {
+            return PlanResponse.newBuilder().setBudgetMs((int) budget.toMillis()).setRefusal(e.getMessage()).build();
+        }
+    }
+
+    private Plan makePlan(List<Integer> scope) throws PlanRefused {
+        List<Registration> regs = new ArrayList<>();
+        view.registered().forEach((h, s) -> {
+            Map<String, String> tags = s.getTagsMap();
+            try {
+                regs.add(new Registration(h, tags.get(OrderedExit.ROLE_TAG), Set.copyOf(OrderedExit.dependsOn(tags)),
+                        Duration.ofMillis(Long.parseLong(tags.getOrDefault(OrderedExit.DRAIN_TIMEOUT_TAG, "0")))));
+            } catch (IllegalArgumentException e) {
+                log.warn("coordinator: ignoring the malformed registration of {}: {}", h, e.getMessage());
+            }
+        });
+        Set<Integer> live = view.liveNodes();
+        if (live.isEmpty()) {
+            throw new PlanRefused("no node's exit stream is in yet: the coordinator cannot see the cluster; try again shortly");
+        }
+        return Plan.of(regs, nodeDependencies, live, new LinkedHashSet<>(scope), settings.timeouts());
+    }
+
+    // ------------------------------------------------------------------ running
+
+    private Started start(Start s) {
+        if (run != null && !run.ended) {
+            join(s.listener());
+            return new Started(Run.describe(run.plan, run.budget, ""), true, false);
+        }
+        Duration budget = budgetOf(s.request().getBudgetMs());
+        Plan plan;
+        try {
+            plan = makePlan(s.request().getNodesList());
+            plan.checkBudget(budget);
+        } catch (PlanRefused e) {
+            PlanResponse refused = plan(budget, s.request().getNodesList());
+            if (refused.getRefusal().isEmpty()) {
+                refused = refused.toBuilder().setRefusal(e.getMessage()).build();
+            }
+            return new Started(refused, false, true);
+        }
+        PlanResponse described = Run.describe(plan, budget, "");
+        if (s.request().getDryRun()) {
+            return new Started(described, false, false);
+        }
+        run = new Run(UUID.randomUUID().toString(), plan, budget);
+        if (settings.record() != null) {
+            settings.record().begin(run.id, (int) budget.toMillis(), described);
+        }
+        log.info("coordinator: shutdown run {} starts: {} steps over nodes {}, critical path {} ms, budget {} ms", run.id,
+                plan.steps().size(), plan.nodes(), plan.criticalPath().toMillis(), budget.toMillis());
+        join(s.listener());
+        run.emit(ShutdownProgress.newBuilder().setPlan(described));
+        advance();
+        return new Started(described, false, false);
+    }
+
+    private void join(Run.ProgressListener l) {
+        if (l == null) {
+            return;
+        }
+        for (ShutdownProgress p : run.history) {
+            l.onProgress(p);
+        }
+        if (run.ended) {
+            l.onEnd();
+        } else {
+            run.listeners.add(l);
+        }
+    }
+
+    private void advance() {
+        boolean progressed = true;
+        while (progressed && !run.ended) {
+            progressed = false;
+            for (Run.StepState s : run.ready()) {
+                startStep(s);
+                progressed = true;
+            }
+        }
+        if (!run.ended && run.allFinished()) {
+            end();
+        }
+    }
+
+    private void startStep(Run.StepState s) {
+        run.started(s);
+        Step step = s.step;
+        ClusterView.NodeState node = view.node(step.node());
+        if (node.lost) {
+            finish(s, StepFinished.Outcome.LOST, "node " + step.node() + " was lost");
+            return;
+        }
+        switch (step.kind()) {
+            case DRAIN -> {
+                if (!view.isAlive(step.service())) {
+                    finish(s, StepFinished.Outcome.DONE, "it had exited already");
+                    return;
+                }
+                s.waitingFor.add(step.service());
+                ctx.send(step.service(), Drain.newBuilder().setRunId(run.id).setTimeoutMs(step.timeout().toMillis()).build());
+                later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
+            }
+            case STATELESS -> {
+                String runId = run.id;
+                admin.apply(step.node()).list(ListServicesRequest.getDefaultInstance(),
+                        list -> ctx.node().send(ctx.self(), new StatelessList(runId, step.id(), list)),
+                        error -> log.warn("coordinator: cannot list the services of node {}: {}", step.node(), error));
+                later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
+            }
+            case NODE -> {
+                if (step.node() == ctx.self().node()) {
+                    // This node hosts the coordinator: it stops last, after the report (see end()).
+                    finish(s, StepFinished.Outcome.DONE, "the coordinator's own node stops right after the report");
+                    return;
+                }
+                Handle monitor = node.monitor;
+                if (monitor == null || !view.isAlive(monitor)) {
+                    finish(s, StepFinished.Outcome.DONE, "the node had stopped already");
+                    return;
+                }
+                s.waitingFor.add(monitor);
+                admin.apply(step.node()).stop(StopRequest.getDefaultInstance(),
+                        error -> log.warn("coordinator: node {} did not take the stop: {}", step.node(), error));
+                later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
+            }
+        }
+    }
+
+    private void statelessListed(StatelessList l) {
+        if (run == null || !run.id.equals(l.run())) {
+            return;
+        }
+        Run.StepState s = run.steps.get(l.step());
+        if (s == null || s.finished) {
+            return;
+        }
+        for (ServiceInfo info : l.list().getServicesList()) {
+            Handle h = ClusterView.handle(info.getHandle());
+            Map<String, String> tags = info.getTagsMap();
+            if (h.equals(ctx.self()) || tags.containsKey(Monitor.TAG) || tags.containsKey(OrderedExit.ROLE_TAG)) {
+                continue;
+            }
+            view.alive(new Feed.Alive(h.node(), info));
+            s.waitingFor.add(h);
+            kill(h);
+        }
+        if (s.waitingFor.isEmpty()) {
+            finish(s, StepFinished.Outcome.DONE, "no stateless service was left");
+            advance();
+        }
+    }
+
+    private void onExit(ExitEvent e) {
+        boolean first = view.exit(e);
+        if (run == null || run.ended || !first) {
+            return;
+        }
+        run.emit(ShutdownProgress.newBuilder().setExit(e));
+        Handle h = ClusterView.handle(e.getHandle());
+        boolean changed = false;
+        for (Run.StepState s : run.steps.values()) {
+            if (s.started && !s.finished && s.waitingFor.remove(h)) {
+                s.lost |= e.getReason() == ExitReason.NODE_LOST;
+                if (s.waitingFor.isEmpty()) {
+                    StepFinished.Outcome o = s.lost ? StepFinished.Outcome.LOST
+                            : s.escalated ? StepFinished.Outcome.ESCALATED : StepFinished.Outcome.DONE;
+                    finish(s, o, s.lost ? "node " + h.node() + " was lost" : s.escalated ? "killed at its timeout" : "");
+                    changed = true;
+                }
+            }
+        }
+        if (changed) {
+            advance();
+        }
+    }
+
+    private void timeout(StepTimeout t) {
+        if (run == null || !run.id.equals(t.run())) {
+            return;
+        }
+        Run.StepState s = run.steps.get(t.step());
+        if (s == null || s.finished) {
+            return;
+        }
+        if (t.phase() == 0) {
+            s.escalated = true;
+            log.warn("coordinator: step {} overran its {} ms; escalating", s.step.id(), s.step.timeout().toMillis());
+            for (Handle h : List.copyOf(s.waitingFor)) {
+                if (s.step.kind() == Step.Kind.NODE) {
+                    admin.apply(s.step.node()).stop(StopRequest.getDefaultInstance(),
+                            error -> log.warn("coordinator: node {} did not take the stop: {}", s.step.node(), error));
+                } else {
+                    kill(h);
+                }
+            }
+            later(settings.escalationGrace(), new StepTimeout(t.run(), t.step(), 1));
+            return;
+        }
+        finish(s, StepFinished.Outcome.LOST, "no exit event came for " + s.waitingFor + " even after escalation");
+        advance();
+    }
+
+    private void kill(Handle h) {
+        admin.apply(h.node()).kill(KillRequest.newBuilder().setHandle(wire(h)).build(),
+                error -> log.warn("coordinator: could not kill {}: {}", h, error));
+    }
+
+    private void finish(Run.StepState s, StepFinished.Outcome outcome, String detail) {
+        run.finished(s, outcome, detail);
+        if (settings.record() != null) {
+            settings.record().finished(s.step.id(), outcome);
+        }
+    }
+
+    private void end() {
+        run.ended = true;
+        var report = run.report();
+        run.emit(ShutdownProgress.newBuilder().setReport(report));
+        for (Run.ProgressListener l : List.copyOf(run.listeners)) {
+            l.onEnd();
+        }
+        run.listeners.clear();
+        if (settings.record() != null) {
+            settings.record().end(run.id);
+        }
+        log.info("coordinator: shutdown run {} ended in {} ms ({})", run.id, report.getTotalMs(),
+                report.getClean() ? "clean" : "not clean");
+        int own = ctx.self().node();
+        if (run.plan.nodes().contains(own)) {
+            // Give the report a moment to reach its followers, then stop this node too.
+            timer.schedule(() -> admin.apply(own).stop(StopRequest.getDefaultInstance(),
+                    error -> log.warn("coordinator: this node did not take its stop: {}", error)), 200, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    // ------------------------------------------------------------------ resuming after a restart
+
+    private void maybeResume(boolean deadlinePassed) {
+        if (toResume == null) {
+            return;
+        }
+        Set<Integer> needed = new HashSet<>(toResume.plan().getNodesList());
+        boolean allIn = needed.stream().allMatch(n -> view.node(n).caughtUp || view.node(n).lost);
+        if (!allIn && !deadlinePassed) {
+            return;
+        }
+        RunRecord.Saved saved = toResume;
+        toResume = null;
+        List<Step> steps = new ArrayList<>();
+        for (PlannedStep p : saved.plan().getStepsList()) {
+            steps.add(new Step(p.getId(), Step.Kind.valueOf(p.getKind().name()), p.getNode(),
+                    p.hasService() ? ClusterView.handle(p.getService()) : null, p.getRole().isEmpty() ? null : p.getRole(),
+                    Duration.ofMillis(p.getTimeoutMs()), new LinkedHashSet<>(p.getAfterList())));
+        }
+        run = new Run(saved.id(), Plan.restore(steps), Duration.ofMillis(saved.budgetMs()));
+        run.emit(ShutdownProgress.newBuilder().setPlan(saved.plan()));
+        saved.finished().forEach((id, outcome) -> {
+            Run.StepState s = run.steps.get(id);
+            if (s != null) {
+                s.started = true;
+                s.startedNanos = System.nanoTime();
+                run.finished(s, outcome, "finished before the coordinator restarted");
+            }
+        });
+        log.warn("coordinator: resuming run {}: {} of {} steps were finished before the restart", saved.id(),
+                saved.finished().size(), steps.size());
+        advance();
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private void later(Duration delay, Object message) {
+        Handle self = ctx.self();
+        timer.schedule(() -> ctx.node().send(self, message), delay.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    private static dev.harbor.proto.Handle wire(Handle h) {
+        return dev.harbor.proto.Handle.newBuilder().setNode(h.node()).setId(h.id()).build();
+    }
+}

@@ -1,0 +1,28 @@
+package dev.harbor.coordinator;
+
+import dev.harbor.proto.ExitEvent;
+import dev.harbor.proto.ServiceInfo;
+
+/**
+ * What the coordinator hears from one node's exit stream, as messages to the coordinator service (so
+ * they are handled one at a time, in order, with everything else it does).
+ */
+sealed interface Feed {
+    int node();
+
+    /** The stream (re)started: the node's life and address. */
+    record Identity(int node, long incarnation, String address) implements Feed {
+    }
+
+    /** A service alive when the stream started. */
+    record Alive(int node, ServiceInfo service) implements Feed {
+    }
+
+    /** The alive list and the backlog are in. */
+    record CaughtUp(int node) implements Feed {
+    }
+
+    /** An exit event the node published (its own services, or NODE_LOST for a lost peer's). */
+    record Exit(int node, ExitEvent event) implements Feed {
+    }
+}

@@ -1,0 +1,235 @@
+package dev.harbor.coordinator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.harbor.proto.ExitEvent;
+import dev.harbor.proto.PlanRequest;
+import dev.harbor.proto.PlanResponse;
+import dev.harbor.proto.PlannedStep;
+import dev.harbor.proto.Report;
+import dev.harbor.proto.ShutdownProgress;
+import dev.harbor.proto.ShutdownRequest;
+import dev.harbor.proto.StepFinished;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Node;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The coordinator on node 1 of three in-JVM nodes linked over loopback gRPC. */
+@Timeout(90)
+class CoordinatorTest {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    @TempDir
+    Path state;
+    private TestNodes nodes;
+    private final List<String> drained = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void close() {
+        if (nodes != null) {
+            nodes.close();
+        }
+    }
+
+    private Handle launch(int node, String name, String role, Duration timeout, boolean stubborn, String... dependsOn) {
+        return nodes.get(node).node.launch(() -> new Drainable(name, role, timeout, stubborn, drained, dependsOn));
+    }
+
+    private Handle stateless(int node) {
+        return nodes.get(node).node.launch(() -> (ctx, m) -> m.payload());
+    }
+
+    private void awaitPlanWith(int drainSteps) {
+        await().atMost(WAIT).until(() -> {
+            PlanResponse p = nodes.coordinator(TestNodes.TOKEN).plan(PlanRequest.newBuilder().setBudgetMs(600_000).build());
+            return p.getRefusal().isEmpty() && p.getNodesCount() == nodes.members.size()
+                    && p.getStepsList().stream().filter(s -> s.getKind() == PlannedStep.Kind.DRAIN).count() == drainSteps;
+        });
+    }
+
+    private static List<ShutdownProgress> follow(Iterator<ShutdownProgress> stream) {
+        List<ShutdownProgress> all = new ArrayList<>();
+        stream.forEachRemaining(all::add);
+        return all;
+    }
+
+    private static Report report(List<ShutdownProgress> progress) {
+        assertThat(progress.get(progress.size() - 1).hasReport()).as("the stream ends with the report").isTrue();
+        return progress.get(progress.size() - 1).getReport();
+    }
+
+    private static List<ExitEvent> exits(List<ShutdownProgress> progress) {
+        return progress.stream().filter(ShutdownProgress::hasExit).map(ShutdownProgress::getExit).toList();
+    }
+
+    private static int indexOfExit(List<ExitEvent> exits, Handle h) {
+        for (int i = 0; i < exits.size(); i++) {
+            if (exits.get(i).getHandle().getNode() == h.node() && exits.get(i).getHandle().getId() == h.id()) {
+                return i;
+            }
+        }
+        throw new AssertionError("no exit event for " + h + " in " + exits);
+    }
+
+    @Test
+    void aShutdownStopsEveryRoleInOrderConfirmedByExitEventsAndEveryNodeStops() {
+        nodes = new TestNodes(state, 1, 2, 3);
+        Handle gw2 = launch(2, "gw-2", "gateway", Duration.ofSeconds(3), false);
+        Handle gw3 = launch(3, "gw-3", "gateway", Duration.ofSeconds(3), false);
+        Handle lobby = launch(2, "lobby-2", "lobby", Duration.ofSeconds(2), false);
+        Handle writer = launch(3, "writer-3", "writer", Duration.ofSeconds(3), false);
+        List<Handle> statelessOnes = List.of(stateless(1), stateless(2), stateless(2), stateless(3));
+        awaitPlanWith(4);
+
+        List<ShutdownProgress> progress = follow(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build()));
+
+        Report report = report(progress);
+        assertThat(report.getClean()).as("report %s", report).isTrue();
+        assertThat(report.getTotalMs()).isLessThanOrEqualTo(30_000);
+        assertThat(report.getStepsList()).allSatisfy(s -> assertThat(s.getOutcome()).isEqualTo(StepFinished.Outcome.DONE));
+        assertThat(progress.get(0).hasPlan()).isTrue();
+        // The order: both gateways, then the lobby, then the writer; then the stateless services.
+        assertThat(drained.subList(0, 2)).containsExactlyInAnyOrder("gw-2", "gw-3");
+        assertThat(drained.subList(2, 4)).containsExactly("lobby-2", "writer-3");
+        List<ExitEvent> exits = exits(progress);
+        assertThat(indexOfExit(exits, lobby)).isGreaterThan(indexOfExit(exits, gw2)).isGreaterThan(-1);
+        assertThat(indexOfExit(exits, lobby)).isGreaterThan(indexOfExit(exits, gw3));
+        assertThat(indexOfExit(exits, writer)).isGreaterThan(indexOfExit(exits, lobby));
+        for (Handle s : statelessOnes) {
+            assertThat(indexOfExit(exits, s)).isGreaterThan(indexOfExit(exits, writer));
+        }
+        // Every service exited exactly once.
+        Map<String, Long> perHandle = exits.stream().collect(Collectors.groupingBy(e -> e.getHandle().toString(), Collectors.counting()));
+        assertThat(perHandle.values()).allMatch(n -> n == 1);
+        // Every node stops: 2 and 3 within the run, 1 (the coordinator's) right after its report.
+        for (int id : List.of(1, 2, 3)) {
+            TestNodes.Member m = nodes.get(id);
+            await().atMost(WAIT).until(m.stopped::isDone);
+            assertThat(m.node.isStopped()).isTrue();
+        }
+    }
+
+    @Test
+    void aServiceThatIgnoresItsDrainIsKilledAtItsTimeoutAndTheRunGoesOn() {
+        nodes = new TestNodes(state, 1, 2);
+        Handle stubborn = launch(2, "gw-stubborn", "gateway", Duration.ofMillis(500), true);
+        Handle writer = launch(2, "writer-2", "writer", Duration.ofSeconds(2), false);
+        awaitPlanWith(2);
+
+        List<ShutdownProgress> progress = follow(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build()));
+
+        Report report = report(progress);
+        assertThat(report.getClean()).isFalse();
+        StepFinished gw = report.getStepsList().stream().filter(s -> s.getStep().startsWith("gateway:")).findFirst().orElseThrow();
+        assertThat(gw.getOutcome()).isEqualTo(StepFinished.Outcome.ESCALATED);
+        assertThat(gw.getDurationMs()).isGreaterThanOrEqualTo(500);
+        ExitEvent killed = exits(progress).get(indexOfExit(exits(progress), stubborn));
+        assertThat(killed.getReason()).isEqualTo(dev.harbor.proto.ExitReason.KILLED);
+        assertThat(drained).containsExactly("writer-2");
+        assertThat(indexOfExit(exits(progress), writer)).isGreaterThan(indexOfExit(exits(progress), stubborn));
+        StepFinished w = report.getStepsList().stream().filter(s -> s.getStep().startsWith("writer:")).findFirst().orElseThrow();
+        assertThat(w.getOutcome()).isEqualTo(StepFinished.Outcome.DONE);
+    }
+
+    @Test
+    void shutdownsWithoutTheTokenOrThatCannotRunAreRefusedAndTouchNothing() {
+        nodes = new TestNodes(state, 1, 2);
+        launch(2, "gw-2", "gateway", Duration.ofSeconds(20), false);
+        launch(2, "writer-2", "writer", Duration.ofSeconds(20), false);
+        awaitPlanWith(2);
+        Node two = nodes.get(2).node;
+        int before = two.services().size();
+
+        Function<Iterator<ShutdownProgress>, StatusRuntimeException> refusal = it -> {
+            try {
+                follow(it);
+                throw new AssertionError("the shutdown should have been refused");
+            } catch (StatusRuntimeException e) {
+                return e;
+            }
+        };
+        ShutdownRequest ok = ShutdownRequest.newBuilder().setBudgetMs(60_000).build();
+        StatusRuntimeException noToken = refusal.apply(nodes.coordinator(null).shutdown(ok));
+        assertThat(noToken.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
+        assertThat(noToken.getStatus().getDescription()).contains("authorization: Bearer");
+        StatusRuntimeException wrong = refusal.apply(nodes.coordinator("not-the-token").shutdown(ok));
+        assertThat(wrong.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
+        assertThatThrownBy(() -> nodes.coordinator("nope").plan(PlanRequest.getDefaultInstance()))
+                .isInstanceOf(StatusRuntimeException.class).hasMessageContaining("UNAUTHENTICATED");
+
+        StatusRuntimeException tooSmall = refusal.apply(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(10_000).build()));
+        assertThat(tooSmall.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+        assertThat(tooSmall.getStatus().getDescription()).contains("more than the budget of 10000 ms");
+
+        StatusRuntimeException unknown = refusal.apply(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).addNodes(9).build()));
+        assertThat(unknown.getStatus().getDescription()).contains("unknown node id(s) [9]");
+
+        launch(2, "lobby-a", "lobby", Duration.ofSeconds(1), false, "matchmaker");
+        launch(2, "match-b", "matchmaker", Duration.ofSeconds(1), false, "lobby");
+        awaitPlanRefusal("cycle");
+        StatusRuntimeException cycle = refusal.apply(nodes.coordinator(TestNodes.TOKEN).shutdown(ok));
+        assertThat(cycle.getStatus().getDescription()).contains("cycle between roles: lobby -> matchmaker -> lobby");
+
+        assertThat(drained).isEmpty();
+        assertThat(two.services()).hasSize(before + 2);
+        assertThat(nodes.get(2).stopped).isNotDone();
+    }
+
+    private void awaitPlanRefusal(String containing) {
+        await().atMost(WAIT).until(() -> nodes.coordinator(TestNodes.TOKEN)
+                .plan(PlanRequest.newBuilder().setBudgetMs(60_000).build()).getRefusal().contains(containing));
+    }
+
+    @Test
+    void aDryRunAndThePlanCallShowThePlanAndTouchNothing() {
+        nodes = new TestNodes(state, 1, 2);
+        launch(2, "gw-2", "gateway", Duration.ofSeconds(1), false);
+        awaitPlanWith(1);
+        List<ShutdownProgress> dry = follow(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setDryRun(true).build()));
+        assertThat(dry).hasSize(1);
+        PlanResponse plan = dry.get(0).getPlan();
+        assertThat(plan.getRefusal()).isEmpty();
+        assertThat(plan.getStepsList()).extracting(PlannedStep::getId)
+                .contains("stateless@1", "stateless@2", "node@1", "node@2")
+                .anySatisfy(id -> assertThat(id).startsWith("gateway:"));
+        assertThat(plan.getCriticalPathMs()).isEqualTo(1_000 + 2_000 + 5_000);
+        assertThat(plan.getBudgetMs()).isEqualTo(30_000);
+        assertThat(drained).isEmpty();
+        assertThat(nodes.get(2).stopped).isNotDone();
+    }
+
+    @Test
+    void aSecondShutdownJoinsTheRunInProgress() throws Exception {
+        nodes = new TestNodes(state, 1, 2);
+        launch(2, "gw-slow", "gateway", Duration.ofMillis(800), true); // escalates: the run lasts a while
+        awaitPlanWith(1);
+        Iterator<ShutdownProgress> first = nodes.coordinator(TestNodes.TOKEN).shutdown(ShutdownRequest.getDefaultInstance());
+        ShutdownProgress firstItem = first.next();
+        List<ShutdownProgress> second = follow(nodes.coordinator(TestNodes.TOKEN).shutdown(ShutdownRequest.getDefaultInstance()));
+        List<ShutdownProgress> rest = new ArrayList<>(List.of(firstItem));
+        rest.addAll(follow(first));
+        assertThat(report(second).getRunId()).isEqualTo(report(rest).getRunId());
+        assertThat(second.get(0).getPlan()).isEqualTo(firstItem.getPlan());
+        assertThat(drained).isEmpty();
+    }
+}

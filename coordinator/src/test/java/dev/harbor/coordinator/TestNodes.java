@@ -1,0 +1,157 @@
+package dev.harbor.coordinator;
+
+import dev.harbor.admin.NodeAdminService;
+import dev.harbor.harbor.Harbor;
+import dev.harbor.plan.Plan;
+import dev.harbor.proto.CoordinatorGrpc;
+import dev.harbor.service.Node;
+import io.grpc.CallCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Nodes in this JVM, each with its harbor transport and admin API on its own loopback port, node 1
+ * also hosting the coordinator. A node told to stop (by the admin API) stops as a process would.
+ */
+final class TestNodes implements AutoCloseable {
+    static final String TOKEN = "s3cret-token";
+
+    /** One node. */
+    final class Member {
+        final int id;
+        final Node node;
+        final Harbor harbor;
+        final Server server;
+        final CompletableFuture<Void> stopped = new CompletableFuture<>();
+        CoordinatorHost host;
+
+        Member(int id, Node node, Harbor harbor, Server server) {
+            this.id = id;
+            this.node = node;
+            this.harbor = harbor;
+            this.server = server;
+        }
+
+        /** What the node process does on a Stop: stop the node, then its links, then its server. */
+        void stop() {
+            if (stopped.isDone()) {
+                return;
+            }
+            node.stop();
+            if (host != null) {
+                host.close();
+            }
+            harbor.close();
+            server.shutdown();
+            stopped.complete(null);
+        }
+    }
+
+    final Map<Integer, Member> members = new TreeMap<>();
+    private final Map<Integer, String> addresses = new TreeMap<>();
+    private final List<ManagedChannel> channels = new ArrayList<>();
+    private final Path stateDir;
+
+    TestNodes(Path stateDir, int... ids) {
+        this.stateDir = stateDir;
+        for (int id : ids) {
+            addresses.put(id, "127.0.0.1:" + freePort());
+        }
+        for (int id : ids) {
+            start(id, id == ids[0]);
+        }
+    }
+
+    private void start(int id, boolean coordinator) {
+        String address = addresses.get(id);
+        Node node = Node.builder().id(id).build();
+        Harbor harbor = Harbor.builder(node).cluster("test").advertise(address).peers(List.copyOf(addresses.values()))
+                .heartbeat(Duration.ofMillis(100)).lossTimeout(Duration.ofMillis(600)).build();
+        Member[] self = new Member[1];
+        NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), () -> Thread.ofVirtual().start(() -> self[0].stop()));
+        ServerBuilder<?> sb = Grpc.newServerBuilderForPort(Integer.parseInt(address.substring(address.indexOf(':') + 1)),
+                InsecureServerCredentials.create()).directExecutor().addService(harbor.linkService()).addService(admin);
+        CoordinatorHost host = null;
+        if (coordinator) {
+            host = new CoordinatorHost(node, harbor, TOKEN, false, stateDir, Duration.ofSeconds(30),
+                    new Plan.Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(5)));
+            sb.addService(host.api());
+        }
+        Server server;
+        try {
+            server = sb.build().start();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        harbor.start();
+        Member m = new Member(id, node, harbor, server);
+        m.host = host;
+        self[0] = m;
+        if (host != null) {
+            host.start();
+        }
+        members.put(id, m);
+    }
+
+    Member get(int id) {
+        return members.get(id);
+    }
+
+    /** The Coordinator API of node 1, with {@code token} as the bearer token (null: none). */
+    CoordinatorGrpc.CoordinatorBlockingStub coordinator(String token) {
+        ManagedChannel c = Grpc.newChannelBuilder(addresses.get(members.keySet().iterator().next()),
+                InsecureChannelCredentials.create()).build();
+        channels.add(c);
+        CoordinatorGrpc.CoordinatorBlockingStub stub = CoordinatorGrpc.newBlockingStub(c);
+        return token == null ? stub : stub.withCallCredentials(bearer(token));
+    }
+
+    static CallCredentials bearer(String token) {
+        return new CallCredentials() {
+            @Override
+            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
+                Metadata m = new Metadata();
+                m.put(BearerAuth.AUTHORIZATION, "Bearer " + token);
+                applier.apply(m);
+            }
+        };
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        channels.forEach(ManagedChannel::shutdownNow);
+        for (Member m : members.values()) {
+            m.stop();
+            try {
+                m.server.awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
