@@ -631,6 +631,9 @@ public final class Harbor implements Remote, AutoCloseable {
             if (!p.address.isEmpty()) {
                 learnedAddresses.add(p.address); // dial back a node that was not in our peer list
             }
+            if (p.out == null && !closed) {
+                timer.execute(Harbor.this::tick); // link back now rather than at the next tick
+            }
         }
 
         private void batch(Batch batch) {

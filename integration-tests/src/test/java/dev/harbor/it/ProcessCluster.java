@@ -1,0 +1,151 @@
+package dev.harbor.it;
+
+import dev.harbor.harbor.Harbor;
+import dev.harbor.proto.NodeGrpc;
+import dev.harbor.service.Node;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A cluster of node processes on loopback, plus a driver: a node inside the test JVM that joins the
+ * cluster so tests can send and call like any service would.
+ */
+final class ProcessCluster implements AutoCloseable {
+    static final int DRIVER = 99;
+    private static final Duration READY = Duration.ofSeconds(60);
+
+    private final String name;
+    private final Path dir;
+    private final Map<Integer, String> addresses = new TreeMap<>();
+    private final Map<Integer, NodeProcess> processes = new TreeMap<>();
+    private final List<ManagedChannel> channels = new ArrayList<>();
+    private final Map<Integer, String> services = new TreeMap<>();
+    Node driver;
+    private Harbor driverHarbor;
+    private Server driverServer;
+
+    ProcessCluster(String name, int... ids) {
+        this.name = name;
+        try {
+            Path base = Paths.get("target", "clusters");
+            Files.createDirectories(base);
+            this.dir = Files.createTempDirectory(base, name + "-");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        for (int id : ids) {
+            addresses.put(id, "127.0.0.1:" + freePort());
+        }
+        addresses.put(DRIVER, "127.0.0.1:" + freePort());
+    }
+
+    /** Starts node {@code id} as a process that launches {@code serviceList} (the config's {@code services}). */
+    NodeProcess start(int id, String serviceList) {
+        services.put(id, serviceList);
+        String address = addresses.get(id);
+        Path config = dir.resolve("node-" + id + ".properties");
+        String peers = String.join(",", addresses.values());
+        try {
+            Files.writeString(config, String.join("\n",
+                    "node.id=" + id,
+                    "node.listen=" + address,
+                    "node.advertise=" + address,
+                    "cluster.name=" + name,
+                    "cluster.peers=" + peers,
+                    "services=" + serviceList,
+                    ""));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Path log = dir.resolve("node-" + id + "-" + System.nanoTime() + ".log");
+        NodeProcess p = NodeProcess.start(id, address, config, log, READY);
+        processes.put(id, p);
+        return p;
+    }
+
+    /** Starts node {@code id} again with the services it had. */
+    NodeProcess restart(int id) {
+        return start(id, services.get(id));
+    }
+
+    NodeProcess process(int id) {
+        return processes.get(id);
+    }
+
+    /** Starts the driver node in this JVM, with default heartbeats and loss timeout. */
+    Node startDriver() {
+        driver = Node.builder().id(DRIVER).build();
+        String address = addresses.get(DRIVER);
+        driverHarbor = Harbor.builder(driver).cluster(name).advertise(address).peers(List.copyOf(addresses.values())).build();
+        try {
+            driverServer = Grpc.newServerBuilderForPort(Integer.parseInt(address.substring(address.indexOf(':') + 1)),
+                    InsecureServerCredentials.create()).directExecutor().addService(driverHarbor.linkService()).build().start();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        driverHarbor.start();
+        return driver;
+    }
+
+    Harbor driverHarbor() {
+        return driverHarbor;
+    }
+
+    /** The admin API of node {@code id}. */
+    NodeGrpc.NodeBlockingStub admin(int id) {
+        return NodeGrpc.newBlockingStub(channel(id));
+    }
+
+    NodeGrpc.NodeStub adminAsync(int id) {
+        return NodeGrpc.newStub(channel(id));
+    }
+
+    ManagedChannel channel(int id) {
+        ManagedChannel c = Grpc.newChannelBuilder(addresses.get(id), InsecureChannelCredentials.create()).build();
+        channels.add(c);
+        return c;
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        for (ManagedChannel c : channels) {
+            c.shutdownNow();
+        }
+        for (NodeProcess p : processes.values()) {
+            p.destroy();
+        }
+        if (driver != null) {
+            driver.stop();
+            driverHarbor.close();
+            driverServer.shutdownNow();
+            try {
+                driverServer.awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
