@@ -39,7 +39,16 @@ public final class Main implements Callable<Integer> {
         if (System.getProperty("logback.configurationFile") == null) {
             System.setProperty("logback.configurationFile", LOGBACK_CONFIG);
         }
-        System.exit(new CommandLine(new Main()).execute(args));
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The command line with the commands of the {@linkplain NodeExtension extensions} on the class path. */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        for (NodeExtension e : NodeExtension.installed()) {
+            e.commands().forEach(cl::addSubcommand);
+        }
+        return cl;
     }
 
     /** The version from the jar's manifest, when run from the jar. */

@@ -39,6 +39,9 @@ final class NodeCommand implements Callable<Integer> {
         this(System.getenv());
     }
 
+    /** How long SIGTERM's ordered drain may take: inside Kubernetes' default 30 s grace period. */
+    static final java.time.Duration DRAIN_BUDGET = java.time.Duration.ofSeconds(25);
+
     NodeCommand(Map<String, String> env) {
         this.env = env;
     }
@@ -66,7 +69,7 @@ final class NodeCommand implements Callable<Integer> {
         // than the JVM's 143, since a graceful stop on request is a success. If the node was already
         // stopped (admin Stop), stop() returns false and the JVM exits with the code it was given.
         Thread hook = new Thread(() -> {
-            if (process.stop()) {
+            if (process.drainThenStop(DRAIN_BUDGET)) {
                 Runtime.getRuntime().halt(0);
             }
         }, "harbor-node-" + settings.nodeId() + "-sigterm");

@@ -48,10 +48,12 @@ import java.util.regex.Pattern;
  * @param heartbeat heartbeat interval
  * @param lossTimeout silence after which a peer is lost
  * @param exitRetention exit events retained
+ * @param extensionSettings the set keys of the {@linkplain NodeExtension extensions} on the class path
  * @param services services to launch at start, in order
  */
 public record NodeConfig(int nodeId, Address listen, Address advertise, String clusterName, List<String> peers, String dns,
-        Duration heartbeat, Duration lossTimeout, int exitRetention, List<ServiceSpec> services) {
+        Duration heartbeat, Duration lossTimeout, int exitRetention, List<ServiceSpec> services,
+        Map<String, String> extensionSettings) {
 
     public static final String NODE_ID = "node.id";
     public static final String NODE_LISTEN = "node.listen";
@@ -74,6 +76,7 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
     public NodeConfig {
         peers = List.copyOf(peers);
         services = List.copyOf(services);
+        extensionSettings = Map.copyOf(extensionSettings);
     }
 
     /**
@@ -146,22 +149,44 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
             } catch (IllegalArgumentException e) {
                 throw new InvalidConfigException("the config file " + file + " is not a properties file: " + e.getMessage());
             }
+            List<String> known = allKeys();
             for (String key : props.stringPropertyNames()) {
                 String k = key.strip();
-                if (!KEYS.contains(k)) {
+                if (!known.contains(k)) {
                     throw new InvalidConfigException("unknown setting '" + k + "' in " + file + ": the settings are "
-                            + String.join(", ", KEYS));
+                            + String.join(", ", known));
                 }
                 settings.put(k, new Setting(props.getProperty(key).strip(), k + " in " + file));
             }
         }
-        for (String key : KEYS) {
+        for (String key : allKeys()) {
             String value = env.get(envName(key));
             if (value != null) {
                 settings.put(key, new Setting(value.strip(), envName(key)));
             }
         }
-        return parse(settings);
+        NodeConfig parsed = parse(settings);
+        Map<String, String> extra = new LinkedHashMap<>();
+        settings.forEach((k, v) -> {
+            if (!KEYS.contains(k)) {
+                extra.put(k, v.value());
+            }
+        });
+        return parsed.withExtensionSettings(extra);
+    }
+
+    /** The node's keys and those of the {@linkplain NodeExtension extensions} on the class path. */
+    static List<String> allKeys() {
+        List<String> all = new java.util.ArrayList<>(KEYS);
+        for (NodeExtension e : NodeExtension.installed()) {
+            all.addAll(e.keys());
+        }
+        return List.copyOf(all);
+    }
+
+    private NodeConfig withExtensionSettings(Map<String, String> extra) {
+        return new NodeConfig(nodeId, listen, advertise, clusterName, peers, dns, heartbeat, lossTimeout, exitRetention,
+                services, extra);
     }
 
     private record Setting(String value, String source) {
@@ -200,7 +225,7 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
         int retention = integer(s, EXIT_RETENTION, 1, Integer.MAX_VALUE, 65_536);
         List<ServiceSpec> services = present(s, SERVICES) ? services(s.get(SERVICES)) : List.of();
         return new NodeConfig(id, listen, advertise, cluster, peers, dns, Duration.ofMillis(heartbeat), Duration.ofMillis(loss),
-                retention, services);
+                retention, services, Map.of());
     }
 
     private static boolean present(Map<String, Setting> s, String key) {

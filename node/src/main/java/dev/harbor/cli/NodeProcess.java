@@ -44,6 +44,7 @@ public final class NodeProcess implements AutoCloseable {
     private final NodeAdminService admin;
     private final Server server;
     private final String advertise;
+    private final List<NodeExtension> extensions;
     private final CountDownLatch stopped = new CountDownLatch(1);
     /** Guarded by this: whether a stop has begun. */
     private boolean stopping;
@@ -64,8 +65,10 @@ public final class NodeProcess implements AutoCloseable {
         }
     }
 
-    private NodeProcess(NodeConfig config, Node node, Harbor harbor, NodeAdminService admin, Server server, String advertise) {
+    private NodeProcess(NodeConfig config, Node node, Harbor harbor, NodeAdminService admin, Server server, String advertise,
+            List<NodeExtension> extensions) {
         this.config = config;
+        this.extensions = List.copyOf(extensions);
         this.advertise = advertise;
         this.node = node;
         this.harbor = harbor;
@@ -112,27 +115,37 @@ public final class NodeProcess implements AutoCloseable {
                     log.info("node {}: Stop requested while the start failed; nothing left to stop", config.nodeId());
                 }
             });
+            List<NodeExtension> extensions = NodeExtension.installed();
+            List<io.grpc.ServerServiceDefinition> extra = new java.util.ArrayList<>();
+            for (NodeExtension e : extensions) {
+                try {
+                    extra.addAll(e.prepare(node, harbor, config.extensionSettings()));
+                } catch (IllegalArgumentException | IllegalStateException bad) {
+                    throw new StartException("node " + config.nodeId() + ": " + bad.getMessage(), 2, bad);
+                }
+            }
             InetSocketAddress bind = listen.isWildcard() ? new InetSocketAddress(listen.port())
                     : new InetSocketAddress(listen.host(), listen.port());
             try {
-                server = NettyServerBuilder.forAddress(bind, InsecureServerCredentials.create())
+                NettyServerBuilder sb = NettyServerBuilder.forAddress(bind, InsecureServerCredentials.create())
                         .directExecutor()
                         .addService(harbor.linkService())
                         .addService(admin)
                         // Exit subscribers ping every 10 s to notice half-open connections; allow it.
-                        .permitKeepAliveTime(5, TimeUnit.SECONDS)
-                        .build()
-                        .start();
+                        .permitKeepAliveTime(5, TimeUnit.SECONDS);
+                extra.forEach(sb::addService);
+                server = sb.build().start();
             } catch (IOException e) {
                 throw new StartException("node " + config.nodeId() + " cannot listen on " + listen + ": " + e.getMessage()
                         + ". Is another process using that port? Set " + NodeConfig.NODE_LISTEN + " (or "
                         + NodeConfig.envName(NodeConfig.NODE_LISTEN) + ") to a free host:port", 1, e);
             }
             harbor.start();
-            NodeProcess process = new NodeProcess(config, node, harbor, admin, server, advertise.toString());
+            NodeProcess process = new NodeProcess(config, node, harbor, admin, server, advertise.toString(), extensions);
             log.info("node {} of cluster '{}' listening on {}, advertised as {}, incarnation {}", node.id(),
                     config.clusterName(), listen, advertise, harbor.incarnation());
             process.launchServices(types);
+            extensions.forEach(NodeExtension::started);
             self.complete(process);
             return process;
         } catch (StartException | RuntimeException e) {
@@ -233,6 +246,9 @@ public final class NodeProcess implements AutoCloseable {
         try {
             log.info("node {}: stopping", node.id());
             node.stop();
+            for (NodeExtension e : extensions) {
+                e.close();
+            }
             admin.close();
             harbor.close();
             server.shutdown();
@@ -249,6 +265,30 @@ public final class NodeProcess implements AutoCloseable {
             stopped.countDown();
         }
         return true;
+    }
+
+    /**
+     * Stops as {@link #stop} does, after letting the {@linkplain NodeExtension extensions} drain the
+     * node in order within {@code budget} (SIGTERM: {@code docker stop}, a deleted pod).
+     *
+     * @return as {@link #stop}
+     */
+    public boolean drainThenStop(java.time.Duration budget) {
+        synchronized (this) {
+            if (stopping) {
+                awaitQuietly();
+                return false;
+            }
+        }
+        log.info("node {}: told to stop; draining in order first (budget {} ms)", node.id(), budget.toMillis());
+        for (NodeExtension e : extensions) {
+            try {
+                e.drain(budget);
+            } catch (RuntimeException ex) {
+                log.error("node {}: the ordered drain failed ({}); stopping directly", node.id(), ex.toString(), ex);
+            }
+        }
+        return stop();
     }
 
     private void awaitQuietly() {

@@ -1,0 +1,170 @@
+package dev.harbor.coordinator;
+
+import dev.harbor.cli.NodeExtension;
+import dev.harbor.harbor.Harbor;
+import dev.harbor.plan.Plan;
+import dev.harbor.proto.RegisterNode;
+import dev.harbor.service.Node;
+import dev.harbor.shutdown.OrderedExit;
+import io.grpc.ServerServiceDefinition;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The coordinator's part of every node process: on the node whose config says
+ * {@code coordinator.enabled=true} it hosts the coordinator; on every node it tells the coordinator
+ * which nodes this one depends on ({@code node.depends-on}), and on SIGTERM it drains the node in
+ * order ({@link LocalDrain}). It also adds {@code plan} and {@code shutdown} to the command line.
+ *
+ * <p>Threading: called on the node process's start and stop threads; the node-registration loop runs
+ * on its own timer thread and only sends calls.
+ */
+public final class CoordinationExtension implements NodeExtension {
+    private static final Logger log = LoggerFactory.getLogger(CoordinationExtension.class);
+    public static final String ENABLED = "coordinator.enabled";
+    public static final String TOKEN = "coordinator.token";
+    public static final String TOKEN_FILE = "coordinator.token-file";
+    public static final String OPEN = "coordinator.open";
+    public static final String STATE_DIR = "coordinator.state-dir";
+    public static final String BUDGET_MS = "coordinator.budget-ms";
+    public static final String DEPENDS_ON = "node.depends-on";
+
+    private Node node;
+    private CoordinatorHost host;
+    private List<Integer> dependsOn = List.of();
+    private ScheduledExecutorService registrar;
+
+    @Override
+    public List<String> keys() {
+        return List.of(ENABLED, TOKEN, TOKEN_FILE, OPEN, STATE_DIR, BUDGET_MS, DEPENDS_ON);
+    }
+
+    @Override
+    public List<ServerServiceDefinition> prepare(Node node, Harbor harbor, Map<String, String> s) {
+        this.node = node;
+        this.dependsOn = nodeIds(s.getOrDefault(DEPENDS_ON, ""));
+        if (!bool(s, ENABLED)) {
+            return List.of();
+        }
+        String token = s.get(TOKEN);
+        if (s.containsKey(TOKEN_FILE)) {
+            try {
+                token = Files.readString(Path.of(s.get(TOKEN_FILE))).strip();
+            } catch (IOException e) {
+                throw new IllegalArgumentException("cannot read " + TOKEN_FILE + " " + s.get(TOKEN_FILE) + ": " + e.getMessage());
+            }
+        }
+        if (token != null && token.isBlank()) {
+            throw new IllegalArgumentException("the coordinator's token is empty: put a secret in " + TOKEN_FILE + " or "
+                    + "HARBOR_COORDINATOR_TOKEN");
+        }
+        Duration budget = Duration.ofMillis(number(s, BUDGET_MS, 30_000));
+        Path state = Path.of(s.getOrDefault(STATE_DIR, "harbor-coordinator-" + node.id()));
+        host = new CoordinatorHost(node, harbor, token, bool(s, OPEN), state, budget, Plan.Timeouts.DEFAULT);
+        return List.of(host.api());
+    }
+
+    @Override
+    public void started() {
+        if (host != null) {
+            host.start();
+        }
+        if (!dependsOn.isEmpty()) {
+            registrar = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "harbor-node-" + node.id() + "-depends-on");
+                t.setDaemon(true);
+                return t;
+            });
+            // Told again every few seconds: a coordinator that starts or restarts later learns it too.
+            registrar.scheduleWithFixedDelay(this::tellCoordinator, 0, 3, TimeUnit.SECONDS);
+        }
+    }
+
+    private void tellCoordinator() {
+        if (node.whereis(OrderedExit.COORDINATOR).isEmpty()) {
+            return;
+        }
+        node.call(OrderedExit.COORDINATOR, RegisterNode.newBuilder().setNode(node.id()).addAllDependsOn(dependsOn).build(),
+                Duration.ofSeconds(5)).whenComplete((ok, error) -> {
+                    if (error != null) {
+                        log.debug("node {}: the coordinator did not take this node's dependencies yet: {}", node.id(), error.toString());
+                    }
+                });
+    }
+
+    @Override
+    public void drain(Duration budget) {
+        if (node != null) {
+            LocalDrain.drain(node, budget);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (registrar != null) {
+            registrar.shutdownNow();
+        }
+        if (host != null) {
+            host.close();
+        }
+    }
+
+    @Override
+    public List<Object> commands() {
+        return List.of(new PlanCommand(), new ShutdownCommand());
+    }
+
+    private static boolean bool(Map<String, String> s, String key) {
+        String v = s.getOrDefault(key, "false");
+        return switch (v) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new IllegalArgumentException(key + " must be true or false, not '" + v + "'");
+        };
+    }
+
+    private static long number(Map<String, String> s, String key, long fallback) {
+        String v = s.get(key);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            long n = Long.parseLong(v);
+            if (n <= 0) {
+                throw new NumberFormatException();
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + " must be a positive number of milliseconds, not '" + v + "'");
+        }
+    }
+
+    private static List<Integer> nodeIds(String list) {
+        List<Integer> out = new ArrayList<>();
+        for (String part : list.split(",")) {
+            if (part.isBlank()) {
+                continue;
+            }
+            try {
+                int id = Integer.parseInt(part.strip());
+                if (id < 1 || id > 65535) {
+                    throw new NumberFormatException();
+                }
+                out.add(id);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(DEPENDS_ON + " must list node ids 1-65535 separated by commas, not '" + list + "'");
+            }
+        }
+        return List.copyOf(out);
+    }
+}

@@ -1,0 +1,115 @@
+package dev.harbor.coordinator;
+
+import dev.harbor.proto.CoordinatorGrpc;
+import io.grpc.CallCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Executor;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * A command that talks to the coordinator: {@code --coordinator}, the token ({@code --token-file} or
+ * {@code HARBOR_COORDINATOR_TOKEN}), {@code --budget} and {@code --nodes}. Exit codes: 0 done (a clean
+ * run, a plan that fits); 1 refused, not clean, or the coordinator could not be reached; 2 bad input.
+ */
+abstract class CoordinatorClientCommand implements Callable<Integer> {
+    @Option(names = "--coordinator", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:7700",
+            description = "The address of the node that hosts the coordinator. Default: ${DEFAULT-VALUE}.")
+    String coordinator;
+
+    @Option(names = "--token-file", paramLabel = "FILE",
+            description = "A file holding the coordinator's bearer token. Default: the HARBOR_COORDINATOR_TOKEN variable.")
+    Path tokenFile;
+
+    @Option(names = "--budget", paramLabel = "DURATION", defaultValue = "30s",
+            description = "The most the shutdown may take, like 30s or 1500ms. Default: ${DEFAULT-VALUE}.")
+    String budget;
+
+    @Option(names = "--nodes", paramLabel = "ID", split = ",",
+            description = "Stop only these nodes (and those that depend on them), e.g. --nodes 2,3. Default: all.")
+    List<Integer> nodes = new ArrayList<>();
+
+    @Spec
+    CommandSpec spec;
+
+    PrintWriter out() {
+        return spec.commandLine().getOut();
+    }
+
+    PrintWriter err() {
+        return spec.commandLine().getErr();
+    }
+
+    int budgetMs() {
+        String b = budget.strip().toLowerCase(java.util.Locale.ROOT);
+        try {
+            long ms = b.endsWith("ms") ? Long.parseLong(b.substring(0, b.length() - 2))
+                    : b.endsWith("s") ? Duration.ofSeconds(Long.parseLong(b.substring(0, b.length() - 1))).toMillis()
+                    : b.endsWith("m") ? Duration.ofMinutes(Long.parseLong(b.substring(0, b.length() - 1))).toMillis()
+                    : Long.parseLong(b);
+            if (ms < 1 || ms > Integer.MAX_VALUE) {
+                throw new NumberFormatException();
+            }
+            return (int) ms;
+        } catch (NumberFormatException e) {
+            throw new ParameterException(spec.commandLine(), "--budget: expected a duration like 30s, 1500ms or 2m, got '" + budget + "'");
+        }
+    }
+
+    /** Runs {@code body} with a stub that carries the token; the channel is closed after. */
+    int withCoordinator(java.util.function.Function<CoordinatorGrpc.CoordinatorBlockingStub, Integer> body) {
+        String token = token();
+        ManagedChannel channel = Grpc.newChannelBuilder(coordinator, InsecureChannelCredentials.create()).build();
+        try {
+            return body.apply(CoordinatorGrpc.newBlockingStub(channel).withCallCredentials(bearer(token)));
+        } finally {
+            channel.shutdownNow();
+        }
+    }
+
+    private String token() {
+        try {
+            String t = tokenFile != null ? Files.readString(tokenFile).strip() : System.getenv("HARBOR_COORDINATOR_TOKEN");
+            if (t == null || t.isBlank()) {
+                throw new ParameterException(spec.commandLine(),
+                        "no token: pass --token-file FILE or set HARBOR_COORDINATOR_TOKEN to the coordinator's token");
+            }
+            return t;
+        } catch (IOException e) {
+            throw new ParameterException(spec.commandLine(), "--token-file: cannot read " + tokenFile + ": " + e.getMessage());
+        }
+    }
+
+    int failed(Status status) {
+        String why = status.getDescription() != null ? status.getDescription() : status.getCode().toString();
+        err().println("harbor " + spec.name() + ": " + (status.getCode() == Status.Code.UNAVAILABLE
+                ? "cannot reach the coordinator at " + coordinator + ": " + why : why));
+        err().flush();
+        return 1;
+    }
+
+    private static CallCredentials bearer(String token) {
+        return new CallCredentials() {
+            @Override
+            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
+                Metadata m = new Metadata();
+                m.put(BearerAuth.AUTHORIZATION, "Bearer " + token);
+                applier.apply(m);
+            }
+        };
+    }
+}

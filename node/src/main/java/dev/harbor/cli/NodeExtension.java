@@ -1,0 +1,54 @@
+package dev.harbor.cli;
+
+import dev.harbor.harbor.Harbor;
+import dev.harbor.service.Node;
+import io.grpc.ServerServiceDefinition;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
+
+/**
+ * A part of the node process that lives in another module (the shutdown coordinator), found on the
+ * class path with {@link ServiceLoader}. It owns some config keys, may add gRPC services to the node's
+ * server and commands to the command line, and takes part in the node's ordered stop.
+ *
+ * <p>Lifecycle, all on the node process's start and stop threads: {@link #prepare} (before the server
+ * starts), {@link #started} (after the server, transport and configured services have started),
+ * {@link #drain} (SIGTERM only, before the node stops), {@link #close} (after the node stopped).
+ */
+public interface NodeExtension {
+
+    /** The config keys it reads; they may be set in the file or as HARBOR_* variables like any other. */
+    List<String> keys();
+
+    /**
+     * Gets ready, reading its keys from {@code settings} (only those that are set).
+     *
+     * @return gRPC services to add to the node's server (none if the settings leave it off)
+     * @throws IllegalArgumentException naming the key for a bad setting; the node does not start
+     */
+    List<ServerServiceDefinition> prepare(Node node, Harbor harbor, Map<String, String> settings);
+
+    /** The node is up. */
+    default void started() {
+    }
+
+    /** The node was told to stop (SIGTERM): drain what must be drained, within {@code budget}. */
+    default void drain(Duration budget) {
+    }
+
+    /** The node has stopped. */
+    default void close() {
+    }
+
+    /** picocli command objects to add to the command line. */
+    default List<Object> commands() {
+        return List.of();
+    }
+
+    /** The extensions on the class path. */
+    static List<NodeExtension> installed() {
+        return ServiceLoader.load(NodeExtension.class).stream().map(ServiceLoader.Provider::get).toList();
+    }
+}
