@@ -593,6 +593,10 @@ public final class Harbor implements Remote, AutoCloseable {
                 return;
             }
             Hello h = frame.getHello();
+            if (closed) {
+                refuse("node " + node.id() + " is closing its links");
+                return;
+            }
             if (h.getNode() == node.id() && h.getIncarnation() == incarnation) {
                 self = true; // this node dialled itself through one of its peer addresses
                 synchronized (responses) {
