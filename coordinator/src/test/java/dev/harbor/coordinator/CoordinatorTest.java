@@ -200,6 +200,47 @@ class CoordinatorTest {
     }
 
     @Test
+    void aServiceThatRegistersTwiceOrBadlyGetsAClearAnswer() {
+        nodes = new TestNodes(state, 1, 2);
+        awaitPlanWith(0);
+        await().atMost(WAIT).until(() -> nodes.get(2).node.whereis(dev.harbor.shutdown.OrderedExit.COORDINATOR).isPresent());
+        List<String> answers = new CopyOnWriteArrayList<>();
+        nodes.get(2).node.launch(() -> new dev.harbor.service.Service() {
+            @Override
+            public void init(dev.harbor.service.ServiceContext ctx) {
+                dev.harbor.shutdown.OrderedExit.register(ctx, "gateway", Duration.ofSeconds(1));
+                try {
+                    dev.harbor.shutdown.OrderedExit.register(ctx, "writer", Duration.ofSeconds(1));
+                } catch (IllegalStateException e) {
+                    answers.add(e.getMessage());
+                }
+                try {
+                    dev.harbor.shutdown.OrderedExit.register(ctx, "Not A Role", Duration.ofSeconds(1));
+                } catch (IllegalArgumentException e) {
+                    answers.add(e.getMessage());
+                }
+                // Past the helper, straight to the coordinator with another role: refused too.
+                try {
+                    ctx.call(dev.harbor.shutdown.OrderedExit.COORDINATOR, dev.harbor.proto.RegisterService.newBuilder()
+                            .setRole("writer").setDrainTimeoutMs(1000).build(), WAIT);
+                } catch (dev.harbor.service.CallException e) {
+                    answers.add(e.getMessage());
+                }
+            }
+
+            @Override
+            public Object receive(dev.harbor.service.ServiceContext ctx, dev.harbor.service.Message m) {
+                return null;
+            }
+        });
+        assertThat(answers).hasSize(3);
+        assertThat(answers.get(0)).endsWith("is already registered as role gateway");
+        assertThat(answers.get(1)).contains("'Not A Role' is not a role");
+        assertThat(answers.get(2)).contains("is already registered as role gateway");
+        awaitPlanWith(1);
+    }
+
+    @Test
     void aDryRunAndThePlanCallShowThePlanAndTouchNothing() {
         nodes = new TestNodes(state, 1, 2);
         launch(2, "gw-2", "gateway", Duration.ofSeconds(1), false);
