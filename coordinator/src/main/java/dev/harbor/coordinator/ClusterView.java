@@ -1,5 +1,6 @@
 package dev.harbor.coordinator;
 
+import dev.harbor.admin.Wire;
 import dev.harbor.proto.ExitEvent;
 import dev.harbor.proto.ExitReason;
 import dev.harbor.proto.ServiceInfo;
@@ -51,7 +52,7 @@ final class ClusterView {
     }
 
     void alive(Feed.Alive a) {
-        Handle h = handle(a.service().getHandle());
+        Handle h = Wire.handle(a.service().getHandle());
         NodeState n = node(h.node());
         n.alive.put(h, a.service());
         if (a.service().getTagsMap().containsKey(dev.harbor.exit.Monitor.TAG)) {
@@ -65,7 +66,7 @@ final class ClusterView {
      * @return true if the service was alive until now (the first report of its exit)
      */
     boolean exit(ExitEvent e) {
-        Handle h = handle(e.getHandle());
+        Handle h = Wire.handle(e.getHandle());
         NodeState n = node(h.node());
         boolean wasAlive = n.alive.remove(h) != null;
         if (h.equals(n.monitor)) {
@@ -108,9 +109,5 @@ final class ClusterView {
             });
         }
         return out;
-    }
-
-    static Handle handle(dev.harbor.proto.Handle h) {
-        return Handle.of(h.getNode(), h.getId());
     }
 }

@@ -1,5 +1,6 @@
 package dev.harbor.coordinator;
 
+import dev.harbor.admin.Wire;
 import dev.harbor.exit.Monitor;
 import dev.harbor.plan.Plan;
 import dev.harbor.plan.PlanRefused;
@@ -199,7 +200,7 @@ public final class CoordinatorService implements Service {
             throw new IllegalStateException("service " + from + " is already registered as role " + role);
         }
         ServiceInfo.Builder info = known == null
-                ? ServiceInfo.newBuilder().setHandle(wire(from)) : known.toBuilder();
+                ? ServiceInfo.newBuilder().setHandle(Wire.handle(from)) : known.toBuilder();
         info.putTags(OrderedExit.ROLE_TAG, r.getRole()).putTags(OrderedExit.DRAIN_TIMEOUT_TAG, Integer.toString(r.getDrainTimeoutMs()));
         if (r.getDependsOnCount() > 0) {
             info.putTags(OrderedExit.DEPENDS_ON_TAG, String.join(",", r.getDependsOnList()));
@@ -364,7 +365,7 @@ public final class CoordinatorService implements Service {
             return;
         }
         for (ServiceInfo info : l.list().getServicesList()) {
-            Handle h = ClusterView.handle(info.getHandle());
+            Handle h = Wire.handle(info.getHandle());
             Map<String, String> tags = info.getTagsMap();
             if (h.equals(ctx.self()) || tags.containsKey(Monitor.TAG) || tags.containsKey(OrderedExit.ROLE_TAG)) {
                 continue;
@@ -385,7 +386,7 @@ public final class CoordinatorService implements Service {
             return;
         }
         run.emit(ShutdownProgress.newBuilder().setExit(e));
-        Handle h = ClusterView.handle(e.getHandle());
+        Handle h = Wire.handle(e.getHandle());
         boolean changed = false;
         for (Run.StepState s : run.steps.values()) {
             if (s.started && !s.finished && s.waitingFor.remove(h)) {
@@ -430,7 +431,7 @@ public final class CoordinatorService implements Service {
     }
 
     private void kill(Handle h) {
-        admin.apply(h.node()).kill(KillRequest.newBuilder().setHandle(wire(h)).build(),
+        admin.apply(h.node()).kill(KillRequest.newBuilder().setHandle(Wire.handle(h)).build(),
                 error -> log.warn("coordinator: could not kill {}: {}", h, error));
     }
 
@@ -478,7 +479,7 @@ public final class CoordinatorService implements Service {
         List<Step> steps = new ArrayList<>();
         for (PlannedStep p : saved.plan().getStepsList()) {
             steps.add(new Step(p.getId(), Step.Kind.valueOf(p.getKind().name()), p.getNode(),
-                    p.hasService() ? ClusterView.handle(p.getService()) : null, p.getRole().isEmpty() ? null : p.getRole(),
+                    p.hasService() ? Wire.handle(p.getService()) : null, p.getRole().isEmpty() ? null : p.getRole(),
                     Duration.ofMillis(p.getTimeoutMs()), new LinkedHashSet<>(p.getAfterList())));
         }
         run = new Run(saved.id(), Plan.restore(steps), Duration.ofMillis(saved.budgetMs()));
@@ -501,9 +502,5 @@ public final class CoordinatorService implements Service {
     private void later(Duration delay, Object message) {
         Handle self = ctx.self();
         timer.schedule(() -> ctx.node().send(self, message), delay.toNanos(), TimeUnit.NANOSECONDS);
-    }
-
-    private static dev.harbor.proto.Handle wire(Handle h) {
-        return dev.harbor.proto.Handle.newBuilder().setNode(h.node()).setId(h.id()).build();
     }
 }

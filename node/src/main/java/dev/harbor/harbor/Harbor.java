@@ -3,6 +3,7 @@ package dev.harbor.harbor;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
+import dev.harbor.admin.Wire;
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.Born;
 import dev.harbor.proto.Call;
@@ -209,9 +210,9 @@ public final class Harbor implements Remote, AutoCloseable {
             throw e;
         }
         if (!message.isCall()) {
-            Send.Builder send = Send.newBuilder().setTo(wire(to)).setPayload(payload);
+            Send.Builder send = Send.newBuilder().setTo(Wire.handle(to)).setPayload(payload);
             if (message.from() != null) {
-                send.setFrom(wire(message.from()));
+                send.setFrom(Wire.handle(message.from()));
             }
             if (!out.offer(Envelope.newBuilder().setSend(send).build(), false)) {
                 throw overloaded(to);
@@ -224,9 +225,9 @@ public final class Harbor implements Remote, AutoCloseable {
             failOutstanding(p, session, lostError(p, "it was lost"));
             return;
         }
-        Call.Builder call = Call.newBuilder().setTo(wire(to)).setSession(session).setPayload(payload);
+        Call.Builder call = Call.newBuilder().setTo(Wire.handle(to)).setSession(session).setPayload(payload);
         if (message.from() != null) {
-            call.setFrom(wire(message.from()));
+            call.setFrom(Wire.handle(message.from()));
         }
         if (!out.offer(Envelope.newBuilder().setCall(call).build(), false)) {
             failOutstanding(p, session, overloaded(to));
@@ -258,12 +259,12 @@ public final class Harbor implements Remote, AutoCloseable {
 
     @Override
     public void serviceLive(Handle handle) {
-        broadcast(Envelope.newBuilder().setBorn(Born.newBuilder().setHandle(wire(handle))).build());
+        broadcast(Envelope.newBuilder().setBorn(Born.newBuilder().setHandle(Wire.handle(handle))).build());
     }
 
     @Override
     public void globalNameBound(String name, Handle handle) {
-        broadcast(Envelope.newBuilder().setBound(NameBinding.newBuilder().setName(name).setHandle(wire(handle))).build());
+        broadcast(Envelope.newBuilder().setBound(NameBinding.newBuilder().setName(name).setHandle(Wire.handle(handle))).build());
     }
 
     /** Called by the exit log (under its lock: only enqueues) for every exit event of this node. */
@@ -271,7 +272,7 @@ public final class Harbor implements Remote, AutoCloseable {
         if (event.node() != node.id() || event.reason() == ExitReason.NODE_LOST) {
             return;
         }
-        broadcast(Envelope.newBuilder().setDied(Died.newBuilder().setHandle(wire(event.handle()))
+        broadcast(Envelope.newBuilder().setDied(Died.newBuilder().setHandle(Wire.handle(event.handle()))
                 .setReason(dev.harbor.proto.ExitReason.forNumber(event.reason().ordinal() + 1))
                 .addAllNames(event.names())).build());
     }
@@ -352,10 +353,10 @@ public final class Harbor implements Remote, AutoCloseable {
                 .setAddress(advertise);
         if (withSnapshot) {
             for (ServiceInfo s : node.services()) {
-                h.addServices(wire(s.handle()));
+                h.addServices(Wire.handle(s.handle()));
                 for (String name : s.names()) {
                     if (!name.startsWith(".")) {
-                        h.addNames(NameBinding.newBuilder().setName(name).setHandle(wire(s.handle())));
+                        h.addNames(NameBinding.newBuilder().setName(name).setHandle(Wire.handle(s.handle())));
                     }
                 }
             }
@@ -443,7 +444,7 @@ public final class Harbor implements Remote, AutoCloseable {
         for (Envelope e : left) {
             if (e.hasCall() && p != null) {
                 failOutstanding(p, e.getCall().getSession(), new CallException(CallException.Failure.UNREACHABLE,
-                        handle(e.getCall().getTo()), "the link to node " + p.id + " closed before the call was sent", null));
+                        Wire.handle(e.getCall().getTo()), "the link to node " + p.id + " closed before the call was sent", null));
             } else if (e.hasSend()) {
                 undeliverable.increment();
             }
@@ -618,7 +619,7 @@ public final class Harbor implements Remote, AutoCloseable {
                 return;
             }
             for (dev.harbor.proto.Handle s : h.getServicesList()) {
-                p.live.add(handle(s));
+                p.live.add(Wire.handle(s));
             }
             for (NameBinding b : h.getNamesList()) {
                 bound(p, b);
@@ -659,10 +660,10 @@ public final class Harbor implements Remote, AutoCloseable {
                         payload = payloads.decode(s.getPayload());
                     } catch (InvalidProtocolBufferException ex) {
                         log.warn("node {}: dropped a send from {} with a payload that does not parse: {}", node.id(),
-                                handle(s.getFrom()), ex.getMessage());
+                                Wire.handle(s.getFrom()), ex.getMessage());
                         return;
                     }
-                    node.deliverFromRemote(s.hasFrom() ? handle(s.getFrom()) : null, handle(s.getTo()), payload);
+                    node.deliverFromRemote(s.hasFrom() ? Wire.handle(s.getFrom()) : null, Wire.handle(s.getTo()), payload);
                 }
                 case CALL -> {
                     Call c = e.getCall();
@@ -671,16 +672,16 @@ public final class Harbor implements Remote, AutoCloseable {
                         payload = payloads.decode(c.getPayload());
                     } catch (InvalidProtocolBufferException ex) {
                         replyTo.deliver(c.getSession(), null, new CallException(CallException.Failure.BAD_PAYLOAD,
-                                handle(c.getTo()), "the call's payload does not parse: " + ex.getMessage(), null));
+                                Wire.handle(c.getTo()), "the call's payload does not parse: " + ex.getMessage(), null));
                         return;
                     }
-                    node.callFromRemote(c.hasFrom() ? handle(c.getFrom()) : null, handle(c.getTo()), payload, replyTo,
+                    node.callFromRemote(c.hasFrom() ? Wire.handle(c.getFrom()) : null, Wire.handle(c.getTo()), payload, replyTo,
                             c.getSession());
                 }
                 case REPLY -> answer(peer, e.getReply());
-                case BORN -> peer.live.add(handle(e.getBorn().getHandle()));
+                case BORN -> peer.live.add(Wire.handle(e.getBorn().getHandle()));
                 case DIED -> {
-                    Handle h = handle(e.getDied().getHandle());
+                    Handle h = Wire.handle(e.getDied().getHandle());
                     peer.live.remove(h);
                     peer.namesOf.remove(h);
                     for (String n : e.getDied().getNamesList()) {
@@ -730,7 +731,7 @@ public final class Harbor implements Remote, AutoCloseable {
     }
 
     private void bound(Peer p, NameBinding b) {
-        Handle h = handle(b.getHandle());
+        Handle h = Wire.handle(b.getHandle());
         if (h.node() != p.id) {
             log.warn("node {}: node {} announced name '{}' for {}, a service of another node; ignored", node.id(), p.id,
                     b.getName(), h);
@@ -808,14 +809,6 @@ public final class Harbor implements Remote, AutoCloseable {
 
     // ------------------------------------------------------------------ wire forms
 
-    static dev.harbor.proto.Handle wire(Handle h) {
-        return dev.harbor.proto.Handle.newBuilder().setNode(h.node()).setId(h.id()).build();
-    }
-
-    static Handle handle(dev.harbor.proto.Handle h) {
-        return Handle.of(h.getNode(), h.getId());
-    }
-
     private static CallError wire(CallException e) {
         CallError.Builder b = CallError.newBuilder()
                 .setFailure(CallError.Failure.forNumber(e.failure().ordinal() + 1))
@@ -824,7 +817,7 @@ public final class Harbor implements Remote, AutoCloseable {
             b.setExitReason(dev.harbor.proto.ExitReason.forNumber(e.exitReason().ordinal() + 1));
         }
         if (e.target() != null) {
-            b.setTarget(wire(e.target()));
+            b.setTarget(Wire.handle(e.target()));
         }
         return b.build();
     }
@@ -834,7 +827,7 @@ public final class Harbor implements Remote, AutoCloseable {
                 ? CallException.Failure.values()[e.getFailureValue() - 1] : CallException.Failure.HANDLER_FAILED;
         ExitReason reason = e.getExitReasonValue() >= 1 && e.getExitReasonValue() <= ExitReason.values().length
                 ? ExitReason.values()[e.getExitReasonValue() - 1] : null;
-        Handle target = e.hasTarget() && e.getTarget().getNode() >= 1 && e.getTarget().getId() >= 1 ? handle(e.getTarget()) : null;
+        Handle target = e.hasTarget() && e.getTarget().getNode() >= 1 && e.getTarget().getId() >= 1 ? Wire.handle(e.getTarget()) : null;
         return new CallException(failure, target, reason, e.getMessage(), null);
     }
 
