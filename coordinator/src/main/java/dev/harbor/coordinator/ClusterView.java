@@ -26,6 +26,8 @@ final class ClusterView {
         boolean lost;
         Handle monitor;
         final Map<Handle, ServiceInfo> alive = new LinkedHashMap<>();
+        /** Services of this life seen to exit, so a list polled before an exit cannot bring one back. */
+        final java.util.Set<Handle> exited = new java.util.HashSet<>();
 
         NodeState(int id) {
             this.id = id;
@@ -43,6 +45,7 @@ final class ClusterView {
         NodeState n = node(id.node());
         if (n.incarnation != id.incarnation()) {
             n.alive.clear();
+            n.exited.clear();
             n.monitor = null;
         }
         n.incarnation = id.incarnation();
@@ -69,6 +72,7 @@ final class ClusterView {
         Handle h = Wire.handle(e.getHandle());
         NodeState n = node(h.node());
         boolean wasAlive = n.alive.remove(h) != null;
+        n.exited.add(h);
         if (h.equals(n.monitor)) {
             n.lost = e.getReason() == ExitReason.NODE_LOST;
             if (e.getReason() == ExitReason.NODE_LOST) {
@@ -76,6 +80,17 @@ final class ClusterView {
             }
         }
         return wasAlive;
+    }
+
+    /** Takes in a polled list: services not known yet, unless they have exited since. */
+    void listed(Feed.Listed l) {
+        NodeState n = node(l.node());
+        for (ServiceInfo s : l.services()) {
+            Handle h = Wire.handle(s.getHandle());
+            if (!n.exited.contains(h) && h.node() == l.node()) {
+                alive(new Feed.Alive(l.node(), s));
+            }
+        }
     }
 
     /** Nodes whose stream is caught up and that are not lost. */

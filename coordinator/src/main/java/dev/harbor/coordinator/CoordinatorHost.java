@@ -33,6 +33,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class CoordinatorHost implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CoordinatorHost.class);
+    /** How long an escalated step waits for the kill's exit event before it ends as lost. */
+    static final Duration ESCALATION_GRACE = Duration.ofSeconds(1);
 
     private final Node node;
     private final Harbor harbor;
@@ -66,7 +68,7 @@ public final class CoordinatorHost implements AutoCloseable {
             return t;
         });
         CoordinatorService.Settings settings = new CoordinatorService.Settings(defaultBudget, timeouts,
-                Duration.ofSeconds(2), stateDir == null ? null : new RunRecord(stateDir));
+                ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir));
         this.coordinator = node.launch(() -> CoordinatorService.create(settings, this::admin));
         this.api = ServerInterceptors.intercept(new CoordinatorApi(node, coordinator),
                 token == null ? BearerAuth.open() : BearerAuth.requiring(token));
@@ -90,6 +92,14 @@ public final class CoordinatorHost implements AutoCloseable {
     private void followNewNodes() {
         follow(harbor.advertise());
         harbor.peerAddresses().values().forEach(this::follow);
+        // The exit streams list the services alive when they (re)connect; services launched since
+        // become known from their registration message or from this poll of each node's list.
+        for (Map.Entry<Integer, String> n : addresses.entrySet()) {
+            int id = n.getKey();
+            admin(id).list(dev.harbor.proto.ListServicesRequest.getDefaultInstance(),
+                    list -> node.send(coordinator, new Feed.Listed(id, list.getServicesList())),
+                    error -> log.debug("coordinator: cannot list node {}'s services: {}", id, error));
+        }
     }
 
     private void follow(String address) {

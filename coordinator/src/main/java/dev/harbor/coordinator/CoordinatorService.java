@@ -142,6 +142,10 @@ public final class CoordinatorService implements Service {
                 maybeResume(false);
                 yield null;
             }
+            case Feed.Listed l -> {
+                view.listed(l);
+                yield null;
+            }
             case Feed.Exit e -> {
                 onExit(e.event());
                 yield null;
@@ -221,7 +225,7 @@ public final class CoordinatorService implements Service {
         try {
             Plan p = makePlan(scope);
             try {
-                p.checkBudget(budget);
+                p.checkBudget(budget, settings.escalationGrace());
                 return Run.describe(p, budget, "");
             } catch (PlanRefused e) {
                 return Run.describe(p, budget, e.getMessage());
@@ -260,7 +264,7 @@ public final class CoordinatorService implements Service {
         Plan plan;
         try {
             plan = makePlan(s.request().getNodesList());
-            plan.checkBudget(budget);
+            plan.checkBudget(budget, settings.escalationGrace());
         } catch (PlanRefused e) {
             PlanResponse refused = plan(budget, s.request().getNodesList());
             if (refused.getRefusal().isEmpty()) {

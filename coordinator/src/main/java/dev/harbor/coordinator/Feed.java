@@ -22,6 +22,10 @@ sealed interface Feed {
     record CaughtUp(int node) implements Feed {
     }
 
+    /** The node's service list, polled: how services launched after the stream started become known. */
+    record Listed(int node, java.util.List<ServiceInfo> services) implements Feed {
+    }
+
     /** An exit event the node published (its own services, or NODE_LOST for a lost peer's). */
     record Exit(int node, ExitEvent event) implements Feed {
     }

@@ -118,11 +118,29 @@ public final class Plan {
      * @throws PlanRefused saying by how much and along which steps
      */
     public void checkBudget(Duration budget) throws PlanRefused {
-        if (criticalPath.compareTo(budget) > 0) {
-            throw new PlanRefused("the plan's critical path takes up to " + criticalPath.toMillis() + " ms ("
-                    + String.join(" -> ", criticalSteps) + "), more than the budget of " + budget.toMillis()
+        checkBudget(budget, Duration.ZERO);
+    }
+
+    /**
+     * Refuses a plan that cannot fit {@code budget} even if every step on its critical path is
+     * escalated: each step's timeout plus {@code escalationGrace}, the time allowed for the kill's exit
+     * event to arrive.
+     *
+     * @throws PlanRefused saying by how much and along which steps
+     */
+    public void checkBudget(Duration budget, Duration escalationGrace) throws PlanRefused {
+        Duration worst = worstCase(escalationGrace);
+        if (worst.compareTo(budget) > 0) {
+            throw new PlanRefused("the plan's critical path takes up to " + worst.toMillis() + " ms ("
+                    + String.join(" -> ", criticalSteps) + (escalationGrace.isZero() ? "" : ", each step's timeout plus "
+                    + escalationGrace.toMillis() + " ms to confirm a kill") + "), more than the budget of " + budget.toMillis()
                     + " ms: raise the budget or lower the drain timeouts");
         }
+    }
+
+    /** The longest the plan can take if every step on its critical path is escalated. */
+    public Duration worstCase(Duration escalationGrace) {
+        return criticalPath.plus(escalationGrace.multipliedBy(criticalSteps.size()));
     }
 
     /**

@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import org.slf4j.LoggerFactory;
 
 /**
  * How a service asks for an ordered exit: it registers with the shutdown coordinator from its init,
@@ -41,7 +42,8 @@ public final class OrderedExit {
      * @param dependsOn roles whose services this one needs while it drains: it stops before them
      * @throws IllegalArgumentException for a malformed role or timeout
      * @throws IllegalStateException if the service has registered already
-     * @throws CallException if a running coordinator refuses the registration
+     * @throws CallException if a running coordinator refuses the registration (one it cannot reach
+ *     reads the registration from the node's service list later)
      */
     public static void register(ServiceContext ctx, String role, Duration drainTimeout, String... dependsOn) {
         if (!isValidRole(role)) {
@@ -65,8 +67,19 @@ public final class OrderedExit {
         }
         ctx.tag(ROLE_TAG, role);
         if (ctx.node().whereis(COORDINATOR).isPresent()) {
-            ctx.call(COORDINATOR, RegisterService.newBuilder().setRole(role).addAllDependsOn(Arrays.asList(dependsOn))
-                    .setDrainTimeoutMs((int) drainTimeout.toMillis()).build(), ASK_COORDINATOR);
+            try {
+                ctx.call(COORDINATOR, RegisterService.newBuilder().setRole(role).addAllDependsOn(Arrays.asList(dependsOn))
+                        .setDrainTimeoutMs((int) drainTimeout.toMillis()).build(), ASK_COORDINATOR);
+            } catch (CallException e) {
+                if (e.failure() == CallException.Failure.HANDLER_FAILED) {
+                    throw e; // the coordinator refused this registration: the caller must hear why
+                }
+                // Not reachable just now: the tags stand, and the coordinator reads them from this
+                // node's service list.
+                LoggerFactory.getLogger(OrderedExit.class).info("service {} registered as {}; the coordinator was not"
+                        + " reachable ({}), it will read the registration from node {}'s list", ctx.self(), role,
+                        e.getMessage(), ctx.self().node());
+            }
         }
     }
 
