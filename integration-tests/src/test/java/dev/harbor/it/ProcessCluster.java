@@ -35,6 +35,7 @@ final class ProcessCluster implements AutoCloseable {
     private final Map<Integer, NodeProcess> processes = new TreeMap<>();
     private final List<ManagedChannel> channels = new ArrayList<>();
     private final Map<Integer, String> services = new TreeMap<>();
+    private final Map<Integer, Map<String, String>> extras = new TreeMap<>();
     Node driver;
     private Harbor driverHarbor;
     private Server driverServer;
@@ -56,7 +57,18 @@ final class ProcessCluster implements AutoCloseable {
 
     /** Starts node {@code id} as a process that launches {@code serviceList} (the config's {@code services}). */
     NodeProcess start(int id, String serviceList) {
+        return start(id, serviceList, Map.of());
+    }
+
+    /**
+     * Starts node {@code id} as {@link #start(int, String)} does, with {@code extra} config lines (such as
+     * the coordinator's keys) added to its properties file.
+     */
+    NodeProcess start(int id, String serviceList, Map<String, String> extra) {
         services.put(id, serviceList);
+        extras.put(id, Map.copyOf(extra));
+        List<String> extraLines = new ArrayList<>();
+        new TreeMap<>(extra).forEach((k, v) -> extraLines.add(k + "=" + v));
         String address = addresses.get(id);
         Path config = dir.resolve("node-" + id + ".properties");
         String peers = String.join(",", addresses.values());
@@ -68,6 +80,7 @@ final class ProcessCluster implements AutoCloseable {
                     "cluster.name=" + name,
                     "cluster.peers=" + peers,
                     "services=" + serviceList,
+                    String.join("\n", extraLines),
                     ""));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -78,9 +91,19 @@ final class ProcessCluster implements AutoCloseable {
         return p;
     }
 
-    /** Starts node {@code id} again with the services it had. */
+    /** Starts node {@code id} again with the services and extra config lines it had. */
     NodeProcess restart(int id) {
-        return start(id, services.get(id));
+        return start(id, services.get(id), extras.getOrDefault(id, Map.of()));
+    }
+
+    /** This cluster's own directory (configs, logs, and whatever files a test keeps there). */
+    Path dir() {
+        return dir;
+    }
+
+    /** The host:port node {@code id} serves on. */
+    String address(int id) {
+        return addresses.get(id);
     }
 
     NodeProcess process(int id) {

@@ -1,0 +1,187 @@
+package dev.harbor.it;
+
+import static org.awaitility.Awaitility.await;
+
+import dev.harbor.proto.CoordinatorGrpc;
+import dev.harbor.proto.ListServicesRequest;
+import dev.harbor.proto.PlanRequest;
+import dev.harbor.proto.PlanResponse;
+import dev.harbor.proto.PlannedStep;
+import dev.harbor.proto.ServiceInfo;
+import dev.harbor.proto.ShutdownRequest;
+import dev.harbor.service.Handle;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.stub.MetadataUtils;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * A {@link ProcessCluster} whose node 1 hosts the shutdown coordinator (with a token file and a state
+ * directory), plus what coordinator tests need: service specs for {@link Registered} services that
+ * note what they do in one shared {@link Journal}, and the {@code Coordinator} API with or without the
+ * token.
+ */
+final class CoordinatedCluster implements AutoCloseable {
+    static final int COORDINATOR_NODE = 1;
+    static final String TOKEN = "it-coordinator-secret-7c1e";
+    static final Duration WAIT = Duration.ofSeconds(30);
+
+    final ProcessCluster cluster;
+    final Journal journal;
+    final Path tokenFile;
+    final Path stateDir;
+    private ManagedChannel coordinatorChannel;
+
+    CoordinatedCluster(String name, int... ids) {
+        cluster = new ProcessCluster(name, ids);
+        journal = new Journal(cluster.dir().resolve("journal.txt").toAbsolutePath());
+        tokenFile = cluster.dir().resolve("coordinator.token").toAbsolutePath();
+        stateDir = cluster.dir().resolve("coordinator-state").toAbsolutePath();
+        try {
+            Files.writeString(tokenFile, TOKEN + "\n");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Starts node {@code id}: node 1 with the coordinator; {@code dependsOn} its node dependencies. */
+    NodeProcess start(int id, String services, int... dependsOn) {
+        Map<String, String> extra = new HashMap<>();
+        if (id == COORDINATOR_NODE) {
+            extra.put("coordinator.enabled", "true");
+            extra.put("coordinator.token-file", tokenFile.toString());
+            extra.put("coordinator.state-dir", stateDir.toString());
+        }
+        if (dependsOn.length > 0) {
+            extra.put("node.depends-on", String.join(",", java.util.Arrays.stream(dependsOn).mapToObj(Integer::toString).toList()));
+        }
+        return cluster.start(id, services, extra);
+    }
+
+    NodeProcess process(int id) {
+        return cluster.process(id);
+    }
+
+    /** A {@link Registered} service's spec, journalling to this cluster's journal. */
+    String registered(String name, String role, long drainTimeoutMs, String dependsOn, String mode) {
+        return "dev.harbor.it.Registered(" + String.join(";", name, role, Long.toString(drainTimeoutMs), dependsOn, mode,
+                journal.file().toString()) + ")";
+    }
+
+    String registered(String name, String role, long drainTimeoutMs) {
+        return registered(name, role, drainTimeoutMs, "", "exit");
+    }
+
+    static String relay(String name) {
+        return "dev.harbor.it.Relay(" + name + ")";
+    }
+
+    static String services(String... specs) {
+        return String.join(",", specs);
+    }
+
+    /** The coordinator's API, sending {@code token} (none if null). */
+    CoordinatorGrpc.CoordinatorBlockingStub coordinator(String token) {
+        return CoordinatorGrpc.newBlockingStub(channel()).withInterceptors(bearer(token)).withDeadlineAfter(20, TimeUnit.SECONDS);
+    }
+
+    CoordinatorGrpc.CoordinatorStub coordinatorAsync(String token) {
+        return CoordinatorGrpc.newStub(channel()).withInterceptors(bearer(token));
+    }
+
+    private synchronized ManagedChannel channel() {
+        if (coordinatorChannel == null) {
+            coordinatorChannel = cluster.channel(COORDINATOR_NODE);
+        }
+        return coordinatorChannel;
+    }
+
+    private static io.grpc.ClientInterceptor bearer(String token) {
+        Metadata m = new Metadata();
+        if (token != null) {
+            m.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+        }
+        return MetadataUtils.newAttachHeadersInterceptor(m);
+    }
+
+    /** Starts a shutdown with the token and follows its progress. */
+    ProgressRecorder shutdown(ShutdownRequest request) {
+        ProgressRecorder r = new ProgressRecorder();
+        coordinatorAsync(TOKEN).shutdown(request, r);
+        return r;
+    }
+
+    PlanResponse plan(int budgetMs) {
+        return coordinator(TOKEN).plan(PlanRequest.newBuilder().setBudgetMs(budgetMs).build());
+    }
+
+    /** Waits until the coordinator's plan (at a generous budget) satisfies {@code ready}; returns it. */
+    PlanResponse awaitPlan(Predicate<PlanResponse> ready) {
+        PlanResponse[] last = new PlanResponse[1];
+        await().atMost(WAIT).ignoreExceptions().until(() -> {
+            last[0] = plan(600_000);
+            return ready.test(last[0]);
+        });
+        return last[0];
+    }
+
+    /** A plan over {@code nodes} nodes with {@code drains} drain steps and no refusal. */
+    static Predicate<PlanResponse> planWith(int nodes, int drains) {
+        return p -> p.getRefusal().isEmpty() && p.getNodesCount() == nodes && drainSteps(p).size() == drains;
+    }
+
+    static List<PlannedStep> drainSteps(PlanResponse p) {
+        return p.getStepsList().stream().filter(s -> s.getKind() == PlannedStep.Kind.DRAIN).toList();
+    }
+
+    /** The handle of the live service named {@code name} on node {@code id}, from its admin API. */
+    Handle handleOf(int id, String name) {
+        return find(id, name).map(s -> Handle.of(s.getHandle().getNode(), s.getHandle().getId()))
+                .orElseThrow(() -> new AssertionError("node " + id + " lists no service named " + name));
+    }
+
+    Optional<ServiceInfo> find(int id, String name) {
+        return services(id).stream().filter(s -> s.getNamesList().contains(name)).findFirst();
+    }
+
+    List<ServiceInfo> services(int id) {
+        return cluster.admin(id).withDeadlineAfter(10, TimeUnit.SECONDS).listServices(ListServicesRequest.getDefaultInstance())
+                .getServicesList();
+    }
+
+    /**
+     * Waits until the coordinator's node has its own harbor link to each of {@code ids}, as its log
+     * says. The coordinator sends each Drain over the harbor with a plain send, which is dropped if that
+     * link is not up yet, while it plans with every node whose exit stream (the admin API, another
+     * connection) is in; a run started before the links are up escalates drains that were never
+     * delivered. See the final report of these tests.
+     */
+    void awaitCoordinatorLinkedTo(int... ids) {
+        await().atMost(WAIT).until(() -> java.util.Arrays.stream(ids)
+                .allMatch(id -> logSays(COORDINATOR_NODE, "node " + COORDINATOR_NODE + ": linked to node " + id + " at")));
+    }
+
+    /** Whether node {@code id}'s log has a line containing {@code text}. */
+    boolean logSays(int id, String text) {
+        try {
+            return Files.readString(process(id).log).contains(text);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public void close() {
+        cluster.close();
+    }
+}
