@@ -154,6 +154,21 @@ final class ChildJvm implements AutoCloseable {
     }
 
     /**
+     * Waits up to {@code millis} for the child to exit by itself (for a child that is told to stop
+     * through its own API), without closing or killing it.
+     *
+     * @return its exit code, or null if it is still running
+     */
+    Integer awaitExit(long millis) {
+        try {
+            return process.waitFor(millis, TimeUnit.MILLISECONDS) ? process.exitValue() : null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return process.isAlive() ? null : process.exitValue();
+        }
+    }
+
+    /**
      * Ends the child: closes its standard input (it exits by itself then, running its shutdown hooks, so
      * that a flight recording given in {@link #EXTRA_ARGS_PROPERTY} is written), waits up to
      * {@link #GRACE_SECONDS} for that, then kills it regardless and waits until it is gone.

@@ -12,6 +12,10 @@
  *   <li>{@link dev.harbor.benchmarks.ExitEventLatency}: from a service's exit on one node process to
  *       the arrival of its exit event at a {@code WatchExits} subscriber in another (a plain main; the
  *       watched node runs in a child JVM, {@link dev.harbor.benchmarks.AdminNode}).</li>
+ *   <li>{@link dev.harbor.benchmarks.ShutdownOverhead}: a coordinated shutdown of three node processes
+ *       with 10,000 services, 1,000 registered in a chain of five roles, against the critical path of
+ *       its steps' actual durations (a plain main; every node, the coordinator's included, runs in a
+ *       child JVM, {@link dev.harbor.benchmarks.ShutdownNode}).</li>
  * </ul>
  *
  * <p>Build, then run (the JMH defaults in the annotations, 2 forks of 3 x 3 s warm-up and 5 x 3 s
@@ -28,6 +32,7 @@
  * <pre>
  * java -jar benchmarks/target/benchmarks.jar CrossNodeThroughput -rf json -rff benchmarks/target/cross-node.json
  * java -cp benchmarks/target/benchmarks.jar dev.harbor.benchmarks.ExitEventLatency
+ * java -cp benchmarks/target/benchmarks.jar dev.harbor.benchmarks.ShutdownOverhead
  * </pre>
  */
 package dev.harbor.benchmarks;
