@@ -46,6 +46,10 @@ final class AdminClient {
         on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).kill(request), answer -> { }, onError);
     }
 
+    void killMany(dev.harbor.proto.KillManyRequest request, Consumer<String> onError) {
+        on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).killMany(request), answer -> { }, onError);
+    }
+
     void stop(StopRequest request, Consumer<String> onError) {
         on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).stop(request), answer -> { }, onError);
     }

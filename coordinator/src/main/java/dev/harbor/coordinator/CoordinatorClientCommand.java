@@ -73,7 +73,9 @@ abstract class CoordinatorClientCommand implements Callable<Integer> {
     /** Runs {@code body} with a stub that carries the token; the channel is closed after. */
     int withCoordinator(java.util.function.Function<CoordinatorGrpc.CoordinatorBlockingStub, Integer> body) {
         String token = token();
-        ManagedChannel channel = Grpc.newChannelBuilder(coordinator, InsecureChannelCredentials.create()).build();
+        // A plan of thousands of steps is megabytes; allow it.
+        ManagedChannel channel = Grpc.newChannelBuilder(coordinator, InsecureChannelCredentials.create())
+                .maxInboundMessageSize(64 * 1024 * 1024).build();
         try {
             return body.apply(CoordinatorGrpc.newBlockingStub(channel).withCallCredentials(bearer(token)));
         } finally {

@@ -146,7 +146,7 @@ public final class CoordinatorHost implements AutoCloseable {
 
         @Override
         public void onExit(ExitEvent event) {
-            node.send(coordinator, new Feed.Exit(event.node(), Wire.exit(event)));
+            node.send(coordinator, new Feed.Exit(nodeId, Wire.exit(event)));
         }
 
         @Override

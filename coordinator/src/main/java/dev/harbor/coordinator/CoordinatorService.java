@@ -147,7 +147,9 @@ public final class CoordinatorService implements Service {
                 yield null;
             }
             case Feed.Exit e -> {
-                onExit(e.event());
+                if (trusted(e)) {
+                    onExit(e.event());
+                }
                 yield null;
             }
             case RegisterService r -> register(m.from(), r);
@@ -319,12 +321,17 @@ public final class CoordinatorService implements Service {
     private void startStep(Run.StepState s) {
         run.started(s);
         Step step = s.step;
+        if (step.kind() == Step.Kind.BARRIER) {
+            finish(s, StepFinished.Outcome.DONE, "");
+            return;
+        }
         ClusterView.NodeState node = view.node(step.node());
-        if (node.lost) {
+        if (step.kind() != Step.Kind.BARRIER && node.lost) {
             finish(s, StepFinished.Outcome.LOST, "node " + step.node() + " was lost");
             return;
         }
         switch (step.kind()) {
+            case BARRIER -> throw new AssertionError("barriers finish above");
             case DRAIN -> {
                 if (!view.isAlive(step.service())) {
                     finish(s, StepFinished.Outcome.DONE, "it had exited already");
@@ -368,20 +375,41 @@ public final class CoordinatorService implements Service {
         if (s == null || s.finished) {
             return;
         }
+        dev.harbor.proto.KillManyRequest.Builder kill = dev.harbor.proto.KillManyRequest.newBuilder();
         for (ServiceInfo info : l.list().getServicesList()) {
             Handle h = Wire.handle(info.getHandle());
             Map<String, String> tags = info.getTagsMap();
-            if (h.equals(ctx.self()) || tags.containsKey(Monitor.TAG) || tags.containsKey(OrderedExit.ROLE_TAG)) {
+            if (h.equals(ctx.self()) || tags.containsKey(Monitor.TAG) || tags.containsKey(OrderedExit.ROLE_TAG)
+                    || view.node(h.node()).exited.contains(h)) {
                 continue;
             }
             view.alive(new Feed.Alive(h.node(), info));
             s.waitingFor.add(h);
-            kill(h);
+            kill.addHandles(info.getHandle());
+        }
+        if (kill.getHandlesCount() > 0) {
+            // One request for the lot: a node with thousands of stateless services gets one call, not thousands.
+            admin.apply(s.step.node()).killMany(kill.build(),
+                    error -> log.warn("coordinator: node {} did not take the kills: {}", s.step.node(), error));
         }
         if (s.waitingFor.isEmpty()) {
             finish(s, StepFinished.Outcome.DONE, "no stateless service was left");
             advance();
         }
+    }
+
+    /**
+     * Whether to believe an exit event. A node's own events, yes. A NODE_LOST verdict only from this
+     * coordinator's own node (its transport's view of the cluster) or from the lost node's own stream
+     * (its subscriber saw the node come back as a new life): peers that lose sight of each other under
+     * load must not make the coordinator give up on a node it still reaches.
+     */
+    private boolean trusted(Feed.Exit e) {
+        if (e.event().getReason() != ExitReason.NODE_LOST) {
+            return true;
+        }
+        int about = e.event().getHandle().getNode();
+        return e.node() == about || (e.node() == ctx.self().node() && about != ctx.self().node());
     }
 
     private void onExit(ExitEvent e) {
@@ -419,13 +447,12 @@ public final class CoordinatorService implements Service {
         if (t.phase() == 0) {
             s.escalated = true;
             log.warn("coordinator: step {} overran its {} ms; escalating", s.step.id(), s.step.timeout().toMillis());
-            for (Handle h : List.copyOf(s.waitingFor)) {
-                if (s.step.kind() == Step.Kind.NODE) {
-                    admin.apply(s.step.node()).stop(StopRequest.getDefaultInstance(),
-                            error -> log.warn("coordinator: node {} did not take the stop: {}", s.step.node(), error));
-                } else {
-                    kill(h);
-                }
+            switch (s.step.kind()) {
+                case NODE -> admin.apply(s.step.node()).stop(StopRequest.getDefaultInstance(),
+                        error -> log.warn("coordinator: node {} did not take the stop: {}", s.step.node(), error));
+                case DRAIN -> s.waitingFor.forEach(this::kill);
+                // The stateless services were killed when the step started; their exit events are on the way.
+                case STATELESS, BARRIER -> { }
             }
             later(settings.escalationGrace(), new StepTimeout(t.run(), t.step(), 1));
             return;

@@ -26,7 +26,10 @@ sealed interface Feed {
     record Listed(int node, java.util.List<ServiceInfo> services) implements Feed {
     }
 
-    /** An exit event the node published (its own services, or NODE_LOST for a lost peer's). */
+    /**
+     * An exit event the node {@code node} published or its subscriber synthesised: its own services', or
+     * NODE_LOST for a lost peer's (then the event's handle is of another node).
+     */
     record Exit(int node, ExitEvent event) implements Feed {
     }
 }

@@ -16,8 +16,12 @@ import java.util.Map;
 
 /**
  * The record of the run in progress, in one file, so a restarted coordinator can finish it: a first
- * line with the run's id, budget and plan, then one line per finished step. Appended and forced to
- * disk at each step. Touched only by the coordinator service's handlers.
+ * line with the run's id, budget and plan, then one line per finished step, appended as each step
+ * finishes. Each line is written before the coordinator goes on, so it survives the coordinator's
+ * process being killed; it is not forced to the disk (that would cost a sync per step on the
+ * coordinator's thread), so a crash of the whole machine may lose the last lines, and the restarted
+ * coordinator then finds those steps done from the exit streams instead. Touched only by the
+ * coordinator service's handlers.
  */
 final class RunRecord {
     /** A run read back from disk. */
@@ -39,7 +43,7 @@ final class RunRecord {
         String line = "run " + id + " " + budgetMs + " " + Base64.getEncoder().encodeToString(plan.toByteArray()) + "\n";
         try {
             Files.writeString(file, line, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                    StandardOpenOption.WRITE, StandardOpenOption.SYNC);
+                    StandardOpenOption.WRITE);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the run record " + file, e);
         }
@@ -48,7 +52,7 @@ final class RunRecord {
     void finished(String step, StepFinished.Outcome outcome) {
         try {
             Files.writeString(file, "done " + step + " " + outcome.name() + "\n", StandardCharsets.UTF_8,
-                    StandardOpenOption.APPEND, StandardOpenOption.SYNC);
+                    StandardOpenOption.APPEND);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot append to the run record " + file, e);
         }

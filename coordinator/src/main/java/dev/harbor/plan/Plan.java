@@ -83,7 +83,9 @@ public final class Plan {
     public static Plan restore(List<Step> steps) {
         Set<Integer> nodes = new TreeSet<>();
         for (Step s : steps) {
-            nodes.add(s.node());
+            if (s.kind() != Step.Kind.BARRIER) {
+                nodes.add(s.node());
+            }
         }
         return new Plan(steps, nodes);
     }
@@ -140,7 +142,8 @@ public final class Plan {
 
     /** The longest the plan can take if every step on its critical path is escalated. */
     public Duration worstCase(Duration escalationGrace) {
-        return criticalPath.plus(escalationGrace.multipliedBy(criticalSteps.size()));
+        long escalatable = criticalSteps.stream().filter(id -> byId.get(id).kind() != Step.Kind.BARRIER).count();
+        return criticalPath.plus(escalationGrace.multipliedBy(escalatable));
     }
 
     /**
@@ -167,19 +170,27 @@ public final class Plan {
             stepsOfRole.computeIfAbsent(r.role(), x -> new ArrayList<>()).add(id);
             draft.put(id, new Step(id, Step.Kind.DRAIN, r.node(), r.handle(), r.role(), r.drainTimeout(), Set.of()));
         }
+        // One barrier per role, done when all its services are: a role that must wait for another
+        // waits for that barrier, so the graph has a few edges per step, not one per pair of services.
         Map<String, Set<String>> after = new HashMap<>();
+        for (var role : stepsOfRole.entrySet()) {
+            String barrier = barrier(role.getKey());
+            draft.put(barrier, new Step(barrier, Step.Kind.BARRIER, 0, null, role.getKey(), Duration.ZERO, Set.of()));
+            after.put(barrier, new LinkedHashSet<>(role.getValue()));
+        }
         roleEdges.forEach((before, laters) -> {
             for (String later : laters) {
                 for (String l : stepsOfRole.getOrDefault(later, List.of())) {
-                    after.computeIfAbsent(l, x -> new LinkedHashSet<>()).addAll(stepsOfRole.get(before));
+                    after.computeIfAbsent(l, x -> new LinkedHashSet<>()).add(barrier(before));
                 }
             }
         });
-        Set<String> allDrains = new LinkedHashSet<>(draft.keySet());
+        Set<String> allRoles = new LinkedHashSet<>();
+        stepsOfRole.keySet().forEach(r -> allRoles.add(barrier(r)));
         for (int n : nodes) {
             String stateless = "stateless@" + n;
             draft.put(stateless, new Step(stateless, Step.Kind.STATELESS, n, null, null, timeouts.stateless(), Set.of()));
-            after.put(stateless, new LinkedHashSet<>(allDrains));
+            after.put(stateless, new LinkedHashSet<>(allRoles));
         }
         for (int n : nodes) {
             String node = "node@" + n;
@@ -195,6 +206,11 @@ public final class Plan {
         }
         List<Step> ordered = topological(draft, after);
         return new Plan(ordered, nodes);
+    }
+
+    /** The id of the step that is done when every service of {@code role} is. */
+    public static String barrier(String role) {
+        return "done:" + role;
     }
 
     private static Set<Integer> nodesInScope(Map<Integer, Set<Integer>> deps, Set<Integer> live, Set<Integer> scope)

@@ -65,8 +65,12 @@ class PlanTest {
         }
         // Critical path: gateway 3 s, matchmaker 1 s, writer 4 s, stateless 2 s, node 5 s.
         assertThat(p.criticalPath()).isEqualTo(Duration.ofSeconds(15));
-        assertThat(p.criticalSteps()).hasSize(5).containsAnyOf(g1, g2).contains(m, w);
+        assertThat(p.criticalSteps()).containsAnyOf(g1, g2).contains(m, w, "stateless@1", "node@1");
         assertThat(p.criticalSteps().get(0)).isIn(g1, g2);
+        // Barriers keep the graph small: a matchmaker waits for one barrier, not for every gateway.
+        assertThat(p.step(m).after()).containsExactly(Plan.barrier("gateway"));
+        assertThat(p.step(Plan.barrier("gateway")).after()).containsExactlyInAnyOrder(g1, g2);
+        assertThat(p.step(Plan.barrier("gateway")).timeout()).isZero();
         assertThat(p.nodes()).containsExactly(1, 2, 3);
     }
 
@@ -120,8 +124,13 @@ class PlanTest {
                 .isInstanceOf(PlanRefused.class)
                 .hasMessageContaining("takes up to 37000 ms")
                 .hasMessageContaining("more than the budget of 30000 ms")
-                .hasMessageContaining(id("gateway", 1, 1) + " -> " + id("writer", 1, 2) + " -> stateless@1 -> node@1");
+                .hasMessageContaining(id("gateway", 1, 1) + " -> done:gateway -> " + id("writer", 1, 2)
+                        + " -> done:writer -> stateless@1 -> node@1");
         p.checkBudget(Duration.ofSeconds(37));
+        // If each of the four real steps on the path is escalated and needs 1 s more to confirm its kill:
+        assertThat(p.worstCase(Duration.ofSeconds(1))).isEqualTo(Duration.ofSeconds(41));
+        assertThatThrownBy(() -> p.checkBudget(Duration.ofSeconds(40), Duration.ofSeconds(1)))
+                .hasMessageContaining("plus 1000 ms to confirm a kill");
     }
 
     @Test

@@ -1,5 +1,10 @@
 package dev.harbor.admin;
 
+import java.util.List;
+import java.util.ArrayList;
+import io.grpc.StatusRuntimeException;
+import dev.harbor.proto.KillManyResponse;
+import dev.harbor.proto.KillManyRequest;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.AbortRequest;
@@ -126,15 +131,9 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         }
         Handle target;
         try {
-            target = Wire.handle(request.getHandle());
-        } catch (IllegalArgumentException e) {
-            responses.onError(Status.INVALID_ARGUMENT.withDescription("the Kill request's handle names no service: "
-                    + e.getMessage()).asRuntimeException());
-            return;
-        }
-        if (target.node() != node.id()) {
-            responses.onError(Status.INVALID_ARGUMENT.withDescription("service " + target + " belongs to node " + target.node()
-                    + "; ask that node (this is node " + node.id() + ")").asRuntimeException());
+            target = ownHandle(request.getHandle());
+        } catch (StatusRuntimeException e) {
+            responses.onError(e);
             return;
         }
         boolean killed;
@@ -158,6 +157,50 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         // Stopping waits for the services and the monitor, so it must not run on this transport
         // thread; a platform non-daemon thread keeps the process alive until the stop is done.
         Thread.ofPlatform().daemon(false).name("harbor-node-" + node.id() + "-stop").start(onStop);
+    }
+
+    /** A handle of a service of this node, or INVALID_ARGUMENT saying what is wrong with it. */
+    private Handle ownHandle(dev.harbor.proto.Handle wire) {
+        Handle target;
+        try {
+            target = Wire.handle(wire);
+        } catch (IllegalArgumentException e) {
+            throw Status.INVALID_ARGUMENT.withDescription("the request's handle names no service: " + e.getMessage())
+                    .asRuntimeException();
+        }
+        if (target.node() != node.id()) {
+            throw Status.INVALID_ARGUMENT.withDescription("service " + target + " belongs to node " + target.node()
+                    + "; ask that node (this is node " + node.id() + ")").asRuntimeException();
+        }
+        return target;
+    }
+
+    @Override
+    public void killMany(KillManyRequest request, StreamObserver<KillManyResponse> responses) {
+        List<Handle> targets = new ArrayList<>();
+        try {
+            for (dev.harbor.proto.Handle h : request.getHandlesList()) {
+                Handle target = ownHandle(h);
+                if (target.equals(node.monitor())) {
+                    throw Status.FAILED_PRECONDITION.withDescription("service " + target + " is the monitor of node "
+                            + node.id() + " and ends only with its node").asRuntimeException();
+                }
+                targets.add(target);
+            }
+        } catch (StatusRuntimeException e) {
+            responses.onError(e);
+            return;
+        }
+        // Many kills are long work for a big node: keep them off the transport thread.
+        Thread.ofVirtual().name("harbor-node-" + node.id() + "-kill-many").start(() -> {
+            int killed = 0;
+            for (Handle t : targets) {
+                killed += node.kill(t) ? 1 : 0;
+            }
+            log.info("node {}: KillMany over the admin API: {} of {} killed", node.id(), killed, targets.size());
+            responses.onNext(KillManyResponse.newBuilder().setKilled(killed).build());
+            responses.onCompleted();
+        });
     }
 
     @Override
