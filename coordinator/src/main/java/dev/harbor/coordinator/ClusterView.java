@@ -74,10 +74,9 @@ final class ClusterView {
         boolean wasAlive = n.alive.remove(h) != null;
         n.exited.add(h);
         if (h.equals(n.monitor)) {
+            // Each of a lost node's services gets its own NODE_LOST event; they stay alive here until
+            // theirs arrives, so the steps that wait for them end when it does.
             n.lost = e.getReason() == ExitReason.NODE_LOST;
-            if (e.getReason() == ExitReason.NODE_LOST) {
-                n.alive.clear();
-            }
         }
         return wasAlive;
     }

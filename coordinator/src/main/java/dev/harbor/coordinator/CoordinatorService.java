@@ -258,6 +258,9 @@ public final class CoordinatorService implements Service {
     // ------------------------------------------------------------------ running
 
     private Started start(Start s) {
+        if (toResume != null) {
+            maybeResume(true); // a restarted coordinator finishes the recorded run before any other
+        }
         if (run != null && !run.ended) {
             join(s.listener());
             return new Started(Run.describe(run.plan, run.budget, ""), true, false);
@@ -280,7 +283,7 @@ public final class CoordinatorService implements Service {
         }
         run = new Run(UUID.randomUUID().toString(), plan, budget);
         if (settings.record() != null) {
-            settings.record().begin(run.id, (int) budget.toMillis(), described);
+            settings.record().begin(run.id, (int) budget.toMillis(), run.startEpochMs, described);
         }
         log.info("coordinator: shutdown run {} starts: {} steps over nodes {}, critical path {} ms, budget {} ms", run.id,
                 plan.steps().size(), plan.nodes(), plan.criticalPath().toMillis(), budget.toMillis());
@@ -513,7 +516,7 @@ public final class CoordinatorService implements Service {
                     p.hasService() ? Wire.handle(p.getService()) : null, p.getRole().isEmpty() ? null : p.getRole(),
                     Duration.ofMillis(p.getTimeoutMs()), new LinkedHashSet<>(p.getAfterList())));
         }
-        run = new Run(saved.id(), Plan.restore(steps), Duration.ofMillis(saved.budgetMs()));
+        run = new Run(saved.id(), Plan.restore(steps), Duration.ofMillis(saved.budgetMs()), saved.startEpochMs());
         run.emit(ShutdownProgress.newBuilder().setPlan(saved.plan()));
         saved.finished().forEach((id, outcome) -> {
             Run.StepState s = run.steps.get(id);

@@ -46,12 +46,23 @@ final class Run {
     final Plan plan;
     final Duration budget;
     final long startNanos = System.nanoTime();
+    /** Wall-clock start, kept in the run record so a resumed run counts from the real start. */
+    final long startEpochMs;
+    /** Milliseconds of the run that passed before this coordinator took it over (after a restart). */
+    private final long priorMs;
     final Map<String, StepState> steps = new LinkedHashMap<>();
     final List<ShutdownProgress> history = new ArrayList<>();
     final List<ProgressListener> listeners = new ArrayList<>();
     boolean ended;
 
     Run(String id, Plan plan, Duration budget) {
+        this(id, plan, budget, System.currentTimeMillis());
+    }
+
+    /** A run that started at {@code startEpochMs}, possibly before this coordinator's restart. */
+    Run(String id, Plan plan, Duration budget, long startEpochMs) {
+        this.startEpochMs = startEpochMs;
+        this.priorMs = Math.max(0, System.currentTimeMillis() - startEpochMs);
         this.id = id;
         this.plan = plan;
         this.budget = budget;
@@ -61,7 +72,7 @@ final class Run {
     }
 
     long elapsedMs() {
-        return (System.nanoTime() - startNanos) / 1_000_000;
+        return priorMs + (System.nanoTime() - startNanos) / 1_000_000;
     }
 
     /** Records a progress item and hands it to every follower. */

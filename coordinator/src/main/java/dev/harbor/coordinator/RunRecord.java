@@ -25,7 +25,7 @@ import java.util.Map;
  */
 final class RunRecord {
     /** A run read back from disk. */
-    record Saved(String id, int budgetMs, PlanResponse plan, Map<String, StepFinished.Outcome> finished) {
+    record Saved(String id, int budgetMs, long startEpochMs, PlanResponse plan, Map<String, StepFinished.Outcome> finished) {
     }
 
     private final Path file;
@@ -39,8 +39,9 @@ final class RunRecord {
         this.file = dir.resolve("run.current");
     }
 
-    void begin(String id, int budgetMs, PlanResponse plan) {
-        String line = "run " + id + " " + budgetMs + " " + Base64.getEncoder().encodeToString(plan.toByteArray()) + "\n";
+    void begin(String id, int budgetMs, long startEpochMs, PlanResponse plan) {
+        String line = "run " + id + " " + budgetMs + " " + startEpochMs + " "
+                + Base64.getEncoder().encodeToString(plan.toByteArray()) + "\n";
         try {
             Files.writeString(file, line, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                     StandardOpenOption.WRITE);
@@ -74,11 +75,11 @@ final class RunRecord {
         }
         try {
             List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-            String[] head = lines.get(0).split(" ", 4);
-            if (head.length != 4 || !head[0].equals("run")) {
+            String[] head = lines.get(0).split(" ", 5);
+            if (head.length != 5 || !head[0].equals("run")) {
                 throw new IOException("the first line is not a run header");
             }
-            PlanResponse plan = PlanResponse.parseFrom(Base64.getDecoder().decode(head[3]));
+            PlanResponse plan = PlanResponse.parseFrom(Base64.getDecoder().decode(head[4]));
             Map<String, StepFinished.Outcome> done = new LinkedHashMap<>();
             for (String l : lines.subList(1, lines.size())) {
                 String[] f = l.split(" ");
@@ -86,7 +87,7 @@ final class RunRecord {
                     done.put(f[1], StepFinished.Outcome.valueOf(f[2]));
                 }
             }
-            return new Saved(head[1], Integer.parseInt(head[2]), plan, done);
+            return new Saved(head[1], Integer.parseInt(head[2]), Long.parseLong(head[3]), plan, done);
         } catch (IOException | RuntimeException e) {
             throw new IllegalStateException("the run record " + file + " is damaged (" + e.getMessage()
                     + "): move it away to start without it", e);
