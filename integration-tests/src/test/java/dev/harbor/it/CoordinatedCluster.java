@@ -140,6 +140,24 @@ final class CoordinatedCluster implements AutoCloseable {
         return p -> p.getRefusal().isEmpty() && p.getNodesCount() == nodes && drainSteps(p).size() == drains;
     }
 
+    /** Whether step {@code before} must finish before step {@code later} starts, directly or through other steps. */
+    static boolean precedes(PlanResponse p, String before, String later) {
+        Map<String, List<String>> after = new HashMap<>();
+        p.getStepsList().forEach(s -> after.put(s.getId(), s.getAfterList()));
+        java.util.Deque<String> todo = new java.util.ArrayDeque<>(after.getOrDefault(later, List.of()));
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        while (!todo.isEmpty()) {
+            String s = todo.pop();
+            if (s.equals(before)) {
+                return true;
+            }
+            if (seen.add(s)) {
+                todo.addAll(after.getOrDefault(s, List.of()));
+            }
+        }
+        return false;
+    }
+
     static List<PlannedStep> drainSteps(PlanResponse p) {
         return p.getStepsList().stream().filter(s -> s.getKind() == PlannedStep.Kind.DRAIN).toList();
     }

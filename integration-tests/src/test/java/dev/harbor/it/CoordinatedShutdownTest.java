@@ -46,7 +46,7 @@ class CoordinatedShutdownTest {
         c.start(3, services(c.registered("match-3", "matchmaker", 1_500), c.registered("writer-3", "writer", 2_000),
                 relay("relay-3")), 2);
         PlanResponse plan = c.awaitPlan(CoordinatedCluster.planWith(3, 6)
-                .and(p -> p.getStepsList().stream().anyMatch(s -> s.getId().equals("node@2") && s.getAfterList().contains("node@3"))));
+                .and(p -> CoordinatedCluster.precedes(p, "node@3", "node@2")));
         c.awaitCoordinatorLinkedTo(2, 3);
         Map<String, Handle> h = new java.util.HashMap<>();
         for (var e : Map.of("gw-1", 1, "relay-1", 1, "gw-2", 2, "lobby-2", 2, "writer-2", 2, "relay-2", 2, "match-3", 3,

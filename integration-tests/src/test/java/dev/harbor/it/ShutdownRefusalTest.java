@@ -212,7 +212,7 @@ class ShutdownRefusalTest {
         int writer = indexOf(lines, "writer:");
         assertThat(lines.get(gw)).contains("DRAIN").contains("20000 ms");
         assertThat(writer).isGreaterThan(gw);
-        assertThat(lines.get(writer)).contains("DRAIN").contains("gateway:");
+        assertThat(lines.get(writer)).contains("DRAIN").contains("gateway");
         for (int n = 1; n <= 3; n++) {
             assertThat(indexOf(lines, "stateless@" + n)).isGreaterThan(writer);
             assertThat(indexOf(lines, "node@" + n)).isGreaterThan(indexOf(lines, "stateless@" + n));
