@@ -23,6 +23,7 @@ import dev.harbor.proto.ShutdownProgress;
 import dev.harbor.proto.ShutdownRequest;
 import dev.harbor.proto.StepFinished;
 import dev.harbor.proto.StopRequest;
+import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
 import dev.harbor.service.Service;
@@ -37,6 +38,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -83,6 +85,9 @@ public final class CoordinatorService implements Service {
     }
 
     private record ResumeNow() {
+    }
+
+    private record SendDrain(String run, String step) {
     }
 
     private final Settings settings;
@@ -183,6 +188,10 @@ public final class CoordinatorService implements Service {
             }
             case ResumeNow r -> {
                 maybeResume(true);
+                yield null;
+            }
+            case SendDrain d -> {
+                sendDrain(d);
                 yield null;
             }
             default -> throw new IllegalArgumentException("the coordinator does not understand a " + p.getClass().getName());
@@ -341,7 +350,7 @@ public final class CoordinatorService implements Service {
                     return;
                 }
                 s.waitingFor.add(step.service());
-                ctx.send(step.service(), Drain.newBuilder().setRunId(run.id).setTimeoutMs(step.timeout().toMillis()).build());
+                sendDrain(new SendDrain(run.id, step.id()));
                 later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
             }
             case STATELESS -> {
@@ -368,6 +377,30 @@ public final class CoordinatorService implements Service {
                 later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
             }
         }
+    }
+
+    /**
+     * Sends a step's service its Drain, as a call so that a Drain that cannot be delivered yet (the
+     * link to its node is still forming) is known and sent again shortly. Whether the call is answered
+     * does not matter: the step ends at the exit event.
+     */
+    private void sendDrain(SendDrain d) {
+        if (run == null || !run.id.equals(d.run())) {
+            return;
+        }
+        Run.StepState s = run.steps.get(d.step());
+        if (s == null || s.finished) {
+            return;
+        }
+        Handle service = s.step.service();
+        Handle self = ctx.self();
+        ctx.node().call(service, Drain.newBuilder().setRunId(run.id).setTimeoutMs(s.step.timeout().toMillis()).build(),
+                s.step.timeout()).whenComplete((answer, error) -> {
+                    Throwable e = error instanceof CompletionException c ? c.getCause() : error;
+                    if (e instanceof CallException ce && ce.failure() == CallException.Failure.UNREACHABLE) {
+                        timer.schedule(() -> ctx.node().send(self, d), 200, TimeUnit.MILLISECONDS);
+                    }
+                });
     }
 
     private void statelessListed(StatelessList l) {
