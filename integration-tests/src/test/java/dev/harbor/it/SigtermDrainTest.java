@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -80,5 +81,22 @@ class SigtermDrainTest {
         await().atMost(WAIT).ignoreExceptions().until(() -> "relay-1>relay-2>relay-1".equals(
                 driver.call(relay1, "relay-2,relay-1", WAIT).get(10, TimeUnit.SECONDS)));
         c.awaitPlan(p -> p.getRefusal().isEmpty() && p.getNodesList().equals(List.of(1, 2)));
+    }
+
+    @Test
+    @Disabled("DEFECT (see the test report): NodeCommand's SIGTERM hook halts with 0 only if it did the stop itself;"
+            + " if an admin Stop (the coordinator's node step, harbor stop) is under way, the hook returns, the JVM ends"
+            + " with the signal's 143, and main's System.exit(0) blocks behind the running hooks")
+    void sigtermWhileAnAdminStopIsUnderWayStillExitsZero() {
+        ProcessCluster cluster = new ProcessCluster("stopterm", 1);
+        try (cluster) {
+            NodeProcess p = cluster.start(1, relay("relay-1"));
+            // A subscriber keeps the stop busy for a moment (its stream is ended only after every event).
+            ExitStreamRecorder watcher = ExitStreamRecorder.follow(cluster.adminAsync(1), 0);
+            watcher.awaitCaughtUp(WAIT);
+            cluster.admin(1).stop(dev.harbor.proto.StopRequest.getDefaultInstance());
+            p.terminate();
+            assertThat(p.awaitExit(WAIT)).as("exit code of a node stopped on request, then sent SIGTERM").isZero();
+        }
     }
 }
