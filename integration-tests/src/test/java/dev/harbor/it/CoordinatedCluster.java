@@ -177,16 +177,10 @@ final class CoordinatedCluster implements AutoCloseable {
                 .getServicesList();
     }
 
-    /**
-     * Waits until the coordinator's node has its own harbor link to each of {@code ids}, as its log
-     * says. The coordinator sends each Drain over the harbor with a plain send, which is dropped if that
-     * link is not up yet, while it plans with every node whose exit stream (the admin API, another
-     * connection) is in; a run started before the links are up escalates drains that were never
-     * delivered. See the final report of these tests.
-     */
-    void awaitCoordinatorLinkedTo(int... ids) {
-        await().atMost(WAIT).until(() -> java.util.Arrays.stream(ids)
-                .allMatch(id -> logSays(COORDINATOR_NODE, "node " + COORDINATOR_NODE + ": linked to node " + id + " at")));
+    /** Waits until nodes {@code a} and {@code b} have linked to each other, as their logs say. */
+    void awaitLinked(int a, int b) {
+        await().atMost(WAIT).until(() -> logSays(a, "node " + a + ": linked to node " + b + " at")
+                && logSays(b, "node " + b + ": linked to node " + a + " at"));
     }
 
     /** Whether node {@code id}'s log has a line containing {@code text}. */

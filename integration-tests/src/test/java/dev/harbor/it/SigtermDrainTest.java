@@ -46,7 +46,8 @@ class SigtermDrainTest {
         Node driver = c.cluster.startDriver();
         await().atMost(WAIT).until(() -> driver.whereis("relay-1").isPresent() && driver.whereis("relay-2").isPresent());
         c.awaitPlan(CoordinatedCluster.planWith(3, 5));
-        c.awaitCoordinatorLinkedTo(2, 3);
+        // SIGTERM asks the coordinator by its global name, known to node 3 once they are linked.
+        c.awaitLinked(3, 1);
         Map<String, Handle> three = new TreeMap<>();
         for (String name : List.of("gw-3", "lobby-3", "cache-3", "writer-3", "relay-3")) {
             three.put(name, c.handleOf(3, name));
