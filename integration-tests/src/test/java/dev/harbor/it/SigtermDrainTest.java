@@ -15,7 +15,6 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -85,9 +84,6 @@ class SigtermDrainTest {
     }
 
     @Test
-    @Disabled("DEFECT (see the test report): NodeCommand's SIGTERM hook halts with 0 only if it did the stop itself;"
-            + " if an admin Stop (the coordinator's node step, harbor stop) is under way, the hook returns, the JVM ends"
-            + " with the signal's 143, and main's System.exit(0) blocks behind the running hooks")
     void sigtermWhileAnAdminStopIsUnderWayStillExitsZero() {
         ProcessCluster cluster = new ProcessCluster("stopterm", 1);
         try (cluster) {

@@ -65,13 +65,13 @@ final class NodeCommand implements Callable<Integer> {
             err.flush();
             return e.exitCode();
         }
-        // SIGTERM (docker stop, a pod's deletion) runs the hook: stop gracefully, then exit 0 rather
-        // than the JVM's 143, since a graceful stop on request is a success. If the node was already
-        // stopped (admin Stop), stop() returns false and the JVM exits with the code it was given.
+        // SIGTERM (docker stop, a pod's deletion) runs the hook: drain and stop gracefully, then exit 0
+        // rather than the JVM's 143, since a graceful stop on request is a success. If a stop is already
+        // under way (an admin Stop), drainThenStop waits for it to finish; the exit is 0 either way. The
+        // hook also runs at main's own System.exit(0), when everything has stopped: it halts with that 0.
         Thread hook = new Thread(() -> {
-            if (process.drainThenStop(DRAIN_BUDGET)) {
-                Runtime.getRuntime().halt(0);
-            }
+            process.drainThenStop(DRAIN_BUDGET);
+            Runtime.getRuntime().halt(0);
         }, "harbor-node-" + settings.nodeId() + "-sigterm");
         Runtime.getRuntime().addShutdownHook(hook);
 
