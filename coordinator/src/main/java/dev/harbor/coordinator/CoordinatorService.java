@@ -345,7 +345,8 @@ public final class CoordinatorService implements Service {
         switch (step.kind()) {
             case BARRIER -> throw new AssertionError("barriers finish above");
             case DRAIN -> {
-                if (!view.isAlive(step.service())) {
+                // Gone only if seen gone: a node whose stream is not in (after a restart) proves nothing.
+                if (!view.isAlive(step.service()) && (node.caughtUp || node.exited.contains(step.service()))) {
                     finish(s, StepFinished.Outcome.DONE, "it had exited already");
                     return;
                 }
@@ -367,7 +368,12 @@ public final class CoordinatorService implements Service {
                     return;
                 }
                 Handle monitor = node.monitor;
-                if (monitor == null || !view.isAlive(monitor)) {
+                if (monitor == null) {
+                    finish(s, StepFinished.Outcome.LOST, "the coordinator has not seen node " + step.node()
+                            + "'s exit stream, so it cannot confirm the node's stop");
+                    return;
+                }
+                if (!view.isAlive(monitor)) {
                     finish(s, StepFinished.Outcome.DONE, "the node had stopped already");
                     return;
                 }

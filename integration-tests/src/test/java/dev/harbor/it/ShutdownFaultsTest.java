@@ -18,7 +18,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -180,10 +179,6 @@ class ShutdownFaultsTest {
     }
 
     @Test
-    @Disabled("DEFECT (see the test report): a resumed run takes a node whose exit stream it has not seen since the"
-            + " restart for a node whose services have all exited: CoordinatorService.startStep reports its drains DONE"
-            + " 'it had exited already' and its node step DONE 'the node had stopped already', though the node still"
-            + " runs with its writer never drained")
     void aRestartedCoordinatorThatCannotSeeANodeDoesNotReportItsStepsDone() throws IOException {
         c = new CoordinatedCluster("unseen", 1, 2, 3);
         c.start(1, services(relay("relay-1")));
