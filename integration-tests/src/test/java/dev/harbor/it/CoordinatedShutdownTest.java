@@ -114,6 +114,10 @@ class CoordinatedShutdownTest {
         c.start(2, services(c.registered("gw-stubborn", "gateway", 800, "", "ignore"), c.registered("writer-2", "writer", 2_000),
                 relay("relay-2")));
         c.awaitPlan(CoordinatedCluster.planWith(2, 2));
+        // The Drain must reach the gateway for it to be ignored: a step's timeout runs from the step's start,
+        // and a Drain waits (resent every 200 ms) until the coordinator's link to node 2 is up, which can
+        // take longer than this 800 ms timeout right after node 2 joins.
+        c.awaitLinked(1, 2);
         Handle stubborn = c.handleOf(2, "gw-stubborn");
         Handle writer = c.handleOf(2, "writer-2");
 
