@@ -614,9 +614,19 @@ public final class Harbor implements Remote, AutoCloseable {
                 refuse(e.getMessage());
                 return;
             }
-            if (p.inboundOpen) {
-                refuse("node " + p.id + " already has a link to node " + node.id());
-                return;
+            StreamObserver<LinkFrame> previous = p.inbound;
+            if (p.inboundOpen && previous != null) {
+                // The same life opened a new stream: it gave up on the old one (which may not have told
+                // us yet). The new one replaces it rather than being refused for a while.
+                log.info("node {}: node {} opened a new link; closing its previous one", node.id(), p.id);
+                synchronized (previous) {
+                    try {
+                        previous.onError(Status.ABORTED.withDescription("replaced by a newer link from the same node")
+                                .asRuntimeException());
+                    } catch (RuntimeException e) {
+                        log.debug("node {}: closing the replaced link from node {}: {}", node.id(), p.id, e.toString());
+                    }
+                }
             }
             for (dev.harbor.proto.Handle s : h.getServicesList()) {
                 p.live.add(Wire.handle(s));
@@ -724,7 +734,7 @@ public final class Harbor implements Remote, AutoCloseable {
 
         private void closedByPeer() {
             Peer p = peer;
-            if (p != null) {
+            if (p != null && p.inbound == responses) { // not if a newer stream has replaced this one
                 p.inboundOpen = false;
             }
         }

@@ -61,7 +61,11 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     /** Lets queued envelopes go (after the peer's Hello came back): starts the writer. */
     void startDraining() {
         started = true;
-        writer = Thread.ofVirtual().name("harbor-link-" + address).start(this::writeLoop);
+        // Publish the thread before it runs: a producer that sets the signal must find it to unpark,
+        // or the writer could park for good with the signal already set.
+        Thread t = Thread.ofVirtual().name("harbor-link-" + address).unstarted(this::writeLoop);
+        writer = t;
+        t.start();
     }
 
     /**
