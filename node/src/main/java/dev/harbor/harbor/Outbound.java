@@ -8,20 +8,16 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * This node's one stream to one peer address: a bounded queue of envelopes, sent in batches as fast
  * as gRPC's flow control lets them go.
  *
- * <p>Threading: any thread may {@link #offer}. One writer (a virtual thread per stream, started once
- * the peer's Hello is back) is the only one to write to the gRPC stream: it takes whatever has queued
- * up, up to a batch per stream message, while the stream is ready, then parks. Producers and gRPC's
- * on-ready callback wake it through {@link #signal}; whoever sets it from 0 to 1 unparks the writer,
- * and the writer clears it before it looks at the queue, so no wake-up is lost. Letting one writer
- * send, rather than the producer that queued last, fills batches while a send is in flight instead of
- * sending each envelope alone. Responses from the peer (its Hello, a refusal) arrive on gRPC's event
- * loop and are passed to {@link Harbor}.
+ * <p>Threading: any thread may {@link #offer}. Writing to the gRPC stream is serialised by the
+ * {@link #draining} flag: whichever thread wins it (a producer, or gRPC's on-ready callback on its
+ * event loop) sends while the stream is ready, then lets go and checks again, so no envelope waits
+ * for a wake-up that already happened. Responses from the peer (its Hello, a refusal) arrive on gRPC's
+ * event loop and are passed to {@link Harbor}.
  */
 final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     private final Harbor harbor;
@@ -30,9 +26,7 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     private final int batchSize;
     private final ConcurrentLinkedQueue<Envelope> queue = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queued = new AtomicInteger();
-    /** 1 when there may be something for the writer to do; see the class comment. */
-    private final AtomicInteger signal = new AtomicInteger();
-    private volatile Thread writer;
+    private final AtomicInteger draining = new AtomicInteger();
     private volatile ClientCallStreamObserver<LinkFrame> stream;
     private volatile boolean started;
     private volatile boolean heartbeatDue;
@@ -50,7 +44,7 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     @Override
     public void beforeStart(ClientCallStreamObserver<LinkFrame> requestStream) {
         this.stream = requestStream;
-        requestStream.setOnReadyHandler(this::wake);
+        requestStream.setOnReadyHandler(this::drain);
     }
 
     /** Sends the first frame, before anything queued. Called once, by the dialer, before {@link #startDraining}. */
@@ -58,14 +52,10 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
         stream.onNext(hello);
     }
 
-    /** Lets queued envelopes go (after the peer's Hello came back): starts the writer. */
+    /** Lets queued envelopes go (after the peer's Hello came back). */
     void startDraining() {
         started = true;
-        // Publish the thread before it runs: a producer that sets the signal must find it to unpark,
-        // or the writer could park for good with the signal already set.
-        Thread t = Thread.ofVirtual().name("harbor-link-" + address).unstarted(this::writeLoop);
-        writer = t;
-        t.start();
+        drain();
     }
 
     /**
@@ -88,81 +78,61 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
             harbor.unsent(this, drainUnsent());
             return true;
         }
-        wake();
+        drain();
         return true;
     }
 
     /** Asks for a heartbeat frame ahead of the queue. */
     void heartbeat() {
         heartbeatDue = true;
-        wake();
+        drain();
     }
 
     int depth() {
         return queued.get();
     }
 
-    private void wake() {
-        if (signal.getAndSet(1) == 0) {
-            Thread w = writer;
-            if (w != null) {
-                LockSupport.unpark(w);
-            }
-        }
-    }
-
-    private void writeLoop() {
-        try {
-            while (!closed) {
-                signal.set(0);
-                write();
-                if (signal.get() == 0 && !closed) {
-                    LockSupport.park(this);
+    private void drain() {
+        while (started && !closed && draining.compareAndSet(0, 1)) {
+            try {
+                ClientCallStreamObserver<LinkFrame> s = stream;
+                while (s.isReady()) {
+                    if (heartbeatDue) {
+                        heartbeatDue = false;
+                        s.onNext(LinkFrame.newBuilder().setHeartbeat(Heartbeat.newBuilder().setSentUnixNanos(System.nanoTime())).build());
+                        continue;
+                    }
+                    Batch.Builder batch = null;
+                    int n = 0;
+                    Envelope e;
+                    while (n < batchSize && (e = queue.poll()) != null) {
+                        if (batch == null) {
+                            batch = Batch.newBuilder();
+                        }
+                        batch.addEnvelopes(e);
+                        n++;
+                    }
+                    if (n == 0) {
+                        break;
+                    }
+                    queued.addAndGet(-n);
+                    s.onNext(LinkFrame.newBuilder().setBatch(batch).build());
                 }
+            } catch (RuntimeException e) {
+                harbor.outboundFailed(this, e);
+                return;
+            } finally {
+                draining.set(0);
             }
-        } catch (RuntimeException e) {
-            harbor.outboundFailed(this, e);
-        }
-    }
-
-    /** Sends what is queued while the stream is ready. Writer thread only. */
-    private void write() {
-        ClientCallStreamObserver<LinkFrame> s = stream;
-        boolean lingered = false;
-        while (!closed && s.isReady()) {
-            if (heartbeatDue) {
-                heartbeatDue = false;
-                s.onNext(LinkFrame.newBuilder().setHeartbeat(Heartbeat.newBuilder().setSentUnixNanos(System.nanoTime())).build());
-                continue;
-            }
-            int waiting = queued.get();
-            if (waiting == 0) {
+            if ((queue.isEmpty() && !heartbeatDue) || !stream.isReady()) {
                 return;
             }
-            if (waiting < batchSize && !lingered) {
-                lingered = true;
-                Thread.yield(); // once: let the producers on this carrier add to a batch that is not full yet
-                continue;
-            }
-            Batch.Builder batch = Batch.newBuilder();
-            int n = 0;
-            Envelope e;
-            while (n < batchSize && (e = queue.poll()) != null) {
-                batch.addEnvelopes(e);
-                n++;
-            }
-            if (n == 0) {
-                return;
-            }
-            queued.addAndGet(-n);
-            s.onNext(LinkFrame.newBuilder().setBatch(batch).build());
         }
     }
 
     /** Closes the stream from this side (the peer was lost or refused). */
     void cancel(String why) {
         closed = true;
-        wake();
         ClientCallStreamObserver<LinkFrame> s = stream;
         if (s != null) {
             s.cancel(why, null);
@@ -172,7 +142,6 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     /** Marks the stream closed and takes out what was never sent. */
     java.util.List<Envelope> close() {
         closed = true;
-        wake();
         return drainUnsent();
     }
 
