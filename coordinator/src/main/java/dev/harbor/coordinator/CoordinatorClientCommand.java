@@ -1,5 +1,6 @@
 package dev.harbor.coordinator;
 
+import dev.harbor.cli.RemoteCommand;
 import dev.harbor.proto.CoordinatorGrpc;
 import io.grpc.CallCredentials;
 import io.grpc.Grpc;
@@ -8,25 +9,21 @@ import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
 import java.util.concurrent.Executor;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 
 /**
  * A command that talks to the coordinator: {@code --coordinator}, the token ({@code --token-file} or
  * {@code HARBOR_COORDINATOR_TOKEN}), {@code --budget} and {@code --nodes}. Exit codes: 0 done (a clean
  * run, a plan that fits); 1 refused, not clean, or the coordinator could not be reached; 2 bad input.
  */
-abstract class CoordinatorClientCommand implements Callable<Integer> {
+abstract class CoordinatorClientCommand extends RemoteCommand {
     @Option(names = "--coordinator", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:7700",
             description = "The address of the node that hosts the coordinator. Default: ${DEFAULT-VALUE}.")
     String coordinator;
@@ -42,17 +39,6 @@ abstract class CoordinatorClientCommand implements Callable<Integer> {
     @Option(names = "--nodes", paramLabel = "ID", split = ",",
             description = "Stop only these nodes (and those that depend on them), e.g. --nodes 2,3. Default: all.")
     List<Integer> nodes = new ArrayList<>();
-
-    @Spec
-    CommandSpec spec;
-
-    PrintWriter out() {
-        return spec.commandLine().getOut();
-    }
-
-    PrintWriter err() {
-        return spec.commandLine().getErr();
-    }
 
     int budgetMs() {
         String b = budget.strip().toLowerCase(java.util.Locale.ROOT);
@@ -74,7 +60,7 @@ abstract class CoordinatorClientCommand implements Callable<Integer> {
     int withCoordinator(java.util.function.Function<CoordinatorGrpc.CoordinatorBlockingStub, Integer> body) {
         String token = token();
         // A plan of thousands of steps is megabytes; allow it.
-        ManagedChannel channel = Grpc.newChannelBuilder(coordinator, InsecureChannelCredentials.create())
+        ManagedChannel channel = Grpc.newChannelBuilder(hostPort("--coordinator", coordinator), InsecureChannelCredentials.create())
                 .maxInboundMessageSize(64 * 1024 * 1024).build();
         try {
             return body.apply(CoordinatorGrpc.newBlockingStub(channel).withCallCredentials(bearer(token)));

@@ -6,21 +6,16 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import java.io.PrintWriter;
 import java.time.Duration;
-import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 
 /**
  * A command that talks to one node's admin API. Exit codes: 0 done; 1 the node could not be reached
  * or refused; 2 bad input (picocli's usage errors, or the node said the request was invalid).
  */
-abstract class NodeClientCommand implements Callable<Integer> {
+abstract class NodeClientCommand extends RemoteCommand {
     /** How long a request may take before the command gives up on the node. */
     static final Duration TIMEOUT = Duration.ofSeconds(10);
     /** A node with a million services answers ListServices with tens of megabytes. */
@@ -30,33 +25,9 @@ abstract class NodeClientCommand implements Callable<Integer> {
             description = "The node's address (its node.advertise setting). Default: ${DEFAULT-VALUE}.")
     String node;
 
-    @Spec
-    CommandSpec spec;
-
-    PrintWriter out() {
-        return spec.commandLine().getOut();
-    }
-
-    PrintWriter err() {
-        return spec.commandLine().getErr();
-    }
-
     /** The --node address, checked to be host:port. */
     String target() {
-        int colon = node.lastIndexOf(':');
-        boolean ok = colon > 0 && colon < node.length() - 1;
-        if (ok) {
-            try {
-                int port = Integer.parseInt(node.substring(colon + 1));
-                ok = port >= 1 && port <= 65535;
-            } catch (NumberFormatException e) {
-                ok = false;
-            }
-        }
-        if (!ok) {
-            throw new ParameterException(spec.commandLine(), "--node: expected host:port (the node's node.advertise), got '" + node + "'");
-        }
-        return node;
+        return hostPort("--node", node);
     }
 
     /** Makes one call with a blocking stub and prints its answer; reports a failure as one line on stderr. */
