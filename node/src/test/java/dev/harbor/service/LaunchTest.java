@@ -22,10 +22,11 @@ class LaunchTest extends NodeFixture {
     @Test
     void launchReturnsOnlyAfterInitHasFinished() {
         AtomicBoolean initDone = new AtomicBoolean();
-        Handle h = node.launch(() -> new Service() {
+        java.util.concurrent.CompletableFuture<Void> initMayEnd = new java.util.concurrent.CompletableFuture<>();
+        java.util.concurrent.CompletableFuture<Handle> launched = node.launchAsync(() -> new Service() {
             @Override
-            public void init(ServiceContext ctx) throws Exception {
-                Thread.sleep(50); // init takes a while; launch must not return before it ends
+            public void init(ServiceContext ctx) {
+                initMayEnd.join(); // init takes as long as the test wants
                 initDone.set(true);
             }
 
@@ -34,6 +35,11 @@ class LaunchTest extends NodeFixture {
                 return "ready";
             }
         });
+        org.awaitility.Awaitility.await().during(java.time.Duration.ofMillis(200)).atMost(WAIT)
+                .until(() -> !launched.isDone());
+        assertThat(node.services()).as("a service in init is not listed").hasSize(1);
+        initMayEnd.complete(null);
+        Handle h = get(launched);
         assertThat(initDone).isTrue();
         assertThat(node.isAlive(h)).isTrue();
         assertThat(call(h, "x")).isEqualTo("ready");
