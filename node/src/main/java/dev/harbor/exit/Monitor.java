@@ -80,16 +80,17 @@ public abstract class Monitor implements Service {
                     + target.node() + ": watch tells of this node's services; follow node " + target.node()
                     + "'s WatchExits stream instead"));
         }
-        // The node removes a service from its live table before it publishes the exit event, and this
-        // monitor handles exit events in order: if the target is live now, its event is still to come.
+        // A service stops being alive before its exit event is published, and leaves the node's table
+        // only after: if it is neither alive nor in the log yet but still in the table (ending, or
+        // still in its init), its event is still to come, and reaches this monitor after this request.
+        // The monitor handles exit events in order, so a watcher registered now is told.
         if (context.node().isAlive(target)) {
-            Object waiter = message.isCall() ? message.defer() : watch.watcher();
-            if (waiter != null) {
-                watchers.computeIfAbsent(target, t -> new ArrayList<>()).add(waiter);
-            }
-            return null;
+            return await(message, watch, target);
         }
         ExitEvent event = context.node().exits().find(target).orElse(null);
+        if (event == null && context.node().isUnlisted(target)) {
+            return await(message, watch, target);
+        }
         if (event == null) {
             String why = target.node() == context.node().id() && context.node().everExisted(target)
                     ? "service " + target + " is gone, and its exit event is no longer retained"
@@ -100,6 +101,14 @@ public abstract class Monitor implements Service {
             context.send(watch.watcher(), event);
         }
         return event;
+    }
+
+    private Object await(Message message, Watch watch, Handle target) {
+        Object waiter = message.isCall() ? message.defer() : watch.watcher();
+        if (waiter != null) {
+            watchers.computeIfAbsent(target, t -> new ArrayList<>()).add(waiter);
+        }
+        return null;
     }
 
     private static Object answer(ServiceContext context, Message message, Watch watch, WatchFailed failed) {

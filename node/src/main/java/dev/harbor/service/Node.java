@@ -452,9 +452,8 @@ public final class Node implements AutoCloseable {
         }
     }
 
-    /** Removes a dead service from the tables; returns the names it held. */
-    List<String> unregister(ServiceCell cell) {
-        cells.remove(cell.handle.id(), cell);
+    /** Releases a dead service's names; returns them. */
+    List<String> releaseNames(ServiceCell cell) {
         synchronized (nameLock) {
             List<String> held = cell.names;
             for (String n : held) {
@@ -462,6 +461,11 @@ public final class Node implements AutoCloseable {
             }
             return held;
         }
+    }
+
+    /** Removes a dead service from the table, once its exit event is published. */
+    void forget(ServiceCell cell) {
+        cells.remove(cell.handle.id(), cell);
     }
 
     // ------------------------------------------------------------------ admin
@@ -477,6 +481,16 @@ public final class Node implements AutoCloseable {
         }
         ServiceCell cell = cells.get(handle.id());
         return cell != null && cell.isListed();
+    }
+
+    /**
+     * Whether {@code handle} names a service of this node that exists but is not listed: its init is
+     * still running, or it has ended and its exit event is about to be published. Either way its exit
+     * event is still to come.
+     */
+    public boolean isUnlisted(Handle handle) {
+        ServiceCell cell = handle.node() == id ? cells.get(handle.id()) : null;
+        return cell != null && !cell.isListed();
     }
 
     /** Whether this node ever gave out {@code handle} (in this life or an earlier one). */

@@ -405,7 +405,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         if (!DEATH.compareAndSet(this, null, reason)) {
             return false;
         }
-        List<String> released = node.unregister(this);
+        List<String> released = node.releaseNames(this);
         CallException gone = CallException.gone(handle, reason);
         Request running = current; // read before owed: a request moves from current to owed, never back
         if (running != null) {
@@ -423,6 +423,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         }
         drainDead(mailbox);
         node.exits().publish(handle, released, reason, detail);
+        node.forget(this); // after the publication: a watcher that finds it ending knows its event is still to come
         if (SCHED.compareAndSet(this, 0, 1)) {
             // Nobody runs this service's code: take the token to unwind the handlers that wait.
             afterDeath();

@@ -38,6 +38,17 @@ class MonitorTest {
     }
 
     @Test
+    void aWatchThatRacesTheKillIsStillToldOfTheExit() throws Exception {
+        // The watch may reach the monitor while the kill is between "not alive" and "event published".
+        for (int i = 0; i < 300; i++) {
+            Handle h = node.launch(() -> (ctx, m) -> null);
+            CompletableFuture<ExitEvent> watched = node.watch(h);
+            node.kill(h);
+            assertThat(watched.get(10, TimeUnit.SECONDS).reason()).isEqualTo(ExitReason.KILLED);
+        }
+    }
+
+    @Test
     void watchingAServiceThatHasAlreadyExitedIsAnsweredAtOnce() throws Exception {
         Handle h = node.launch(() -> (ctx, m) -> null);
         node.kill(h);
