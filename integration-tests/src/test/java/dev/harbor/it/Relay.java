@@ -1,7 +1,6 @@
 package dev.harbor.it;
 
 import dev.harbor.service.Message;
-import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import java.time.Duration;
 
@@ -9,16 +8,10 @@ import java.time.Duration;
  * A service for cluster tests, under a global name. Called with "" it answers its name; called with
  * "b,c" it calls the service named b with "c" and answers "itsName>" + b's answer.
  */
-public final class Relay implements Service {
-    private final String name;
+public final class Relay extends GloballyNamed {
 
     public Relay(String name) {
-        this.name = name;
-    }
-
-    @Override
-    public void init(ServiceContext ctx) {
-        ctx.register(name);
+        super(name);
     }
 
     @Override

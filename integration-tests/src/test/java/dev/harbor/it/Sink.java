@@ -2,7 +2,6 @@ package dev.harbor.it;
 
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
-import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import java.util.HashMap;
 import java.util.Map;
@@ -11,19 +10,13 @@ import java.util.Map;
  * A service for ordering tests, under a global name: takes sends of "N" (0, 1, 2... per sender) and
  * counts those that arrive out of order; a call of "report" answers "received=R outOfOrder=O".
  */
-public final class Sink implements Service {
-    private final String name;
+public final class Sink extends GloballyNamed {
     private final Map<Handle, Long> next = new HashMap<>();
     private long received;
     private long outOfOrder;
 
     public Sink(String name) {
-        this.name = name;
-    }
-
-    @Override
-    public void init(ServiceContext ctx) {
-        ctx.register(name);
+        super(name);
     }
 
     @Override

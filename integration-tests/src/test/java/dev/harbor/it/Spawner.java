@@ -2,7 +2,6 @@ package dev.harbor.it;
 
 import dev.harbor.service.Message;
 import dev.harbor.service.Node;
-import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 
 /**
@@ -10,16 +9,10 @@ import dev.harbor.service.ServiceContext;
  * with that service's arguments ("name;role;drainTimeoutMs;dependsOn;mode;journal"), and answers the new
  * handle. Lets a test add registrations to a running node process.
  */
-public final class Spawner implements Service {
-    private final String name;
+public final class Spawner extends GloballyNamed {
 
     public Spawner(String name) {
-        this.name = name;
-    }
-
-    @Override
-    public void init(ServiceContext ctx) {
-        ctx.register(name);
+        super(name);
     }
 
     @Override
