@@ -155,14 +155,14 @@ public final class Writer implements Service {
         }
         ctx.node().watch(ctx.self()).whenComplete((event, error) -> {
             if (error != null) {
-                log.warn("writer {}: cannot watch its own exit ({}); its connection is closed only when it drains",
+                log.warn("writer '{}': cannot watch its own exit ({}); its connection is closed only when it drains",
                         ctx.self(), error.toString());
                 return;
             }
             closed = true;
             disconnect();
         });
-        log.info("writer {} stores records in {} on {} ({}, batches of up to {}, retry window {} ms)", settings.name(),
+        log.info("writer '{}' stores records in {} on {} ({}, batches of up to {}, retry window {} ms)", settings.name(),
                 Dialect.TABLE, where, dialect, settings.maxBatch(), settings.retryWindow().toMillis());
     }
 
@@ -275,7 +275,7 @@ public final class Writer implements Service {
             }
             batch.clear(); // removes them from pending
             if (failures > 0) {
-                log.info("writer {}: the database {} took commits again after {} failed attempt(s) over {} ms",
+                log.info("writer '{}': the database {} took commits again after {} failed attempt(s) over {} ms",
                         settings.name(), where, failures, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - failingSince));
                 failures = 0;
             }
@@ -310,10 +310,10 @@ public final class Writer implements Service {
         disconnect(); // the retry starts on a fresh connection, which also recreates a missing table
         if (failures++ == 0) {
             failingSince = now;
-            log.warn("writer {}: could not commit {} record(s) to {}: {}; retrying for up to {} ms", settings.name(),
+            log.warn("writer '{}': could not commit {} record(s) to {}: {}; retrying for up to {} ms", settings.name(),
                     batchSize, where, lastError, settings.retryWindow().toMillis());
         } else {
-            log.debug("writer {}: attempt {} failed: {}", settings.name(), failures, lastError);
+            log.debug("writer '{}': attempt {} failed: {}", settings.name(), failures, lastError);
         }
         long giveUpAt = Math.min(failingSince + settings.retryWindow().toNanos(), drainGiveUpAt);
         if (now - giveUpAt >= 0) {
@@ -335,7 +335,7 @@ public final class Writer implements Service {
         String why = "NOT committed, not stored: the database " + where + " failed every attempt for " + ms + " ms ("
                 + failures + " attempts; last error: " + lastError + "). Send the record again later: (stream, seq)"
                 + " makes a repeat harmless";
-        log.error("writer {}: gave up on {} record(s): {}", settings.name(), pending.size(), why);
+        log.error("writer '{}': gave up on {} record(s): {}", settings.name(), pending.size(), why);
         for (Pending p : pending) {
             p.reply().fail("record " + key(p.record()) + " " + why);
         }
@@ -364,7 +364,7 @@ public final class Writer implements Service {
             // hear why their records were not stored rather than just "gone".
             drainGiveUpAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(d.getTimeoutMs()) * 4 / 5;
         }
-        log.info("writer {}: draining, {} record(s) to commit", settings.name(), pending.size());
+        log.info("writer '{}': draining, {} record(s) to commit", settings.name(), pending.size());
         if (!retryScheduled) {
             flush(ctx); // ends with finishDrain once nothing is pending
         }
@@ -376,7 +376,7 @@ public final class Writer implements Service {
         }
         exiting = true;
         disconnect();
-        log.info("writer {}: drained after {} commit(s); exiting", settings.name(), commits);
+        log.info("writer '{}': drained after {} commit(s); exiting", settings.name(), commits);
         ctx.exit();
     }
 
@@ -422,7 +422,7 @@ public final class Writer implements Service {
         try {
             c.rollback();
         } catch (SQLException e) {
-            log.debug("writer {}: rollback on {} failed (the connection is dropped anyway): {}", settings.name(), where,
+            log.debug("writer '{}': rollback on {} failed (the connection is dropped anyway): {}", settings.name(), where,
                     describe(e));
         }
     }
@@ -438,7 +438,7 @@ public final class Writer implements Service {
         try {
             c.close();
         } catch (SQLException e) {
-            log.debug("writer {}: closing the connection to {} failed: {}", settings.name(), where, describe(e));
+            log.debug("writer '{}': closing the connection to {} failed: {}", settings.name(), where, describe(e));
         }
     }
 
