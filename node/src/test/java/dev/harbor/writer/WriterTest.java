@@ -240,6 +240,29 @@ class WriterTest extends NodeFixture {
     }
 
     @Test
+    void aDrainWhileTheDatabaseIsDownFailsWhatItHoldsBeforeTheDrainTimeoutRefusesNewRecordsAndExits() throws Exception {
+        sql("SELECT 1");
+        String writerUrl = url + ";IFEXISTS=TRUE";
+        Handle writer = node.launch(() -> new Writer(Writer.Settings.of(writerUrl).withRetryWindow(Duration.ofSeconds(60))));
+        sql("SHUTDOWN");
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                Files.delete(f);
+            }
+        }
+        CompletableFuture<Object> held = node.call(writer, record("h", 1, "b"), WAIT);
+        node.send(writer, Drain.newBuilder().setRunId("test").setTimeoutMs(1500).build());
+        // While it retries, the draining writer refuses new records.
+        CallException refused = error(writer, record("h", 2, "b"));
+        assertThat(refused.getMessage()).contains("writer is draining: not stored (record (h, 2))");
+
+        ExitEvent exit = get(node.watch(writer));
+        assertThat(exit.reason()).isEqualTo(ExitReason.EXIT);
+        CallException e = (CallException) failure(held);
+        assertThat(e.getMessage()).contains("record (h, 1) NOT committed, not stored");
+    }
+
+    @Test
     void aKilledWriterClosesItsConnection() throws Exception {
         Handle writer = node.launch(() -> new Writer(settings()));
         assertThat(call(writer, record("k", 1, "b"))).isInstanceOf(Committed.class);
