@@ -21,7 +21,6 @@ import java.util.Objects;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Function;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,13 +30,14 @@ import org.slf4j.LoggerFactory;
  * (H2 or PostgreSQL), in batches, and answers each one with {@link Committed} only once the database
  * commit that holds it has returned.
  *
- * <p><b>Configuration.</b> In a node's properties: {@code services=dev.harbor.writer.Writer(jdbc:h2:file:./data/harbor)},
- * or {@code Writer(url;name)} to register under another global name than {@value #WRITER_NAME}. What
- * a URL should not carry is read from system properties, else environment variables (see
- * {@link Settings#of}): {@code harbor.writer.user} / {@code HARBOR_WRITER_USER},
- * {@code harbor.writer.password} / {@code HARBOR_WRITER_PASSWORD}, {@code harbor.writer.retry-window-ms}
- * (30000), {@code harbor.writer.max-batch} (1000) and {@code harbor.writer.drain-timeout-ms} (10000).
- * The password is never logged; passwords in a URL are masked in every message.
+ * <p><b>Configuration.</b> In a node's properties: {@code services=dev.harbor.writer.Writer(jdbc:h2:file:./data/harbor)}
+ * (H2 settings after {@code ;} are fine: the writer joins its arguments back into one URL), or
+ * {@code services=dev.harbor.writer.Writer} with the URL in {@code HARBOR_WRITER_URL}. The rest comes
+ * from system properties, else environment variables (see {@link Settings#of}): the global name
+ * ({@code HARBOR_WRITER_NAME}, default {@value #WRITER_NAME}), {@code HARBOR_WRITER_USER},
+ * {@code HARBOR_WRITER_PASSWORD}, {@code HARBOR_WRITER_RETRY_WINDOW_MS} (30000),
+ * {@code HARBOR_WRITER_MAX_BATCH} (1000), {@code HARBOR_WRITER_DRAIN_TIMEOUT_MS} (10000). The password is
+ * never logged, and {@code password=...} in a URL is masked in every message.
  *
  * <p><b>What callers get.</b> Every {@link Record} call is answered exactly once: {@link Committed}
  * when the record is in the database (stored by this call or an earlier one: {@code (stream, seq)} is
@@ -122,14 +122,38 @@ public final class Writer implements Service {
     private volatile Connection connection;
     private volatile boolean closed;
 
-    /** A writer on {@code jdbcUrl}, registered as {@value #WRITER_NAME}, other settings from {@link Settings#of}. */
+    /**
+     * A writer on the URL in {@code harbor.writer.url} (system property) or {@code HARBOR_WRITER_URL}
+     * (environment): {@code services=dev.harbor.writer.Writer}.
+     */
+    public Writer() {
+        this(Settings.of(Settings.lookup("url").orElseThrow(() -> new IllegalArgumentException("the writer needs a"
+                + " database: give it the JDBC URL (services=dev.harbor.writer.Writer(jdbc:h2:file:./data/harbor)), or set"
+                + " harbor.writer.url or HARBOR_WRITER_URL"))));
+    }
+
+    /** A writer on {@code jdbcUrl}, the other settings from {@link Settings#of}. */
     public Writer(String jdbcUrl) {
         this(Settings.of(jdbcUrl));
     }
 
-    /** A writer on {@code jdbcUrl} registered under the global name {@code name}. */
-    public Writer(String jdbcUrl, String name) {
-        this(Settings.of(jdbcUrl).withName(name));
+    /**
+     * A writer on the URL {@code part1;part2}: a node's {@code services} line splits its arguments at
+     * {@code ;}, which H2 URLs use for their settings ({@code Writer(jdbc:h2:file:./data/harbor;AUTO_SERVER=TRUE)}),
+     * so the writer joins them back.
+     */
+    public Writer(String part1, String part2) {
+        this(part1 + ";" + part2);
+    }
+
+    /** A writer on the URL {@code part1;part2;part3}; see {@link #Writer(String, String)}. */
+    public Writer(String part1, String part2, String part3) {
+        this(part1 + ";" + part2 + ";" + part3);
+    }
+
+    /** A writer on the URL {@code part1;part2;part3;part4}; see {@link #Writer(String, String)}. */
+    public Writer(String part1, String part2, String part3, String part4) {
+        this(part1 + ";" + part2 + ";" + part3 + ";" + part4);
     }
 
     public Writer(Settings settings) {
@@ -160,7 +184,7 @@ public final class Writer implements Service {
                 return;
             }
             closed = true;
-            disconnect();
+            close(connection);
         });
         log.info("writer '{}' stores records in {} on {} ({}, batches of up to {}, retry window {} ms)", settings.name(),
                 Dialect.TABLE, where, dialect, settings.maxBatch(), settings.retryWindow().toMillis());
@@ -408,7 +432,7 @@ public final class Writer implements Service {
         }
         connection = c;
         if (closed) {
-            disconnect(); // the service ended while this handler connected
+            disconnect(); // the service ended while this handler connected, after the exit hook had run
             throw new SQLException("the writer has ended");
         }
     }
@@ -427,11 +451,16 @@ public final class Writer implements Service {
         }
     }
 
-    /** Closes the connection, if any (rolling back what is not committed). Any thread: handlers, the exit hook. */
+    /** Drops the connection, if any, closing it. Handlers and init only. */
     private void disconnect() {
         Connection c = connection;
         connection = null;
         insert = null;
+        close(c);
+    }
+
+    /** Closes {@code c} (which rolls back what it has not committed). Any thread: handlers, the exit hook. */
+    private void close(Connection c) {
         if (c == null) {
             return;
         }
@@ -482,27 +511,30 @@ public final class Writer implements Service {
         }
 
         /**
-         * Settings for {@code jdbcUrl}, the rest from system properties ({@code harbor.writer.user},
-         * {@code .password}, {@code .retry-window-ms}, {@code .max-batch}, {@code .drain-timeout-ms}), else
-         * from the environment ({@code HARBOR_WRITER_USER}, {@code HARBOR_WRITER_PASSWORD},
-         * {@code HARBOR_WRITER_RETRY_WINDOW_MS}, ...), else defaults: name {@value #WRITER_NAME}, batches of
-         * 1000, a 30 s retry window, a 10 s drain timeout.
+         * Settings for {@code jdbcUrl}, the rest from system properties ({@code harbor.writer.name},
+         * {@code .user}, {@code .password}, {@code .max-batch}, {@code .retry-window-ms},
+         * {@code .drain-timeout-ms}), else from the environment ({@code HARBOR_WRITER_NAME},
+         * {@code HARBOR_WRITER_USER}, {@code HARBOR_WRITER_PASSWORD}, {@code HARBOR_WRITER_MAX_BATCH}, ...),
+         * else the defaults: name {@value #WRITER_NAME}, no user or password (the URL's, or the driver's
+         * default), batches of at most 1000 records, a 30 s retry window, a 10 s drain timeout.
          */
         public static Settings of(String jdbcUrl) {
-            Function<String, String> lookup = key -> {
-                String v = System.getProperty("harbor.writer." + key);
-                if (v == null) {
-                    v = System.getenv("HARBOR_WRITER_" + key.toUpperCase(java.util.Locale.ROOT).replace('-', '_'));
-                }
-                return v == null || v.isBlank() ? null : v.strip();
-            };
-            return new Settings(jdbcUrl, lookup.apply("user"), lookup.apply("password"), WRITER_NAME,
-                    number(lookup, "max-batch", 1000), Duration.ofMillis(number(lookup, "retry-window-ms", 30_000)),
-                    Duration.ofMillis(number(lookup, "drain-timeout-ms", 10_000)));
+            return new Settings(jdbcUrl, lookup("user").orElse(null), lookup("password").orElse(null),
+                    lookup("name").orElse(WRITER_NAME), number("max-batch", 1000),
+                    Duration.ofMillis(number("retry-window-ms", 30_000)), Duration.ofMillis(number("drain-timeout-ms", 10_000)));
         }
 
-        private static int number(Function<String, String> lookup, String key, int otherwise) {
-            String v = lookup.apply(key);
+        /** The system property {@code harbor.writer.<key>}, else the environment's {@code HARBOR_WRITER_<KEY>}. */
+        static java.util.Optional<String> lookup(String key) {
+            String v = System.getProperty("harbor.writer." + key);
+            if (v == null) {
+                v = System.getenv("HARBOR_WRITER_" + key.toUpperCase(java.util.Locale.ROOT).replace('-', '_'));
+            }
+            return v == null || v.isBlank() ? java.util.Optional.empty() : java.util.Optional.of(v.strip());
+        }
+
+        private static int number(String key, int otherwise) {
+            String v = lookup(key).orElse(null);
             if (v == null) {
                 return otherwise;
             }

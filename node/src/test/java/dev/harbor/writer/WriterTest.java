@@ -294,6 +294,23 @@ class WriterTest extends NodeFixture {
     }
 
     @Test
+    void aServicesLineSplitAtSemicolonsIsJoinedBackIntoTheH2Url() throws Exception {
+        // services=dev.harbor.writer.Writer(jdbc:h2:file:/x/harbor;IFEXISTS=FALSE;LOCK_TIMEOUT=5000) passes three strings
+        Handle writer = node.launch(Writer.class, url, "IFEXISTS=FALSE", "LOCK_TIMEOUT=5000");
+        assertThat(call(writer, record("joined", 1, "b"))).isInstanceOf(Committed.class);
+        assertThat(rows()).containsOnlyKeys("joined/1");
+        assertThatThrownBy(() -> node.launch(Writer.class, url, "NO_SUCH_SETTING=1"))
+                .isInstanceOf(LaunchException.class).hasMessageContaining("NO_SUCH_SETTING");
+    }
+
+    @Test
+    void withoutAUrlTheLaunchSaysWhereToGiveIt() {
+        assertThatThrownBy(() -> node.launch(Writer.class))
+                .isInstanceOf(LaunchException.class).hasMessageContaining("the writer needs a database")
+                .hasMessageContaining("HARBOR_WRITER_URL");
+    }
+
+    @Test
     void aPasswordIsNeverShown() {
         assertThat(Writer.mask("jdbc:postgresql://db:5432/app?user=app&password=s3cret&ssl=true"))
                 .isEqualTo("jdbc:postgresql://db:5432/app?user=app&password=***&ssl=true");
