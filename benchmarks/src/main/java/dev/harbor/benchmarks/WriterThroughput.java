@@ -1,5 +1,6 @@
 package dev.harbor.benchmarks;
 
+import dev.harbor.proto.Committed;
 import dev.harbor.proto.Record;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
@@ -18,6 +19,7 @@ import java.time.Duration;
 import java.util.Comparator;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -121,17 +123,21 @@ public class WriterThroughput {
     /** Calls the writer with its next records one after another. Its fields are its handlers' own. */
     static final class Caller implements Service {
         private final String stream;
+        private final AtomicLong lastCommit;
         private long next;
 
-        Caller(String stream) {
+        Caller(String stream, AtomicLong lastCommit) {
             this.stream = stream;
+            this.lastCommit = lastCommit;
         }
 
         @Override
         public Object receive(ServiceContext ctx, Message m) {
             Round round = (Round) m.payload();
             for (int i = 0; i < round.records(); i++) {
-                ctx.call(Writer.WRITER_NAME, record(stream, next++), CALL_TIMEOUT); // throws unless Committed
+                // A cast that fails unless the reply is Committed; an error reply throws.
+                Committed c = (Committed) ctx.call(Writer.WRITER_NAME, record(stream, next++), CALL_TIMEOUT);
+                lastCommit.accumulateAndGet(c.getCommit(), Math::max);
             }
             round.done().countDown();
             return null;
@@ -141,13 +147,16 @@ public class WriterThroughput {
     static final class WriterRig implements Rig {
         private final Node node = Node.builder().id(1).build();
         private final Handle[] callers;
+        /** The highest commit number any caller was answered with: the writer's commits so far. */
+        private final AtomicLong commits = new AtomicLong();
+        private long rows;
 
         WriterRig(String url, int n) {
             node.launch(Writer.class, url);
             callers = new Handle[n];
             for (int i = 0; i < n; i++) {
                 String stream = "caller-" + i;
-                callers[i] = node.launch(() -> new Caller(stream));
+                callers[i] = node.launch(() -> new Caller(stream, commits));
             }
         }
 
@@ -158,10 +167,13 @@ public class WriterThroughput {
                 node.send(c, new Round(perCaller, done));
             }
             BenchSupport.await(done, "a round of writer calls");
+            rows += (long) perCaller * callers.length;
         }
 
         @Override
         public void close() {
+            System.out.printf("%nwriter: %d rows in %d commits, %.1f rows per commit on average%n", rows, commits.get(),
+                    (double) rows / Math.max(1, commits.get()));
             node.stop();
         }
     }

@@ -156,6 +156,7 @@ public final class Writer implements Service {
         this(part1 + ";" + part2 + ";" + part3 + ";" + part4);
     }
 
+    /** A writer with {@code settings} (for code that launches it: {@code node.launch(() -> new Writer(settings))}). */
     public Writer(Settings settings) {
         this.settings = Objects.requireNonNull(settings, "settings");
         this.where = mask(settings.jdbcUrl());
