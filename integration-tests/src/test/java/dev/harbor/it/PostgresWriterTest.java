@@ -14,9 +14,7 @@ import dev.harbor.writer.Writer;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -27,6 +25,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -64,14 +63,9 @@ class PostgresWriterTest {
     }
 
     Map<String, String> rows() throws SQLException {
-        Map<String, String> out = new HashMap<>();
-        try (Connection c = DriverManager.getConnection(postgres.jdbcUrl()); Statement s = c.createStatement();
-                ResultSet rs = s.executeQuery("SELECT stream, seq, body FROM " + Dialect.TABLE)) {
-            while (rs.next()) {
-                out.put(rs.getString(1) + "/" + rs.getLong(2), rs.getString(3));
-            }
+        try (Connection c = DriverManager.getConnection(postgres.jdbcUrl())) {
+            return Dialect.stored(c).stream().collect(Collectors.toMap(r -> r.getStream() + "/" + r.getSeq(), Record::getBody));
         }
-        return out;
     }
 
     @Test

@@ -1,8 +1,12 @@
 package dev.harbor.writer;
 
+import dev.harbor.proto.Record;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * How the writer speaks to each database it knows: the table it creates and the statement that stores a
@@ -59,6 +63,21 @@ public enum Dialect {
             }
         }
         connection.commit();
+    }
+
+    /**
+     * Every record stored in {@value #TABLE} over {@code connection}, ordered by stream and seq: what a
+     * zero-loss check compares the acknowledged records with. Works on either database.
+     */
+    public static List<Record> stored(Connection connection) throws SQLException {
+        List<Record> out = new ArrayList<>();
+        try (Statement s = connection.createStatement();
+                ResultSet rs = s.executeQuery("SELECT stream, seq, body FROM " + TABLE + " ORDER BY stream, seq")) {
+            while (rs.next()) {
+                out.add(Record.newBuilder().setStream(rs.getString(1)).setSeq(rs.getLong(2)).setBody(rs.getString(3)).build());
+            }
+        }
+        return out;
     }
 
     /** The statement with parameters (stream, seq, body) that stores a record unless it is stored already. */

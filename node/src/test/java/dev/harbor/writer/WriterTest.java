@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -58,14 +59,9 @@ class WriterTest extends NodeFixture {
 
     /** Every row of the table, "stream/seq" to body, read over a connection of the test's own. */
     Map<String, String> rows() throws SQLException {
-        Map<String, String> out = new HashMap<>();
-        try (Connection c = DriverManager.getConnection(url); Statement s = c.createStatement();
-                ResultSet rs = s.executeQuery("SELECT stream, seq, body FROM " + Dialect.TABLE)) {
-            while (rs.next()) {
-                out.put(rs.getString(1) + "/" + rs.getLong(2), rs.getString(3));
-            }
+        try (Connection c = DriverManager.getConnection(url)) {
+            return Dialect.stored(c).stream().collect(Collectors.toMap(r -> r.getStream() + "/" + r.getSeq(), Record::getBody));
         }
-        return out;
     }
 
     void sql(String statement) throws SQLException {
