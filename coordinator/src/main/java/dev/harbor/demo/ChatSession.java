@@ -14,7 +14,7 @@ import java.time.Duration;
  */
 public final class ChatSession implements Session {
     /** The writer's global name. */
-    static final String WRITER = "writer";
+    static final String WRITER = dev.harbor.writer.Writer.WRITER_NAME;
     /** How long a SAY waits for the writer before it is answered ERR (the record may still be stored later). */
     static final Duration WRITE_TIMEOUT = Duration.ofSeconds(10);
 

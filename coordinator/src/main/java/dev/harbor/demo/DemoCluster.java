@@ -90,7 +90,7 @@ public final class DemoCluster implements AutoCloseable {
 
     private Process launch(int id, Path config) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
-        ProcessBuilder pb = new ProcessBuilder(List.of(java, "-Xmx512m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
+        ProcessBuilder pb = new ProcessBuilder(List.of(java, "-Xmx512m", "-XX:+UseSerialGC", "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
                 "dev.harbor.cli.Main", "node", "--config", config.toString()));
         pb.redirectError(log(id).toFile());
         return pb.start();

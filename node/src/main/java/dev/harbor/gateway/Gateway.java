@@ -67,8 +67,8 @@ public final class Gateway implements Service {
     /** The tag that says where the gateway listens (host:port, with the real port if 0 was asked for). */
     public static final String LISTEN_TAG = "gateway.listen";
     public static final int MAX_LINE = 4096;
-    static final int CLOSING_AT_ONCE = 64;
-    static final long DEFAULT_DRAIN_MS = 10_000;
+    static final int CLOSING_AT_ONCE = 1024;
+    static final long DEFAULT_DRAIN_MS = 5_000;
 
     /** Sent by a connection's event loop when a client has connected. */
     record Accepted(Connection connection) {

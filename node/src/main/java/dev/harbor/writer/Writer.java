@@ -36,7 +36,7 @@ import org.slf4j.LoggerFactory;
  * a URL should not carry is read from system properties, else environment variables (see
  * {@link Settings#of}): {@code harbor.writer.user} / {@code HARBOR_WRITER_USER},
  * {@code harbor.writer.password} / {@code HARBOR_WRITER_PASSWORD}, {@code harbor.writer.retry-window-ms}
- * (30000), {@code harbor.writer.max-batch} (1000) and {@code harbor.writer.drain-timeout-ms} (10000).
+ * (30000), {@code harbor.writer.max-batch} (1000) and {@code harbor.writer.drain-timeout-ms} (7000: with the gateway's 5000 the default plan fits a 30 s budget).
  * The password is never logged; passwords in a URL are masked in every message.
  *
  * <p><b>What callers get.</b> Every {@link Record} call is answered exactly once: {@link Committed}
@@ -498,7 +498,7 @@ public final class Writer implements Service {
             };
             return new Settings(jdbcUrl, lookup.apply("user"), lookup.apply("password"), WRITER_NAME,
                     number(lookup, "max-batch", 1000), Duration.ofMillis(number(lookup, "retry-window-ms", 30_000)),
-                    Duration.ofMillis(number(lookup, "drain-timeout-ms", 10_000)));
+                    Duration.ofMillis(number(lookup, "drain-timeout-ms", 7_000)));
         }
 
         private static int number(Function<String, String> lookup, String key, int otherwise) {
