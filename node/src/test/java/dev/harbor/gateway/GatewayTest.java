@@ -263,4 +263,55 @@ class GatewayTest {
             assertThat(c.read()).isEqualTo(new Frame(1, "OK", "still here"));
         }
     }
+
+    /**
+     * Fuzz-style: {@value #FUZZ_LINES} lines from a fixed seed (random bytes, invalid UTF-8, control
+     * characters, numbers out of range, verbs that are not words) on one connection. Each line gets
+     * exactly one frame back, the session and the gateway live on, and a well-behaved client is served after.
+     */
+    @Test
+    void fuzzedLinesEachGetOneAnswerAndChangeNothing() throws Exception {
+        java.util.Random random = new java.util.Random(20261126L);
+        String[] shapes = {"%d ECHO %s", "%d %s", "%s", "-%d ECHO x", "%d9999999999999999999 ECHO", "%d FAIL %s", "%d echo"};
+        int before = node.services().size();
+        try (Socket s = new Socket(address.getAddress(), address.getPort())) {
+            s.setSoTimeout((int) WAIT.toMillis());
+            OutputStream out = s.getOutputStream();
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
+            assertThat(in.readLine()).startsWith("* HELLO ");
+            long id = 0;
+            for (int i = 0; i < FUZZ_LINES; i++) {
+                byte[] line;
+                if (random.nextBoolean()) {
+                    line = new byte[random.nextInt(200)];
+                    random.nextBytes(line);
+                    for (int j = 0; j < line.length; j++) {
+                        if (line[j] == '\n' || line[j] == '\r') {
+                            line[j] = '?';
+                        }
+                    }
+                } else {
+                    String junk = Long.toString(random.nextLong(), 36);
+                    String text = String.format(shapes[random.nextInt(shapes.length)], ++id, junk);
+                    line = text.getBytes(StandardCharsets.UTF_8);
+                }
+                String decoded = new String(line, StandardCharsets.UTF_8);
+                if (decoded.matches("(?is)\\S+ +(QUIT|HOLD)( .*)?")) {
+                    line = "x".getBytes(StandardCharsets.UTF_8); // would end the session or wait for the test
+                }
+                out.write(line);
+                out.write('\n');
+                out.flush();
+                String answer = in.readLine();
+                assertThat(answer).as("answer to fuzz line " + i).isNotNull().matches("(\\* ERR |\\d+ (OK|ERR)).*");
+            }
+            assertThat(node.services()).as("one session more, nothing else").hasSize(before + 1);
+        }
+        try (GatewayClient c = connect()) {
+            c.send(1, "ECHO", "after the fuzz");
+            assertThat(c.read()).isEqualTo(new Frame(1, "OK", "after the fuzz"));
+        }
+    }
+
+    static final int FUZZ_LINES = 2_000;
 }
