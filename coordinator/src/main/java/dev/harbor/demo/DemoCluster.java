@@ -81,6 +81,9 @@ public final class DemoCluster implements AutoCloseable {
             }
             Path file = dir.resolve("node-" + id + ".properties");
             Files.writeString(file, config.toString());
+            if (id == COORDINATOR_NODE) { // it holds the token
+                Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+            }
             processes.put(id, launch(id, file));
         }
         for (var e : processes.entrySet()) {
