@@ -27,7 +27,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Not thread-safe: one thread starts and stops it.
  */
-public final class DemoCluster implements AutoCloseable {
+public final class DemoCluster implements DemoTarget, AutoCloseable {
     public static final int COORDINATOR_NODE = 1;
     public static final int WRITER_NODE = 3;
     private static final Duration READY = Duration.ofSeconds(60);
@@ -126,6 +126,11 @@ public final class DemoCluster implements AutoCloseable {
         }
     }
 
+    @Override
+    public int coordinatorNode() {
+        return COORDINATOR_NODE;
+    }
+
     /** The directory of the run. */
     public Path dir() {
         return dir;
@@ -137,26 +142,31 @@ public final class DemoCluster implements AutoCloseable {
     }
 
     /** The coordinator's bearer token (random for each run). */
+    @Override
     public String token() {
         return token;
     }
 
     /** The writer's JDBC URL. */
+    @Override
     public String databaseUrl() {
         return databaseUrl;
     }
 
     /** host:port of node {@code id}'s gRPC server. */
+    @Override
     public String address(int id) {
         return addresses.get(id);
     }
 
     /** Node ids, in order. */
+    @Override
     public List<Integer> nodes() {
         return new ArrayList<>(addresses.keySet());
     }
 
     /** The two gateways' client addresses. */
+    @Override
     public List<InetSocketAddress> gateways() {
         return List.copyOf(gateways.values());
     }
@@ -171,6 +181,7 @@ public final class DemoCluster implements AutoCloseable {
      *
      * @return each node's exit code, or null for one still running when {@code within} ran out
      */
+    @Override
     public Map<Integer, Integer> awaitExit(Duration within) throws InterruptedException {
         long deadline = System.nanoTime() + within.toNanos();
         Map<Integer, Integer> codes = new LinkedHashMap<>();

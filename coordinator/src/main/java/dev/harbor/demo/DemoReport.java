@@ -149,7 +149,7 @@ public final class DemoReport {
             }
         }
         checks.add(new Check("every service exited exactly once", exitProblems.isEmpty(),
-                services + " exit events on 3 nodes" + (exitProblems.isEmpty() ? "" : ": " + exitProblems.subList(0, Math.min(5, exitProblems.size())))));
+                services + " exit events on " + exits.size() + " nodes" + (exitProblems.isEmpty() ? "" : ": " + exitProblems.subList(0, Math.min(5, exitProblems.size())))));
 
         // 3. Every node exited 0; 4. within the budget; and the coordinator's own verdict.
         checks.add(new Check("every node process exited 0", exitCodes.values().stream().allMatch(c -> c != null && c == 0),

@@ -67,7 +67,7 @@ public final class DemoRun {
     /** Hooks a caller can use to act during the run (a test stops the database, say). */
     public interface Hooks {
         /** The clients are writing; called once, before the load time starts counting. */
-        default void loadStarted(DemoCluster cluster) throws Exception {
+        default void loadStarted(DemoTarget cluster) throws Exception {
         }
     }
 
@@ -81,14 +81,26 @@ public final class DemoRun {
         this.hooks = hooks;
     }
 
-    /** Runs it. Every node process is gone when this returns (killed if it had not exited). */
+    /** Runs it on a new local cluster. Every node process is gone when this returns (killed if it had not exited). */
     public DemoReport run() throws Exception {
         try (DemoCluster cluster = new DemoCluster(options.dir(), options.databaseUrl())) {
             progress.accept("starting 3 nodes (logs in " + cluster.dir() + ")");
             cluster.start();
-            Map<Integer, List<ExitEvent>> exits = new ConcurrentHashMap<>();
-            Map<Integer, Set<String>> alive = new ConcurrentHashMap<>();
-            List<ExitSubscriber> subscribers = new ArrayList<>();
+            return runOn(cluster);
+        }
+    }
+
+    /**
+     * Runs it on a cluster that is up, with both gateways, the writer and the coordinator
+     * ({@link Options#databaseUrl()} and {@link Options#dir()} are not used).
+     */
+    public DemoReport runOn(DemoTarget cluster) throws Exception {
+        Map<Integer, List<ExitEvent>> exits = new ConcurrentHashMap<>();
+        Map<Integer, Set<String>> alive = new ConcurrentHashMap<>();
+        List<ExitSubscriber> subscribers = new ArrayList<>();
+        ManagedChannel channel = Grpc.newChannelBuilder(cluster.address(cluster.coordinatorNode()),
+                InsecureChannelCredentials.create()).maxInboundMessageSize(64 * 1024 * 1024).build();
+        try {
             for (int id : cluster.nodes()) {
                 List<ExitEvent> mine = new CopyOnWriteArrayList<>();
                 Set<String> live = ConcurrentHashMap.newKeySet();
@@ -111,19 +123,15 @@ public final class DemoRun {
                     throw new IllegalStateException("the exit stream of " + s.target() + " did not catch up within 30 s");
                 }
             }
-            ManagedChannel channel = Grpc.newChannelBuilder(cluster.address(DemoCluster.COORDINATOR_NODE),
-                    InsecureChannelCredentials.create()).maxInboundMessageSize(64 * 1024 * 1024).build();
-            try {
-                var coordinator = CoordinatorGrpc.newBlockingStub(channel).withCallCredentials(BearerAuth.credentials(cluster.token()));
-                return drive(cluster, coordinator, exits, alive, subscribers);
-            } finally {
-                channel.shutdownNow();
-                subscribers.forEach(ExitSubscriber::close);
-            }
+            var coordinator = CoordinatorGrpc.newBlockingStub(channel).withCallCredentials(BearerAuth.credentials(cluster.token()));
+            return drive(cluster, coordinator, exits, alive, subscribers);
+        } finally {
+            channel.shutdownNow();
+            subscribers.forEach(ExitSubscriber::close);
         }
     }
 
-    private DemoReport drive(DemoCluster cluster, CoordinatorGrpc.CoordinatorBlockingStub coordinator, Map<Integer, List<ExitEvent>> exits,
+    private DemoReport drive(DemoTarget cluster, CoordinatorGrpc.CoordinatorBlockingStub coordinator, Map<Integer, List<ExitEvent>> exits,
             Map<Integer, Set<String>> alive, List<ExitSubscriber> subscribers) throws Exception {
         // Wait until the coordinator's plan has both gateways and the writer, and the writer is
         // reachable from both gateways (one acknowledged line through each).
@@ -136,7 +144,7 @@ public final class DemoRun {
         for (InetSocketAddress g : gateways) {
             awaitWriterThrough(g, tally, clients);
         }
-        progress.accept("connecting " + options.clients() + " clients to the gateways on nodes 1 and 2");
+        progress.accept("connecting " + options.clients() + " clients to the gateways at " + gateways);
         for (int i = 0; i < options.clients(); i++) {
             DemoClient c = new DemoClient(i + 1, gateways.get(i % gateways.size()), tally, maxRun);
             clients.add(c);
@@ -150,7 +158,7 @@ public final class DemoRun {
             Thread.sleep(Math.min(1000, Math.max(1, (loadEnd - System.nanoTime()) / 1_000_000)));
         }
 
-        progress.accept("calling Shutdown on the coordinator (node 1), budget " + options.budget().toMillis() + " ms");
+        progress.accept("calling Shutdown on the coordinator (node " + cluster.coordinatorNode() + "), budget " + options.budget().toMillis() + " ms");
         long shutdownStart = System.nanoTime();
         java.time.Instant shutdownAt = java.time.Instant.now();
         List<ShutdownProgress> items = new ArrayList<>();

@@ -86,7 +86,7 @@ class DemoZeroLossTest {
         try (PostgresServer pg = PostgresServer.create(dir("pg-outage"))) {
             DemoReport r = run("pg-outage", pg.jdbcUrl(), new DemoRun.Hooks() {
                 @Override
-                public void loadStarted(DemoCluster cluster) throws Exception {
+                public void loadStarted(dev.harbor.demo.DemoTarget cluster) throws Exception {
                     Thread.sleep(1000); // let some lines be stored first
                     pg.stop();
                     Thread.sleep(2000); // the writer's commits fail meanwhile; it keeps what it owes and retries
