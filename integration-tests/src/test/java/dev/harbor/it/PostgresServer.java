@@ -39,7 +39,7 @@ final class PostgresServer implements AutoCloseable {
 
     private PostgresServer(Path bin, Path dir) {
         this.bin = bin;
-        this.dir = dir;
+        this.dir = dir.toAbsolutePath();
         this.data = dir.resolve("data");
         this.log = dir.resolve("postgres.log");
         this.port = ProcessCluster.freePort();

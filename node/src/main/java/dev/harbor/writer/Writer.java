@@ -36,8 +36,8 @@ import org.slf4j.LoggerFactory;
  * from system properties, else environment variables (see {@link Settings#of}): the global name
  * ({@code HARBOR_WRITER_NAME}, default {@value #WRITER_NAME}), {@code HARBOR_WRITER_USER},
  * {@code HARBOR_WRITER_PASSWORD}, {@code HARBOR_WRITER_RETRY_WINDOW_MS} (30000),
- * {@code HARBOR_WRITER_MAX_BATCH} (1000), {@code HARBOR_WRITER_DRAIN_TIMEOUT_MS} (10000). The password is
- * never logged, and {@code password=...} in a URL is masked in every message.
+ * {@code HARBOR_WRITER_MAX_BATCH} (1000), {@code HARBOR_WRITER_DRAIN_TIMEOUT_MS} (7000: with the gateway's 5000
+ * the default plan fits a 30 s budget). The password is never logged, and {@code password=...} in a URL is masked in every message.
  *
  * <p><b>What callers get.</b> Every {@link Record} call is answered exactly once: {@link Committed}
  * when the record is in the database (stored by this call or an earlier one: {@code (stream, seq)} is
@@ -517,12 +517,12 @@ public final class Writer implements Service {
          * {@code .drain-timeout-ms}), else from the environment ({@code HARBOR_WRITER_NAME},
          * {@code HARBOR_WRITER_USER}, {@code HARBOR_WRITER_PASSWORD}, {@code HARBOR_WRITER_MAX_BATCH}, ...),
          * else the defaults: name {@value #WRITER_NAME}, no user or password (the URL's, or the driver's
-         * default), batches of at most 1000 records, a 30 s retry window, a 10 s drain timeout.
+         * default), batches of at most 1000 records, a 30 s retry window, a 7 s drain timeout.
          */
         public static Settings of(String jdbcUrl) {
             return new Settings(jdbcUrl, lookup("user").orElse(null), lookup("password").orElse(null),
                     lookup("name").orElse(WRITER_NAME), number("max-batch", 1000),
-                    Duration.ofMillis(number("retry-window-ms", 30_000)), Duration.ofMillis(number("drain-timeout-ms", 10_000)));
+                    Duration.ofMillis(number("retry-window-ms", 30_000)), Duration.ofMillis(number("drain-timeout-ms", 7_000)));
         }
 
         /** The system property {@code harbor.writer.<key>}, else the environment's {@code HARBOR_WRITER_<KEY>}. */
