@@ -18,9 +18,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -235,10 +233,9 @@ public final class DemoRun {
     /** Every stored (stream, seq), read once the writer's node has exited. */
     static Map<String, Set<Long>> readRows(String url) throws SQLException {
         Map<String, Set<Long>> rows = new HashMap<>();
-        try (Connection c = DriverManager.getConnection(url); Statement st = c.createStatement();
-                ResultSet rs = st.executeQuery("SELECT stream, seq FROM harbor_records")) {
-            while (rs.next()) {
-                rows.computeIfAbsent(rs.getString(1), k -> new HashSet<>()).add(rs.getLong(2));
+        try (Connection c = DriverManager.getConnection(url)) {
+            for (var r : dev.harbor.writer.Dialect.stored(c)) {
+                rows.computeIfAbsent(r.getStream(), k -> new HashSet<>()).add(r.getSeq());
             }
         }
         return rows;
