@@ -106,7 +106,16 @@ final class Connection extends SimpleChannelInboundHandler<String> {
      */
     void closeAfterOutput() {
         Channel c = channel;
-        c.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        if (c.eventLoop().isShuttingDown()) {
+            c.close(); // the gateway has ended: its event loops close every connection, with or without this
+            return;
+        }
+        try {
+            c.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            c.close(); // the event loop stopped between the check and the write
+            return;
+        }
         if (!c.closeFuture().awaitUninterruptibly(CLOSE_WAIT_SECONDS, java.util.concurrent.TimeUnit.SECONDS)) {
             log.warn("gateway connection {}: output not sent within {} s; closing it anyway", c.remoteAddress(), CLOSE_WAIT_SECONDS);
             c.close();

@@ -74,6 +74,10 @@ public final class Gateway implements Service {
     record Accepted(Connection connection) {
     }
 
+    /** A session's agent has started (or failed to: {@code failure}). */
+    private record Launched(Connection connection, Handle agent, Throwable failure) {
+    }
+
     private final String listen;
     private final Session.Factory sessions;
     private final Duration drainTimeout;
@@ -121,9 +125,12 @@ public final class Gateway implements Service {
         Handle self = ctx.self();
         EventLoopGroup g = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
         group = g;
-        // However the gateway ends (drained, killed, its node stopped), its event loops stop with it,
-        // which closes every connection still open (their agents then see them go).
-        ctx.node().watch(self).whenComplete((exit, e) -> g.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS));
+        // However the gateway ends (drained, killed, its node stopped), every connection still open is
+        // closed (their agents then see them go) and its event loops stop.
+        io.netty.channel.group.ChannelGroup open = new io.netty.channel.group.DefaultChannelGroup(
+                io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
+        ctx.node().watch(self).whenComplete((exit, e) -> open.close().addListener(
+                done -> g.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS)));
         var node = ctx.node();
         try {
             server = new ServerBootstrap().group(g).channel(NioServerSocketChannel.class)
@@ -133,6 +140,7 @@ public final class Gateway implements Service {
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel ch) {
+                            open.add(ch); // removed again when it closes
                             ch.pipeline().addLast(new LineBasedFrameDecoder(MAX_LINE, true, true),
                                     new StringDecoder(StandardCharsets.UTF_8), new StringEncoder(StandardCharsets.UTF_8),
                                     new Connection(node, self, MAX_LINE));
@@ -144,6 +152,7 @@ public final class Gateway implements Service {
             throw new IllegalStateException("gateway cannot listen on " + listen + ": " + e.getMessage()
                     + "; is another process using that port?", e);
         }
+        open.add(server);
         InetSocketAddress bound = (InetSocketAddress) server.localAddress();
         ctx.tag(LISTEN_TAG, bound.getHostString() + ":" + bound.getPort());
         OrderedExit.register(ctx, OrderedExit.GATEWAY, drainTimeout);
@@ -155,6 +164,8 @@ public final class Gateway implements Service {
         Object p = msg.payload();
         if (p instanceof Accepted a) {
             accept(ctx, a.connection());
+        } else if (p instanceof Launched l) {
+            launched(ctx, l);
         } else if (p instanceof ExitEvent exit) {
             agents.remove(exit.handle());
             toClose.remove(exit.handle());
@@ -173,21 +184,27 @@ public final class Gateway implements Service {
             connection.refuse("server going down");
             return;
         }
+        // Sessions start in parallel: the gateway does not wait for one's init before taking the
+        // next connection. It counts the launches in progress so that a drain waits for them too.
         launching++;
-        Handle agent;
-        try {
-            agent = ctx.launch(() -> new SessionAgent(connection, sessions));
-        } catch (RuntimeException e) {
-            log.warn("gateway {}: a session for {} could not start: {}", ctx.self(), connection.remote(), e.getMessage());
-            connection.refuse("session could not start: " + e.getMessage());
-            return;
-        } finally {
-            launching--;
-        }
-        agents.add(agent);
-        ctx.watch(agent);
-        if (draining) {
-            toClose.add(agent); // the drain began while it was starting
+        Handle self = ctx.self();
+        var node = ctx.node();
+        node.launchAsync(() -> new SessionAgent(connection, sessions))
+                .whenComplete((agent, failure) -> node.send(self, new Launched(connection, agent, failure)));
+    }
+
+    private void launched(ServiceContext ctx, Launched l) {
+        launching--;
+        if (l.failure() != null) {
+            Throwable cause = l.failure().getCause() != null ? l.failure().getCause() : l.failure();
+            log.warn("gateway {}: a session for {} could not start: {}", ctx.self(), l.connection().remote(), cause.toString());
+            l.connection().refuse("session could not start: " + cause.getMessage());
+        } else {
+            agents.add(l.agent());
+            ctx.watch(l.agent());
+            if (draining) {
+                toClose.add(l.agent()); // the drain began while it was starting
+            }
         }
         closeMore(ctx);
     }

@@ -299,8 +299,9 @@ class GatewayTest {
                 if (decoded.matches("(?is)\\S+ +(QUIT|HOLD)( .*)?")) {
                     line = "x".getBytes(StandardCharsets.UTF_8); // would end the session or wait for the test
                 }
-                out.write(line);
-                out.write('\n');
+                byte[] framed = java.util.Arrays.copyOf(line, line.length + 1);
+                framed[line.length] = '\n';
+                out.write(framed); // one write: with Nagle on, a second small one would wait for a delayed ACK
                 out.flush();
                 String answer = in.readLine();
                 assertThat(answer).as("answer to fuzz line " + i).isNotNull().matches("(\\* ERR |\\d+ (OK|ERR)).*");
