@@ -67,6 +67,13 @@ public final class DemoRun {
         /** The clients are writing; called once, before the load time starts counting. */
         default void loadStarted(DemoTarget cluster) throws Exception {
         }
+
+        /**
+         * {@code Shutdown} has just been called; runs on a thread of its own while the run goes on, and
+         * the run waits for it at the end (what it throws fails the run).
+         */
+        default void shutdownCalled(DemoTarget cluster) throws Exception {
+        }
     }
 
     private final Options options;
@@ -163,6 +170,15 @@ public final class DemoRun {
         Report report = null;
         Iterator<ShutdownProgress> it = coordinator.withDeadlineAfter(options.budget().toMillis() + 30_000, TimeUnit.MILLISECONDS)
                 .shutdown(ShutdownRequest.newBuilder().setBudgetMs((int) options.budget().toMillis()).build());
+        java.util.concurrent.CompletableFuture<Void> hook = new java.util.concurrent.CompletableFuture<>();
+        Thread.ofVirtual().name("demo-shutdown-hook").start(() -> {
+            try {
+                hooks.shutdownCalled(cluster);
+                hook.complete(null);
+            } catch (Throwable t) {
+                hook.completeExceptionally(t);
+            }
+        });
         while (it.hasNext()) {
             ShutdownProgress p = it.next();
             items.add(p);
@@ -179,6 +195,11 @@ public final class DemoRun {
         long shutdownMs = (System.nanoTime() - shutdownStart) / 1_000_000;
         for (Thread t : threads) {
             t.join(Duration.ofSeconds(30));
+        }
+        try {
+            hook.get(30, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof Exception ex ? ex : e;
         }
         for (ExitSubscriber s : subscribers) {
             s.close();

@@ -5,6 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.harbor.demo.DemoCluster;
 import dev.harbor.demo.DemoReport;
 import dev.harbor.demo.DemoRun;
+import dev.harbor.demo.DemoTarget;
+import dev.harbor.gateway.GatewayClient;
+import dev.harbor.gateway.GatewayClient.Frame;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
 import dev.harbor.exit.ExitReason;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -60,8 +66,36 @@ class DemoZeroLossTest {
 
     @Test
     void aShutdownUnderLoadLosesNothingOnH2() throws Exception {
+        AtomicReference<GatewayClient> watcher = new AtomicReference<>();
+        List<String> seen = new CopyOnWriteArrayList<>();
         DemoReport r = run("h2", null, new DemoRun.Hooks() {
+            @Override
+            public void loadStarted(DemoTarget cluster) throws Exception {
+                watcher.set(GatewayClient.connect(cluster.gateways().get(0), Duration.ofSeconds(30)));
+            }
+
+            /** A client of the draining gateway: BYE, an error frame for a late request, no new connection. */
+            @Override
+            public void shutdownCalled(DemoTarget cluster) throws Exception {
+                try (GatewayClient c = watcher.get()) {
+                    Frame bye = c.read();
+                    seen.add("first frame: " + bye);
+                    c.send(1, "SAY", "after the BYE");
+                    seen.add("late request: " + c.read());
+                    try (GatewayClient late = GatewayClient.connect(cluster.gateways().get(0), Duration.ofSeconds(5))) {
+                        seen.add("new connection: accepted as " + late.session());
+                    } catch (java.io.IOException e) {
+                        seen.add("new connection: refused");
+                    }
+                    c.send(2, "QUIT", "");
+                    seen.add("quit: " + c.read());
+                    seen.add("then: " + c.read());
+                }
+            }
         });
+        assertThat(seen).containsExactly("first frame: " + new Frame(0, "BYE", "server going down"),
+                "late request: " + new Frame(1, "ERR", "session closing (server going down): not done"),
+                "new connection: refused", "quit: " + new Frame(2, "OK", "bye"), "then: null");
         assertAnsweredExitedAndInBudget(r);
         assertThat(r.acked).as("lines stored under load").isGreaterThan(CLIENTS);
         assertThat(r.stored).isEqualTo(r.acked);
@@ -86,7 +120,7 @@ class DemoZeroLossTest {
         try (PostgresServer pg = PostgresServer.create(dir("pg-outage"))) {
             DemoReport r = run("pg-outage", pg.jdbcUrl(), new DemoRun.Hooks() {
                 @Override
-                public void loadStarted(dev.harbor.demo.DemoTarget cluster) throws Exception {
+                public void loadStarted(DemoTarget cluster) throws Exception {
                     Thread.sleep(1000); // let some lines be stored first
                     pg.stop();
                     Thread.sleep(2000); // the writer's commits fail meanwhile; it keeps what it owes and retries
