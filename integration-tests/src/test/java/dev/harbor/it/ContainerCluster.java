@@ -77,7 +77,12 @@ final class ContainerCluster implements AutoCloseable {
 
     /** A {@link Registered} service's spec (no journal: a container cannot write the test's files); {@code mode} as there. */
     static String registered(String serviceName, String role, long drainTimeoutMs, String mode) {
-        return "dev.harbor.it.Registered(" + String.join(";", serviceName, role, Long.toString(drainTimeoutMs), "", mode) + ")";
+        return registered(serviceName, role, drainTimeoutMs, "", mode);
+    }
+
+    /** As {@link #registered(String, String, long, String)}, depending on the roles {@code dependsOn} (joined by '+'). */
+    static String registered(String serviceName, String role, long drainTimeoutMs, String dependsOn, String mode) {
+        return "dev.harbor.it.Registered(" + String.join(";", serviceName, role, Long.toString(drainTimeoutMs), dependsOn, mode) + ")";
     }
 
     /** A {@link Pinger}'s spec: it calls each of {@code targets} every 200 ms. */

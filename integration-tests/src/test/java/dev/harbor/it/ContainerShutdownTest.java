@@ -61,9 +61,9 @@ class ContainerShutdownTest {
         for (int id : c.ids()) {
             for (ServiceInfo s : c.services(id)) {
                 if (id == 1 && s.getTagsMap().containsKey(Monitor.TAG)) {
-                    monitor1 = Handle.of(s.getHandle().getNode(), s.getHandle().getId());
+                    monitor1 = CoordinatedCluster.handle(s);
                 }
-                alive.put(Handle.of(s.getHandle().getNode(), s.getHandle().getId()), s.getNamesList().isEmpty() ? s.getType() : s.getNames(0));
+                alive.put(CoordinatedCluster.handle(s), s.getNamesList().isEmpty() ? s.getType() : s.getNames(0));
             }
         }
         Map<String, Handle> h = new HashMap<>();

@@ -146,8 +146,16 @@ final class CoordinatedCluster implements AutoCloseable {
 
     /** The handle of the live service named {@code name} on node {@code id}, from its admin API. */
     Handle handleOf(int id, String name) {
-        return find(id, name).map(s -> Handle.of(s.getHandle().getNode(), s.getHandle().getId()))
-                .orElseThrow(() -> new AssertionError("node " + id + " lists no service named " + name));
+        return handleOf(find(id, name), id, name);
+    }
+
+    /** The handle of {@code found}, a service named {@code name} looked up on node {@code id}; fails if there is none. */
+    static Handle handleOf(Optional<ServiceInfo> found, int id, String name) {
+        return found.map(CoordinatedCluster::handle).orElseThrow(() -> new AssertionError("node " + id + " lists no service named " + name));
+    }
+
+    static Handle handle(ServiceInfo s) {
+        return Handle.of(s.getHandle().getNode(), s.getHandle().getId());
     }
 
     Optional<ServiceInfo> find(int id, String name) {
