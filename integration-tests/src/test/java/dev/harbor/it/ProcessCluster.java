@@ -144,7 +144,8 @@ final class ProcessCluster implements AutoCloseable {
         return c;
     }
 
-    private static int freePort() {
+    /** A port free on loopback now. */
+    static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         } catch (IOException e) {
