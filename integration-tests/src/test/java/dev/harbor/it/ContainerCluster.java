@@ -53,7 +53,9 @@ final class ContainerCluster implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ContainerCluster.class);
     static final int PORT = 7700;
     static final String TOKEN = "it-container-secret-41d9";
-    /** What docker stop waits before SIGKILL: the SIGTERM drain's budget (25 s) and a margin, as in the compose file. */
+    /** How long a node's SIGTERM drain may take: the node's own constant (NodeCommand.DRAIN_BUDGET), read from it. */
+    static final Duration DRAIN_BUDGET = nodeDrainBudget();
+    /** What docker stop waits before SIGKILL: the SIGTERM drain's budget and a margin, as in the compose file. */
     static final int GRACE_SECONDS = 30;
     /** After this much silence a node is lost (harbor.loss-timeout-ms). */
     static final long LOSS_TIMEOUT_MS = 5_000;
@@ -88,6 +90,16 @@ final class ContainerCluster implements AutoCloseable {
     /** A {@link Pinger}'s spec: it calls each of {@code targets} every 200 ms. */
     static String pinger(String serviceName, String... targets) {
         return "dev.harbor.it.Pinger(" + serviceName + ";" + String.join("+", targets) + ";200)";
+    }
+
+    private static Duration nodeDrainBudget() {
+        try {
+            java.lang.reflect.Field f = Class.forName("dev.harbor.cli.NodeCommand").getDeclaredField("DRAIN_BUDGET");
+            f.setAccessible(true);
+            return (Duration) f.get(null);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("the node's SIGTERM drain budget (NodeCommand.DRAIN_BUDGET) is gone: update the tests", e);
+        }
     }
 
     static String alias(int id) {

@@ -26,8 +26,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(DockerRequired.class)
 @Timeout(300)
 class ContainerSigtermTest {
-    /** The node's SIGTERM drain budget (NodeCommand.DRAIN_BUDGET): the drain must end inside it. */
-    static final long DRAIN_BUDGET_MS = 25_000;
     private ContainerCluster c;
 
     @AfterEach
@@ -60,7 +58,7 @@ class ContainerSigtermTest {
         long code = c.awaitExit(3, CoordinatorClient.WAIT);
 
         assertThat(code).as("node 3's container's exit code after docker stop").isZero();
-        assertThat(stopMs).as("docker stop's time, SIGTERM to exit (grace period %d s)", GRACE_SECONDS).isLessThan(DRAIN_BUDGET_MS);
+        assertThat(stopMs).as("docker stop's time, SIGTERM to exit (grace period %d s)", GRACE_SECONDS).isLessThan(ContainerCluster.DRAIN_BUDGET.toMillis());
         // Node 3's own exit stream, to its end: the registered services in role order, each exiting on its own.
         await().atMost(CoordinatorClient.WAIT).until(() -> exits.completed || exits.error != null);
         List<ExitEvent> events = exits.exits();
