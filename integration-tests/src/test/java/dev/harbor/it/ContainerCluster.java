@@ -35,13 +35,14 @@ import org.testcontainers.utility.MountableFile;
  * node containers from the project's {@linkplain HarborImage image} (node 1 hosts the coordinator) and
  * any other container a test adds, on one <b>internal</b> Docker network ({@link #network}), where each
  * container is reached by its alias ({@code node1}, {@code node2}..., or the alias given to
- * {@link #add}). Nothing on it can reach beyond this machine.
+ * {@link #add}). The internal network has no route off this machine.
  *
- * <p>Docker publishes no port of an internal network, so each container is also attached to a second,
- * ordinary network ({@code edge}) used only for the ports it publishes on this machine's loopback:
- * the test reaches each node's gRPC port (admin API, coordinator API) at {@code localhost:<mapped>}.
- * The nodes only know each other by their aliases on the internal network, so all cluster traffic,
- * and what {@link #disconnect} cuts, is there.
+ * <p>Docker publishes no port of a container that has only internal networks, so each container is
+ * also attached to a second bridge network of its own ({@code edge}), used only for the ports it
+ * publishes: the test reaches each node's gRPC port (admin API, coordinator API) at
+ * {@code localhost:<mapped>}. The nodes know each other only by their aliases on the internal network,
+ * so all cluster traffic, and what {@link #disconnect} cuts, is there; nothing sends anything
+ * through {@code edge} but the test.
  *
  * <p>Usage: declare the containers ({@link #coordinatorNode}, {@link #node}, {@link #add}), then
  * {@link #start()} starts them all at once; {@link #close()} removes them and the networks.
