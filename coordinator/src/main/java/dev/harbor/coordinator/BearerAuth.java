@@ -13,7 +13,7 @@ import java.security.MessageDigest;
  * constant time and never logged. Without a token configured ({@link #open()}), every call passes.
  * Stateless; runs on gRPC's threads.
  */
-final class BearerAuth implements ServerInterceptor {
+public final class BearerAuth implements ServerInterceptor {
     static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
     private final byte[] expected;
 
@@ -32,6 +32,18 @@ final class BearerAuth implements ServerInterceptor {
     /** Lets everyone through (the coordinator was told to run open). */
     static BearerAuth open() {
         return new BearerAuth(null);
+    }
+
+    /** What a client attaches to its calls to present {@code token}. */
+    public static io.grpc.CallCredentials credentials(String token) {
+        return new io.grpc.CallCredentials() {
+            @Override
+            public void applyRequestMetadata(RequestInfo info, java.util.concurrent.Executor executor, MetadataApplier applier) {
+                Metadata m = new Metadata();
+                m.put(AUTHORIZATION, "Bearer " + token);
+                applier.apply(m);
+            }
+        };
     }
 
     @Override

@@ -1,12 +1,11 @@
 package dev.harbor.coordinator;
 
+import dev.harbor.cli.DurationConverter;
 import dev.harbor.cli.RemoteCommand;
 import dev.harbor.proto.CoordinatorGrpc;
-import io.grpc.CallCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.Status;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,7 +13,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executor;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 
@@ -32,28 +30,19 @@ abstract class CoordinatorClientCommand extends RemoteCommand {
             description = "A file holding the coordinator's bearer token. Default: the HARBOR_COORDINATOR_TOKEN variable.")
     Path tokenFile;
 
-    @Option(names = "--budget", paramLabel = "DURATION", defaultValue = "30s",
+    @Option(names = "--budget", paramLabel = "DURATION", defaultValue = "30s", converter = DurationConverter.class,
             description = "The most the shutdown may take, like 30s or 1500ms. Default: ${DEFAULT-VALUE}.")
-    String budget;
+    Duration budget;
 
     @Option(names = "--nodes", paramLabel = "ID", split = ",",
             description = "Stop only these nodes (and those that depend on them), e.g. --nodes 2,3. Default: all.")
     List<Integer> nodes = new ArrayList<>();
 
     int budgetMs() {
-        String b = budget.strip().toLowerCase(java.util.Locale.ROOT);
-        try {
-            long ms = b.endsWith("ms") ? Long.parseLong(b.substring(0, b.length() - 2))
-                    : b.endsWith("s") ? Duration.ofSeconds(Long.parseLong(b.substring(0, b.length() - 1))).toMillis()
-                    : b.endsWith("m") ? Duration.ofMinutes(Long.parseLong(b.substring(0, b.length() - 1))).toMillis()
-                    : Long.parseLong(b);
-            if (ms < 1 || ms > Integer.MAX_VALUE) {
-                throw new NumberFormatException();
-            }
-            return (int) ms;
-        } catch (NumberFormatException e) {
-            throw new ParameterException(spec.commandLine(), "--budget: expected a duration like 30s, 1500ms or 2m, got '" + budget + "'");
+        if (budget.isZero() || budget.toMillis() > Integer.MAX_VALUE) {
+            throw new ParameterException(spec.commandLine(), "--budget: expected a positive duration under 24 days, got " + budget);
         }
+        return (int) budget.toMillis();
     }
 
     /** Runs {@code body} with a stub that carries the token; the channel is closed after. */
@@ -63,7 +52,7 @@ abstract class CoordinatorClientCommand extends RemoteCommand {
         ManagedChannel channel = Grpc.newChannelBuilder(hostPort("--coordinator", coordinator), InsecureChannelCredentials.create())
                 .maxInboundMessageSize(64 * 1024 * 1024).build();
         try {
-            return body.apply(CoordinatorGrpc.newBlockingStub(channel).withCallCredentials(bearer(token)));
+            return body.apply(CoordinatorGrpc.newBlockingStub(channel).withCallCredentials(BearerAuth.credentials(token)));
         } finally {
             channel.shutdownNow();
         }
@@ -88,16 +77,5 @@ abstract class CoordinatorClientCommand extends RemoteCommand {
                 ? "cannot reach the coordinator at " + coordinator + ": " + why : why));
         err().flush();
         return 1;
-    }
-
-    private static CallCredentials bearer(String token) {
-        return new CallCredentials() {
-            @Override
-            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-                Metadata m = new Metadata();
-                m.put(BearerAuth.AUTHORIZATION, "Bearer " + token);
-                applier.apply(m);
-            }
-        };
     }
 }

@@ -144,7 +144,7 @@ final class ProcessCluster implements AutoCloseable {
         return c;
     }
 
-    /** A port free on loopback now. */
+    /** A TCP port free on this machine now. */
     static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
