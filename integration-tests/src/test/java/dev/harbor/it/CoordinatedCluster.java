@@ -4,15 +4,12 @@ import static org.awaitility.Awaitility.await;
 
 import dev.harbor.proto.CoordinatorGrpc;
 import dev.harbor.proto.ListServicesRequest;
-import dev.harbor.proto.PlanRequest;
 import dev.harbor.proto.PlanResponse;
 import dev.harbor.proto.PlannedStep;
 import dev.harbor.proto.ServiceInfo;
 import dev.harbor.proto.ShutdownRequest;
 import dev.harbor.service.Handle;
 import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
-import io.grpc.stub.MetadataUtils;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -34,7 +31,7 @@ import java.util.function.Predicate;
 final class CoordinatedCluster implements AutoCloseable {
     static final int COORDINATOR_NODE = 1;
     static final String TOKEN = "it-coordinator-secret-7c1e";
-    static final Duration WAIT = Duration.ofSeconds(30);
+    static final Duration WAIT = CoordinatorClient.WAIT;
 
     final ProcessCluster cluster;
     final Journal journal;
@@ -92,47 +89,32 @@ final class CoordinatedCluster implements AutoCloseable {
 
     /** The coordinator's API, sending {@code token} (none if null). */
     CoordinatorGrpc.CoordinatorBlockingStub coordinator(String token) {
-        return CoordinatorGrpc.newBlockingStub(channel()).withInterceptors(bearer(token)).withDeadlineAfter(20, TimeUnit.SECONDS);
+        return client().blocking(token);
     }
 
     CoordinatorGrpc.CoordinatorStub coordinatorAsync(String token) {
-        return CoordinatorGrpc.newStub(channel()).withInterceptors(bearer(token));
+        return client().async(token);
     }
 
-    private synchronized ManagedChannel channel() {
+    private synchronized CoordinatorClient client() {
         if (coordinatorChannel == null) {
             coordinatorChannel = cluster.channel(COORDINATOR_NODE);
         }
-        return coordinatorChannel;
-    }
-
-    private static io.grpc.ClientInterceptor bearer(String token) {
-        Metadata m = new Metadata();
-        if (token != null) {
-            m.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
-        }
-        return MetadataUtils.newAttachHeadersInterceptor(m);
+        return new CoordinatorClient(coordinatorChannel, TOKEN);
     }
 
     /** Starts a shutdown with the token and follows its progress. */
     ProgressRecorder shutdown(ShutdownRequest request) {
-        ProgressRecorder r = new ProgressRecorder();
-        coordinatorAsync(TOKEN).shutdown(request, r);
-        return r;
+        return client().shutdown(request);
     }
 
     PlanResponse plan(int budgetMs) {
-        return coordinator(TOKEN).plan(PlanRequest.newBuilder().setBudgetMs(budgetMs).build());
+        return client().plan(budgetMs);
     }
 
     /** Waits until the coordinator's plan (at a generous budget) satisfies {@code ready}; returns it. */
     PlanResponse awaitPlan(Predicate<PlanResponse> ready) {
-        PlanResponse[] last = new PlanResponse[1];
-        await().atMost(WAIT).ignoreExceptions().until(() -> {
-            last[0] = plan(600_000);
-            return ready.test(last[0]);
-        });
-        return last[0];
+        return client().awaitPlan(ready);
     }
 
     /** A plan over {@code nodes} nodes with {@code drains} drain steps and no refusal. */
@@ -164,8 +146,16 @@ final class CoordinatedCluster implements AutoCloseable {
 
     /** The handle of the live service named {@code name} on node {@code id}, from its admin API. */
     Handle handleOf(int id, String name) {
-        return find(id, name).map(s -> Handle.of(s.getHandle().getNode(), s.getHandle().getId()))
-                .orElseThrow(() -> new AssertionError("node " + id + " lists no service named " + name));
+        return handleOf(find(id, name), id, name);
+    }
+
+    /** The handle of {@code found}, a service named {@code name} looked up on node {@code id}; fails if there is none. */
+    static Handle handleOf(Optional<ServiceInfo> found, int id, String name) {
+        return found.map(CoordinatedCluster::handle).orElseThrow(() -> new AssertionError("node " + id + " lists no service named " + name));
+    }
+
+    static Handle handle(ServiceInfo s) {
+        return Handle.of(s.getHandle().getNode(), s.getHandle().getId());
     }
 
     Optional<ServiceInfo> find(int id, String name) {

@@ -143,7 +143,7 @@ class CoordinatedShutdownTest {
 
     private Handle monitorOf(int node) {
         return c.services(node).stream().filter(s -> s.getTagsMap().containsKey(dev.harbor.exit.Monitor.TAG))
-                .map(s -> Handle.of(s.getHandle().getNode(), s.getHandle().getId())).findFirst()
+                .map(CoordinatedCluster::handle).findFirst()
                 .orElseThrow(() -> new AssertionError("node " + node + " lists no monitor"));
     }
 }
