@@ -103,6 +103,11 @@ public final class Harbor implements Remote, AutoCloseable {
     /** Guarded by this: the newest life of each node id that was declared lost. */
     private final Map<Integer, Long> lostLives = new ConcurrentHashMap<>();
     private final LongAdder undeliverable = new LongAdder();
+    /** Traffic counters, for metrics: added to by service threads (sent) and gRPC's event loops (the rest). */
+    private final LongAdder sent = new LongAdder();
+    private final LongAdder received = new LongAdder();
+    private final LongAdder failedCalls = new LongAdder();
+    private final LongAdder rejected = new LongAdder();
     private final Consumer<ExitEvent> exitListener = this::onExit;
     private volatile boolean closed;
 
@@ -172,6 +177,11 @@ public final class Harbor implements Remote, AutoCloseable {
         return advertise;
     }
 
+    /** The credentials this node's channels to other nodes use (plaintext or TLS); other clients of nodes on its behalf use them too. */
+    public ChannelCredentials credentials() {
+        return credentials;
+    }
+
     /** This node's life: a number that grows with each restart of the node. */
     public long incarnation() {
         return incarnation;
@@ -182,16 +192,38 @@ public final class Harbor implements Remote, AutoCloseable {
         return undeliverable.sum();
     }
 
+    /** Sends and calls for services of other nodes handed to this transport (those that then failed included: see {@link #failed}). */
+    public long sent() {
+        return sent.sum();
+    }
+
+    /** Envelopes (sends, calls, replies, births, deaths, names) that arrived from other nodes. */
+    public long received() {
+        return received.sum();
+    }
+
+    /** Messages to other nodes that failed: sends dropped and calls that got no answer from the other node (not connected, full queue, link closed, node lost). */
+    public long failed() {
+        return undeliverable.sum() + failedCalls.sum();
+    }
+
+    /** Frames and envelopes from peers that were refused or dropped as malformed (hostile or broken peers). */
+    public long rejected() {
+        return rejected.sum();
+    }
+
     // ------------------------------------------------------------------ Remote: messages out
 
     @Override
     public void route(Handle to, Message message) {
+        sent.increment();
         Peer p = peers.get(to.node());
         Outbound out = p == null ? null : p.out;
         if (out == null || p.lost) {
             CallException e = new CallException(CallException.Failure.UNREACHABLE, to,
                     "node " + to.node() + " of service " + to + " is not connected to node " + node.id(), null);
             if (message.isCall()) {
+                failedCalls.increment();
                 message.defer().fail(e);
             } else {
                 undeliverable.increment();
@@ -239,9 +271,10 @@ public final class Harbor implements Remote, AutoCloseable {
                 + to.node() + " is full (" + outboundLimit + " envelopes): that node or the link is slower than its senders", null);
     }
 
-    private static void failOutstanding(Peer p, long session, CallException e) {
+    private void failOutstanding(Peer p, long session, CallException e) {
         Message m = p.outstanding.remove(session);
         if (m != null) {
+            failedCalls.increment();
             m.defer().fail(e);
         }
     }
@@ -652,10 +685,12 @@ public final class Harbor implements Remote, AutoCloseable {
         }
 
         private void batch(Batch batch) {
+            received.add(batch.getEnvelopesCount());
             for (Envelope e : batch.getEnvelopesList()) {
                 try {
                     envelope(e);
                 } catch (RuntimeException ex) {
+                    rejected.increment();
                     log.warn("node {}: dropped a malformed envelope from node {}: {}", node.id(), peer.id, ex.toString());
                 }
             }
@@ -669,6 +704,7 @@ public final class Harbor implements Remote, AutoCloseable {
                     try {
                         payload = payloads.decode(s.getPayload());
                     } catch (InvalidProtocolBufferException ex) {
+                        rejected.increment();
                         log.warn("node {}: dropped a send from {} with a payload that does not parse: {}", node.id(),
                                 Wire.handle(s.getFrom()), ex.getMessage());
                         return;
@@ -681,6 +717,7 @@ public final class Harbor implements Remote, AutoCloseable {
                     try {
                         payload = payloads.decode(c.getPayload());
                     } catch (InvalidProtocolBufferException ex) {
+                        rejected.increment();
                         replyTo.deliver(c.getSession(), null, new CallException(CallException.Failure.BAD_PAYLOAD,
                                 Wire.handle(c.getTo()), "the call's payload does not parse: " + ex.getMessage(), null));
                         return;
@@ -705,6 +742,7 @@ public final class Harbor implements Remote, AutoCloseable {
 
         private void refuse(String why) {
             refused = true;
+            rejected.increment();
             synchronized (responses) {
                 try {
                     responses.onNext(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(why)).build());
