@@ -5,7 +5,6 @@ import dev.harbor.proto.CoordinatorGrpc;
 import dev.harbor.security.BearerAuth;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

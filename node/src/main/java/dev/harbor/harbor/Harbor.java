@@ -197,7 +197,7 @@ public final class Harbor implements Remote, AutoCloseable {
         return sent.sum();
     }
 
-    /** Envelopes (sends, calls, replies, births, deaths, names) that arrived from other nodes. */
+    /** Sends and calls from services of other nodes that arrived for services of this node. */
     public long received() {
         return received.sum();
     }
@@ -498,6 +498,12 @@ public final class Harbor implements Remote, AutoCloseable {
         if (id == node.id()) {
             throw new LinkRefused("node id " + id + " is this node's own id: node ids must be unique in a cluster");
         }
+        for (dev.harbor.proto.Handle w : h.getServicesList()) {
+            checkOwn(w, id, "lists service");
+        }
+        for (NameBinding b : h.getNamesList()) {
+            checkOwn(b.getHandle(), id, "binds name '" + b.getName() + "' to");
+        }
         Long lost = lostLives.get(id);
         if (lost != null && h.getIncarnation() <= lost) {
             throw new LinkRefused("this life of node " + id + " was declared lost; restart it to rejoin");
@@ -519,6 +525,14 @@ public final class Harbor implements Remote, AutoCloseable {
         Peer p = new Peer(id, h.getIncarnation(), h.getAddress().isEmpty() ? address : h.getAddress());
         peers.put(id, p);
         return p;
+    }
+
+    /** Refuses a Hello that speaks for a service of another node, or names no service at all. */
+    private static void checkOwn(dev.harbor.proto.Handle w, int id, String what) throws LinkRefused {
+        if (w.getNode() != id || w.getId() == 0) {
+            throw new LinkRefused("its Hello " + what + " node " + Integer.toUnsignedString(w.getNode()) + " id "
+                    + Long.toUnsignedString(w.getId()) + ", which is not a service of node " + id);
+        }
     }
 
     /**
@@ -685,8 +699,11 @@ public final class Harbor implements Remote, AutoCloseable {
         }
 
         private void batch(Batch batch) {
-            received.add(batch.getEnvelopesCount());
+            int messages = 0;
             for (Envelope e : batch.getEnvelopesList()) {
+                if (e.hasSend() || e.hasCall()) {
+                    messages++;
+                }
                 try {
                     envelope(e);
                 } catch (RuntimeException ex) {
@@ -694,6 +711,7 @@ public final class Harbor implements Remote, AutoCloseable {
                     log.warn("node {}: dropped a malformed envelope from node {}: {}", node.id(), peer.id, ex.toString());
                 }
             }
+            received.add(messages);
         }
 
         private void envelope(Envelope e) {
@@ -726,9 +744,18 @@ public final class Harbor implements Remote, AutoCloseable {
                             c.getSession());
                 }
                 case REPLY -> answer(peer, e.getReply());
-                case BORN -> peer.live.add(Wire.handle(e.getBorn().getHandle()));
+                case BORN -> {
+                    Handle h = Wire.handle(e.getBorn().getHandle());
+                    if (h.node() != peer.id) {
+                        throw new IllegalArgumentException("node " + peer.id + " announced the birth of " + h + ", a service of node " + h.node());
+                    }
+                    peer.live.add(h);
+                }
                 case DIED -> {
                     Handle h = Wire.handle(e.getDied().getHandle());
+                    if (h.node() != peer.id) { // a peer speaks for its own services only
+                        throw new IllegalArgumentException("node " + peer.id + " announced the death of " + h + ", a service of node " + h.node());
+                    }
                     peer.live.remove(h);
                     peer.namesOf.remove(h);
                     for (String n : e.getDied().getNamesList()) {

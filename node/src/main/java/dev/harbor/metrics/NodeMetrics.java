@@ -34,7 +34,7 @@ import java.util.function.ToLongFunction;
  *   <tr><td>{@code harbor.messages.sent}</td><td>{@code scope=local|remote}</td><td>sends and calls made on this node,
  *       to its own services or to other nodes'</td></tr>
  *   <tr><td>{@code harbor.messages.received}</td><td>{@code scope=local|remote}</td><td>local: messages handled by this
- *       node's services, less those that came from other nodes; remote: envelopes that arrived from other nodes</td></tr>
+ *       node's services, less those that came from other nodes; remote: sends and calls that arrived from other nodes</td></tr>
  *   <tr><td>{@code harbor.messages.failed}</td><td>{@code scope=local|remote}</td><td>local: sends dropped and calls
  *       refused because their service was gone; remote: the same towards other nodes, and calls lost with a link or node</td></tr>
  *   <tr><td>{@code harbor.mailbox.depth}</td><td></td><td>messages waiting in all mailboxes</td></tr>
@@ -75,7 +75,7 @@ public final class NodeMetrics implements AutoCloseable {
         counter("harbor.messages.sent", "local", Sample::sentLocal, "sends and calls to services of this node");
         counter("harbor.messages.sent", "remote", Sample::sentRemote, "sends and calls to services of other nodes");
         counter("harbor.messages.received", "local", Sample::receivedLocal, "messages from this node handled by its services");
-        counter("harbor.messages.received", "remote", Sample::receivedRemote, "envelopes that arrived from other nodes");
+        counter("harbor.messages.received", "remote", Sample::receivedRemote, "sends and calls that arrived from other nodes");
         counter("harbor.messages.failed", "local", Sample::failedLocal, "sends dropped, calls refused: their service was gone");
         counter("harbor.messages.failed", "remote", Sample::failedRemote, "messages to other nodes that failed");
         Gauge.builder("harbor.mailbox.depth", this, m -> m.last.mailboxDepth()).description("messages waiting in all mailboxes")
@@ -92,7 +92,7 @@ public final class NodeMetrics implements AutoCloseable {
                     .register(registry));
         }
         exitCounter = e -> exits.get(e.reason()).increment();
-        node.exits().subscribe(Long.MAX_VALUE, exitCounter).forEach(exitCounter);
+        node.exits().subscribe(node.exits().lastSeq(), exitCounter).forEach(exitCounter);
         Map<Boolean, Timer> latency = new HashMap<>();
         for (boolean remote : new boolean[] {false, true}) {
             latency.put(remote, Timer.builder("harbor.call.latency").tag("scope", remote ? "remote" : "local")

@@ -362,7 +362,7 @@ public final class Node implements AutoCloseable {
 
     private void undeliverable(Handle to, Message message) {
         if (message instanceof Request request) {
-            failedCalls.increment();
+            callFailed();
             request.answer(null, whyNot(to));
         } else {
             deadLetter(to, message);
@@ -526,6 +526,11 @@ public final class Node implements AutoCloseable {
     /** Sends sampled call latencies to {@code timer} from now on (metrics). It runs on service threads and must not block. */
     public void timeCalls(CallTimer timer) {
         this.callTimer = Objects.requireNonNull(timer, "timer");
+    }
+
+    /** Counts a call answered with an error because its service was gone. */
+    void callFailed() {
+        failedCalls.increment();
     }
 
     void callTimed(Handle to, long nanos) {

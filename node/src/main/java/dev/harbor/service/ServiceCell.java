@@ -340,6 +340,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     private void reject(Object m) {
         if (m instanceof Request r) {
+            node.callFailed();
             r.answer(null, CallException.gone(handle, death));
         } else if (m instanceof Message msg) {
             node.deadLetter(handle, msg);
