@@ -9,6 +9,7 @@ import dev.harbor.metrics.MetricsEndpoint;
 import dev.harbor.metrics.NodeMetrics;
 import dev.harbor.proto.NodeGrpc;
 import dev.harbor.security.BearerAuth;
+import dev.harbor.security.MalformedRequests;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -172,16 +173,17 @@ public final class NodeProcess implements AutoCloseable {
             try {
                 NettyServerBuilder sb = NettyServerBuilder.forAddress(bind, config.tls().serverCredentials())
                         .directExecutor()
-                        .addService(harbor.linkService())
-                        .addService(ServerInterceptors.intercept(admin, auth.only(List.of(NodeGrpc.getKillMethod(),
-                                NodeGrpc.getKillManyMethod(), NodeGrpc.getStopMethod(), NodeGrpc.getAbortMethod()))))
+                        .addService(MalformedRequests.guard(harbor.linkService().bindService()))
+                        .addService(MalformedRequests.guard(ServerInterceptors.intercept(admin, auth.only(List.of(
+                                NodeGrpc.getKillMethod(), NodeGrpc.getKillManyMethod(), NodeGrpc.getStopMethod(),
+                                NodeGrpc.getAbortMethod())))))
                         .addService(health.getHealthService())
                         .addService(ProtoReflectionServiceV1.newInstance())
                         .maxInboundMessageSize(config.limits().maxMessageBytes())
                         .maxConcurrentCallsPerConnection(config.limits().maxStreams())
                         // Exit subscribers ping every 10 s to notice half-open connections; allow it.
                         .permitKeepAliveTime(5, TimeUnit.SECONDS);
-                extra.forEach(sb::addService);
+                extra.forEach(d -> sb.addService(MalformedRequests.guard(d)));
                 server = sb.build().start();
             } catch (IOException e) {
                 throw new StartException("node " + config.nodeId() + " cannot listen on " + listen + ": " + e.getMessage()

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.harbor.admin.Wire;
-import dev.harbor.cli.NodeConfig;
 import dev.harbor.cli.NodeProcess;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.AbortRequest;
@@ -20,8 +19,6 @@ import dev.harbor.service.Message;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import dev.harbor.shutdown.OrderedExit;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -56,29 +53,19 @@ import org.junit.jupiter.api.Test;
  */
 class OperationsTest {
     static final String TOKEN = "ops-test-token-3f9a";
-    private final List<NodeProcess> nodes = new ArrayList<>();
-    private final List<ManagedChannel> channels = new ArrayList<>();
+    private final Nodes nodes = new Nodes("ops");
 
     @AfterEach
     void stop() {
-        channels.forEach(ManagedChannel::shutdownNow);
-        nodes.forEach(NodeProcess::stop);
+        nodes.close();
     }
 
-    NodeProcess start(int id, Map<String, String> extra) throws Exception {
-        Map<String, String> env = new HashMap<>(extra);
-        env.put("HARBOR_NODE_ID", Integer.toString(id));
-        env.put("HARBOR_NODE_LISTEN", "127.0.0.1:0");
-        env.put("HARBOR_CLUSTER_NAME", "ops");
-        NodeProcess p = NodeProcess.start(NodeConfig.load(null, env));
-        nodes.add(p);
-        return p;
+    NodeProcess start(int id, Map<String, String> env) throws Exception {
+        return nodes.start(id, env);
     }
 
     ManagedChannel channel(NodeProcess p) {
-        ManagedChannel c = Grpc.newChannelBuilder(p.advertise(), InsecureChannelCredentials.create()).build();
-        channels.add(c);
-        return c;
+        return nodes.channel(p);
     }
 
     /** Registers as a gateway and answers calls with their payload. */
