@@ -63,6 +63,13 @@ public final class CoordinationExtension implements NodeExtension {
     }
 
     @Override
+    public void bindMetrics(io.micrometer.core.instrument.MeterRegistry registry) {
+        if (host != null) {
+            host.bindMetrics(registry);
+        }
+    }
+
+    @Override
     public void started() {
         if (host != null) {
             host.start();

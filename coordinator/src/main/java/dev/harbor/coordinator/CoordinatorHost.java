@@ -46,6 +46,7 @@ public final class CoordinatorHost implements AutoCloseable {
     private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
     /** Sent with the coordinator's calls to nodes' Kill, KillMany and Stop; null if the cluster has none. */
     private final String token;
+    private final CoordinatorMetrics metrics = new CoordinatorMetrics();
 
     /**
      * @param token the bearer token callers must present, or null to run open (refused unless
@@ -71,10 +72,15 @@ public final class CoordinatorHost implements AutoCloseable {
             return t;
         });
         CoordinatorService.Settings settings = new CoordinatorService.Settings(defaultBudget, timeouts,
-                ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir));
+                ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir), metrics);
         this.coordinator = node.launch(() -> CoordinatorService.create(settings, this::admin));
         this.api = ServerInterceptors.intercept(new CoordinatorApi(node, coordinator),
                 token == null ? BearerAuth.open() : BearerAuth.requiring(token));
+    }
+
+    /** Serves the coordinator's meters ({@link CoordinatorMetrics}) through {@code registry} too. */
+    public void bindMetrics(io.micrometer.core.instrument.MeterRegistry registry) {
+        metrics.bindTo(registry);
     }
 
     /** The {@code Coordinator} gRPC service, behind the token check; add it to the node's server. */
