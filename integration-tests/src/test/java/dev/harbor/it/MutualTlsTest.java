@@ -15,6 +15,10 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.reflection.v1.ServiceResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -63,6 +67,14 @@ class MutualTlsTest {
 
         // A client presenting the cluster's certificate is served.
         assertThat(list(address, Tls.client(ca.certificate, good.cert(), good.key()))).isEqualTo(1);
+        // ... and can list the node's services through reflection, as grpcurl -cacert -cert -key ... list would.
+        ManagedChannel secure = c.cluster.channel(1);
+        io.grpc.stub.BlockingClientCall<ServerReflectionRequest, ServerReflectionResponse> reflection =
+                ServerReflectionGrpc.newBlockingV2Stub(secure).withDeadlineAfter(10, TimeUnit.SECONDS).serverReflectionInfo();
+        reflection.write(ServerReflectionRequest.newBuilder().setListServices("").build());
+        assertThat(reflection.read().getListServicesResponse().getServiceList()).extracting(ServiceResponse::getName)
+                .contains("harbor.v1.Node", "harbor.v1.Coordinator", "harbor.v1.Harbor", "grpc.health.v1.Health");
+        reflection.halfClose();
         // Plaintext, TLS without a client certificate, and a certificate of another CA are all refused.
         TestCa.Issued stranger = rogue.issue("stranger");
         for (ChannelCredentials refused : new ChannelCredentials[] {InsecureChannelCredentials.create(),

@@ -40,7 +40,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -206,29 +205,13 @@ class OperationsTest {
     @Test
     void reflectionListsTheNodesServicesAndDescribesThemAsGrpcurlWouldAsk() throws Exception {
         NodeProcess a = start(1, Map.of());
-        CompletableFuture<List<ServerReflectionResponse>> answers = new CompletableFuture<>();
-        List<ServerReflectionResponse> got = new ArrayList<>();
-        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel(a))
-                .serverReflectionInfo(new StreamObserver<>() {
-                    @Override
-                    public void onNext(ServerReflectionResponse r) {
-                        got.add(r);
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        answers.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        answers.complete(got);
-                    }
-                });
-        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
-        requests.onNext(ServerReflectionRequest.newBuilder().setFileContainingSymbol("harbor.v1.Node").build());
-        requests.onCompleted();
-        List<ServerReflectionResponse> r = answers.get(10, TimeUnit.SECONDS);
+        // The two requests grpcurl makes for "list" and "describe harbor.v1.Node", on one reflection stream.
+        io.grpc.stub.BlockingClientCall<ServerReflectionRequest, ServerReflectionResponse> reflection =
+                ServerReflectionGrpc.newBlockingV2Stub(channel(a)).withDeadlineAfter(10, TimeUnit.SECONDS).serverReflectionInfo();
+        reflection.write(ServerReflectionRequest.newBuilder().setListServices("").build());
+        reflection.write(ServerReflectionRequest.newBuilder().setFileContainingSymbol("harbor.v1.Node").build());
+        List<ServerReflectionResponse> r = List.of(reflection.read(), reflection.read());
+        reflection.halfClose();
         assertThat(r.get(0).getListServicesResponse().getServiceList()).extracting(ServiceResponse::getName)
                 .contains("harbor.v1.Node", "harbor.v1.Harbor", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection");
         List<com.google.protobuf.ByteString> files = r.get(1).getFileDescriptorResponse().getFileDescriptorProtoList();
