@@ -121,7 +121,7 @@ class ShutdownRefusalTest {
         for (String wrong : List.of("not-the-token", TOKEN + "x", TOKEN.substring(1), "")) {
             ProgressRecorder r = refused(wrong, budget(120_000));
             assertThat(r.status().getCode()).as("token '%s'", wrong).isEqualTo(Status.Code.UNAUTHENTICATED);
-            assertThat(r.status().getDescription()).as("token '%s'", wrong).contains("not the coordinator's");
+            assertThat(r.status().getDescription()).as("token '%s'", wrong).contains("not the cluster's");
             assertThat(r.items).isEmpty();
         }
         assertThatThrownBy(() -> c.coordinator("nope").plan(PlanRequest.getDefaultInstance()))
@@ -265,12 +265,12 @@ class ShutdownRefusalTest {
         Files.writeString(wrong, "not-the-token\n");
         Cli badToken = harbor("shutdown", "--budget", "2m", "--coordinator", c.cluster.address(1), "--token-file", wrong.toString());
         assertThat(badToken.exit()).isEqualTo(1);
-        assertThat(badToken.err()).contains("harbor shutdown: the bearer token is not the coordinator's");
+        assertThat(badToken.err()).contains("harbor shutdown: the bearer token is not the cluster's");
         assertThat(badToken.out()).as("nothing started").doesNotContain("started");
 
         Cli badPlan = harbor("plan", "--coordinator", c.cluster.address(1), "--token-file", wrong.toString());
         assertThat(badPlan.exit()).isEqualTo(1);
-        assertThat(badPlan.err()).contains("not the coordinator's");
+        assertThat(badPlan.err()).contains("not the cluster's");
 
         if (System.getenv("HARBOR_COORDINATOR_TOKEN") == null) {
             Cli none = harbor("shutdown", "--coordinator", c.cluster.address(1));
