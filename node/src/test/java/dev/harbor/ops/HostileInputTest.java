@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.MessageLite;
 import dev.harbor.admin.Wire;
+import dev.harbor.cli.NamedService;
 import dev.harbor.cli.NodeProcess;
 import dev.harbor.proto.AbortRequest;
 import dev.harbor.proto.Batch;
@@ -28,7 +29,6 @@ import dev.harbor.proto.StopRequest;
 import dev.harbor.proto.WatchExitsRequest;
 import dev.harbor.security.BearerAuth;
 import dev.harbor.service.Handle;
-import dev.harbor.service.ServiceContext;
 import io.grpc.CallOptions;
 import io.grpc.ClientCall;
 import io.grpc.ManagedChannel;
@@ -134,28 +134,8 @@ class HostileInputTest {
         target = nodes.start(1, Map.of("HARBOR_COORDINATOR_TOKEN", TOKEN, "HARBOR_CLUSTER_PEERS", peer.advertise(),
                 "HARBOR_LIMITS_MAX_MESSAGE_BYTES", Integer.toString(LIMIT), "HARBOR_HARBOR_LOSS_TIMEOUT_MS",
                 Long.toString(LOSS.toMillis())));
-        victim = target.node().launch(() -> new dev.harbor.service.Service() {
-            @Override
-            public void init(ServiceContext ctx) {
-                ctx.register("victim");
-            }
-
-            @Override
-            public Object receive(ServiceContext ctx, dev.harbor.service.Message m) {
-                return m.payload();
-            }
-        });
-        peerService = peer.node().launch(() -> new dev.harbor.service.Service() {
-            @Override
-            public void init(ServiceContext ctx) {
-                ctx.register("peer-service");
-            }
-
-            @Override
-            public Object receive(ServiceContext ctx, dev.harbor.service.Message m) {
-                return m.payload();
-            }
-        });
+        victim = target.node().launch(() -> new NamedService("victim"));
+        peerService = peer.node().launch(() -> new NamedService("peer-service"));
         await().atMost(Duration.ofSeconds(10)).until(() -> target.harbor().connected().contains(2)
                 && target.node().whereis("peer-service").isPresent() && peer.node().whereis("victim").isPresent());
         channel = nodes.channel(target);
