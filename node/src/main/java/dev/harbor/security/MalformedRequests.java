@@ -36,7 +36,31 @@ public final class MalformedRequests {
         }
     };
 
+    private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(byte[] value) {
+            return new java.io.ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+            try {
+                return stream.readAllBytes();
+            } catch (java.io.IOException e) {
+                throw Status.INTERNAL.withDescription("cannot read a message: " + e.getMessage()).withCause(e).asRuntimeException();
+            }
+        }
+    };
+
     private MalformedRequests() {
+    }
+
+    /**
+     * {@code method} with its messages as the bytes that travel, unparsed: for a client that sends bytes
+     * of its own (a proxy, a fuzzer, the hostile-input tests).
+     */
+    public static MethodDescriptor<byte[], byte[]> rawBytes(MethodDescriptor<?, ?> method) {
+        return method.toBuilder(BYTES, BYTES).build();
     }
 
     /** {@code service}, answering requests that do not parse with a clear {@code INVALID_ARGUMENT}. */

@@ -28,6 +28,7 @@ import dev.harbor.proto.Send;
 import dev.harbor.proto.StopRequest;
 import dev.harbor.proto.WatchExitsRequest;
 import dev.harbor.security.BearerAuth;
+import dev.harbor.security.MalformedRequests;
 import dev.harbor.service.Handle;
 import io.grpc.CallOptions;
 import io.grpc.ClientCall;
@@ -42,11 +43,8 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
-import java.io.ByteArrayInputStream;
-import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -92,22 +90,6 @@ class HostileInputTest {
     /** Cases run so far, over every test of the class (printed at the end). */
     static final java.util.concurrent.atomic.AtomicInteger CASES = new java.util.concurrent.atomic.AtomicInteger();
 
-    static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
-        @Override
-        public InputStream stream(byte[] value) {
-            return new ByteArrayInputStream(value);
-        }
-
-        @Override
-        public byte[] parse(InputStream stream) {
-            try {
-                return stream.readAllBytes();
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        }
-    };
-
     static final MethodDescriptor<byte[], byte[]> LINK = raw(HarborGrpc.getLinkMethod());
     static final MethodDescriptor<byte[], byte[]> KILL = raw(NodeGrpc.getKillMethod());
     static final MethodDescriptor<byte[], byte[]> KILL_MANY = raw(NodeGrpc.getKillManyMethod());
@@ -125,7 +107,7 @@ class HostileInputTest {
     private Set<Handle> servicesBefore;
 
     static MethodDescriptor<byte[], byte[]> raw(MethodDescriptor<?, ?> m) {
-        return MethodDescriptor.newBuilder(BYTES, BYTES).setType(m.getType()).setFullMethodName(m.getFullMethodName()).build();
+        return MalformedRequests.rawBytes(m);
     }
 
     @BeforeAll
@@ -488,8 +470,7 @@ class HostileInputTest {
         assertThat(first.status().isOk()).isTrue();
         assertThat(again.answers().getFirst()).isEqualTo(first.answers().getFirst());
 
-        MethodDescriptor<byte[], byte[]> nonsense = MethodDescriptor.newBuilder(BYTES, BYTES)
-                .setType(MethodDescriptor.MethodType.UNARY).setFullMethodName("harbor.v1.Node/Explode").build();
+        MethodDescriptor<byte[], byte[]> nonsense = KILL.toBuilder().setFullMethodName("harbor.v1.Node/Explode").build();
         assertClear(unary(nonsense, new byte[] {1, 2, 3}, TOKEN), Status.Code.UNIMPLEMENTED, "Explode");
     }
 
