@@ -53,6 +53,8 @@ import java.util.regex.Pattern;
  *   <tr><td>{@code limits.max-message-bytes}</td><td>largest gRPC message the node accepts (a request, a batch of
  *       envelopes); larger ones fail with {@code RESOURCE_EXHAUSTED}</td><td>4194304</td></tr>
  *   <tr><td>{@code limits.max-streams}</td><td>concurrent calls (streams) one connection may open</td><td>1000</td></tr>
+ *   <tr><td>{@code limits.max-exit-streams}</td><td>exit streams ({@code WatchExits}) the node serves at once; more are
+ *       refused with {@code RESOURCE_EXHAUSTED}</td><td>1024</td></tr>
  * </table>
  *
  * @param nodeId the node's id
@@ -94,11 +96,12 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
     public static final String TOKEN_FILE = "coordinator.token-file";
     public static final String MAX_MESSAGE_BYTES = "limits.max-message-bytes";
     public static final String MAX_STREAMS = "limits.max-streams";
+    public static final String MAX_EXIT_STREAMS = "limits.max-exit-streams";
 
     /** Every key, in the order they are documented. */
     public static final List<String> KEYS = List.of(NODE_ID, NODE_LISTEN, NODE_ADVERTISE, CLUSTER_NAME, CLUSTER_PEERS,
             CLUSTER_DNS, HEARTBEAT_MS, LOSS_TIMEOUT_MS, EXIT_RETENTION, SERVICES, METRICS_LISTEN, TLS_CERT, TLS_KEY, TLS_CA,
-            TLS_CLIENT_AUTH, TOKEN, TOKEN_FILE, MAX_MESSAGE_BYTES, MAX_STREAMS);
+            TLS_CLIENT_AUTH, TOKEN, TOKEN_FILE, MAX_MESSAGE_BYTES, MAX_STREAMS, MAX_EXIT_STREAMS);
 
     private static final Pattern SERVICE = Pattern.compile("([\\p{javaJavaIdentifierStart}][\\p{javaJavaIdentifierPart}.$]*)"
             + "\\s*(?:\\((.*)\\))?", Pattern.DOTALL);
@@ -154,8 +157,9 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
      *
      * @param maxMessageBytes the largest gRPC message
      * @param maxStreams concurrent calls on one connection
+     * @param maxExitStreams exit streams ({@code WatchExits}) served at once, over all connections
      */
-    public record Limits(int maxMessageBytes, int maxStreams) {
+    public record Limits(int maxMessageBytes, int maxStreams, int maxExitStreams) {
     }
 
     /** A setting that is missing, unknown or malformed; the message names the key and what is expected. */
@@ -265,7 +269,8 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
         List<ServiceSpec> services = present(s, SERVICES) ? services(s.get(SERVICES)) : List.of();
         Address metrics = present(s, METRICS_LISTEN) ? address(s, METRICS_LISTEN, null, true) : null;
         Limits limits = new Limits(integer(s, MAX_MESSAGE_BYTES, 1024, Integer.MAX_VALUE, 4 * 1024 * 1024),
-                integer(s, MAX_STREAMS, 1, Integer.MAX_VALUE, 1000));
+                integer(s, MAX_STREAMS, 1, Integer.MAX_VALUE, 1000),
+                integer(s, MAX_EXIT_STREAMS, 1, Integer.MAX_VALUE, dev.harbor.admin.NodeAdminService.DEFAULT_MAX_STREAMS));
         return new NodeConfig(id, listen, advertise, cluster, peers, dns, Duration.ofMillis(heartbeat), Duration.ofMillis(loss),
                 retention, services, metrics, tls(s), token(s), limits, Map.of());
     }

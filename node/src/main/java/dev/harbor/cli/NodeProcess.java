@@ -143,7 +143,7 @@ public final class NodeProcess implements AutoCloseable {
                 } catch (CompletionException e) {
                     log.info("node {}: Stop requested while the start failed; nothing left to stop", config.nodeId());
                 }
-            });
+            }, NodeAdminService.DEFAULT_MAX_QUEUED_EVENTS, config.limits().maxExitStreams());
             PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             registry.config().commonTags("node", Integer.toString(config.nodeId()));
             metrics = new NodeMetrics(registry, node, harbor);

@@ -150,7 +150,7 @@ class NodeConfigTest {
         assertThat(plain.metricsListen()).isNull();
         assertThat(plain.tls().enabled()).isFalse();
         assertThat(plain.token()).isNull();
-        assertThat(plain.limits()).isEqualTo(new NodeConfig.Limits(4 * 1024 * 1024, 1000));
+        assertThat(plain.limits()).isEqualTo(new NodeConfig.Limits(4 * 1024 * 1024, 1000, 1024));
 
         Path cert = Files.writeString(dir.resolve("n.pem"), "pem");
         Path key = Files.writeString(dir.resolve("n.key"), "key");
@@ -162,7 +162,7 @@ class NodeConfigTest {
         assertThat(c.tls().enabled()).isTrue();
         assertThat(c.tls().clientAuth()).as("a CA makes it mutual by default").isEqualTo(dev.harbor.security.Tls.ClientAuth.REQUIRE);
         assertThat(c.token()).isEqualTo("t0ken-value");
-        assertThat(c.limits()).isEqualTo(new NodeConfig.Limits(1_048_576, 64));
+        assertThat(c.limits()).isEqualTo(new NodeConfig.Limits(1_048_576, 64, 1024));
         assertThat(c.toString()).contains("token set").doesNotContain("t0ken-value");
         assertThat(NodeConfig.load(null, Map.of("HARBOR_NODE_ID", "3", "HARBOR_COORDINATOR_TOKEN", "from-env")).token())
                 .isEqualTo("from-env");

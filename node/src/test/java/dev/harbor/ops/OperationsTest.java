@@ -274,4 +274,56 @@ class OperationsTest {
         });
         assertThat(stub.listServices(ListServicesRequest.getDefaultInstance()).getNode()).isEqualTo(1);
     }
+
+    @Test
+    void exitStreamsOverTheLimitAreRefusedWithResourceExhausted() throws Exception {
+        NodeProcess a = start(1, Map.of("HARBOR_LIMITS_MAX_EXIT_STREAMS", "2"));
+        List<io.grpc.stub.ClientCallStreamObserver<?>> open = new ArrayList<>();
+        LinkedBlockingQueue<Status> ended = new LinkedBlockingQueue<>();
+        LinkedBlockingQueue<Boolean> caughtUp = new LinkedBlockingQueue<>();
+        for (int i = 0; i < 3; i++) {
+            NodeGrpc.newStub(channel(a)).watchExits(dev.harbor.proto.WatchExitsRequest.getDefaultInstance(),
+                    new io.grpc.stub.ClientResponseObserver<dev.harbor.proto.WatchExitsRequest, dev.harbor.proto.ExitStreamItem>() {
+                        @Override
+                        public void beforeStart(io.grpc.stub.ClientCallStreamObserver<dev.harbor.proto.WatchExitsRequest> call) {
+                            open.add(call);
+                        }
+
+                        @Override
+                        public void onNext(dev.harbor.proto.ExitStreamItem item) {
+                            if (item.hasCaughtUp()) {
+                                caughtUp.add(true);
+                            }
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            ended.add(Status.fromThrowable(t));
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            ended.add(Status.OK);
+                        }
+                    });
+            if (i < 2) {
+                assertThat(caughtUp.poll(5, TimeUnit.SECONDS)).as("stream %d is served", i).isTrue();
+            }
+        }
+        Status third = ended.poll(5, TimeUnit.SECONDS);
+        assertThat(third).isNotNull();
+        assertThat(third.getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+        assertThat(third.getDescription()).contains("already serves 2 exit streams", "limits.max-exit-streams");
+        // Once one is closed, a new one is served again.
+        open.get(0).cancel("done with it", null);
+        await().atMost(Duration.ofSeconds(5)).until(() -> {
+            java.util.Iterator<dev.harbor.proto.ExitStreamItem> it = NodeGrpc.newBlockingStub(channel(a))
+                    .withDeadlineAfter(2, TimeUnit.SECONDS).watchExits(dev.harbor.proto.WatchExitsRequest.getDefaultInstance());
+            try {
+                return it.next().hasNode();
+            } catch (StatusRuntimeException e) {
+                return false;
+            }
+        });
+    }
 }
