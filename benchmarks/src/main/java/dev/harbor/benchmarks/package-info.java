@@ -16,6 +16,9 @@
  *       with 10,000 services, 1,000 registered in a chain of five roles, against the critical path of
  *       its steps' actual durations (a plain main; every node, the coordinator's included, runs in a
  *       child JVM, {@link dev.harbor.benchmarks.ShutdownNode}).</li>
+ *   <li>{@link dev.harbor.benchmarks.WriterThroughput}: rows committed per second by the reference
+ *       writer fed by concurrent callers, against a bare JDBC batch-insert loop on the same kind of
+ *       embedded H2 file database (JMH, 1 fork).</li>
  * </ul>
  *
  * <p>Build, then run (the JMH defaults in the annotations, 2 forks of 3 x 3 s warm-up and 5 x 3 s

@@ -1,5 +1,6 @@
 package dev.harbor.coordinator;
 
+import dev.harbor.cli.DurationConverter;
 import dev.harbor.cli.RemoteCommand;
 import dev.harbor.proto.CoordinatorGrpc;
 import dev.harbor.security.BearerAuth;
@@ -21,28 +22,19 @@ abstract class CoordinatorClientCommand extends RemoteCommand {
             description = "The address of the node that hosts the coordinator. Default: ${DEFAULT-VALUE}.")
     String coordinator;
 
-    @Option(names = "--budget", paramLabel = "DURATION", defaultValue = "30s",
+    @Option(names = "--budget", paramLabel = "DURATION", defaultValue = "30s", converter = DurationConverter.class,
             description = "The most the shutdown may take, like 30s or 1500ms. Default: ${DEFAULT-VALUE}.")
-    String budget;
+    Duration budget;
 
     @Option(names = "--nodes", paramLabel = "ID", split = ",",
             description = "Stop only these nodes (and those that depend on them), e.g. --nodes 2,3. Default: all.")
     List<Integer> nodes = new ArrayList<>();
 
     int budgetMs() {
-        String b = budget.strip().toLowerCase(java.util.Locale.ROOT);
-        try {
-            long ms = b.endsWith("ms") ? Long.parseLong(b.substring(0, b.length() - 2))
-                    : b.endsWith("s") ? Duration.ofSeconds(Long.parseLong(b.substring(0, b.length() - 1))).toMillis()
-                    : b.endsWith("m") ? Duration.ofMinutes(Long.parseLong(b.substring(0, b.length() - 1))).toMillis()
-                    : Long.parseLong(b);
-            if (ms < 1 || ms > Integer.MAX_VALUE) {
-                throw new NumberFormatException();
-            }
-            return (int) ms;
-        } catch (NumberFormatException e) {
-            throw new ParameterException(spec.commandLine(), "--budget: expected a duration like 30s, 1500ms or 2m, got '" + budget + "'");
+        if (budget.isZero() || budget.toMillis() > Integer.MAX_VALUE) {
+            throw new ParameterException(spec.commandLine(), "--budget: expected a positive duration under 24 days, got " + budget);
         }
+        return (int) budget.toMillis();
     }
 
     /** Runs {@code body} with a stub that carries the token; the channel is closed after. */

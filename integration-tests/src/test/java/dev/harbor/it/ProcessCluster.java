@@ -159,7 +159,8 @@ final class ProcessCluster implements AutoCloseable {
         return c;
     }
 
-    private static int freePort() {
+    /** A TCP port free on this machine now. */
+    static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         } catch (IOException e) {

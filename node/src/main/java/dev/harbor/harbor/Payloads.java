@@ -21,12 +21,14 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class Payloads {
     private final Map<String, Parser<? extends Message>> parsers = new ConcurrentHashMap<>();
 
-    /** Payloads that know Harbor's own messages (the coordinator's registrations, drains and requests). */
+    /** Payloads that know Harbor's own messages (the coordinator's registrations, drains and
+     * requests; the reference writer's records). */
     public Payloads() {
         for (Message m : List.of(dev.harbor.proto.Drain.getDefaultInstance(), dev.harbor.proto.RegisterService.getDefaultInstance(),
                 dev.harbor.proto.RegisterNode.getDefaultInstance(), dev.harbor.proto.Registered.getDefaultInstance(),
                 dev.harbor.proto.ShutdownRequest.getDefaultInstance(), dev.harbor.proto.PlanRequest.getDefaultInstance(),
-                dev.harbor.proto.PlanResponse.getDefaultInstance())) {
+                dev.harbor.proto.PlanResponse.getDefaultInstance(), dev.harbor.proto.Record.getDefaultInstance(),
+                dev.harbor.proto.Committed.getDefaultInstance())) {
             register(m);
         }
     }

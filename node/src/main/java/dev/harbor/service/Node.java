@@ -202,7 +202,18 @@ public final class Node implements AutoCloseable {
                     fits = copy[i] == null ? !params[i].isPrimitive() : wrap(params[i]).isInstance(copy[i]);
                 }
                 if (fits) {
-                    return (Service) c.newInstance(copy);
+                    try {
+                        return (Service) c.newInstance(copy);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        // What the constructor threw says what is wrong (a bad argument, say): pass it on as is.
+                        if (e.getCause() instanceof Exception thrown) {
+                            throw thrown;
+                        }
+                        if (e.getCause() instanceof Error error) {
+                            throw error;
+                        }
+                        throw e;
+                    }
                 }
             }
             throw new IllegalArgumentException(type.getName() + " has no public constructor that takes " + copy.length

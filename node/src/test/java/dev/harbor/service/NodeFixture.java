@@ -10,21 +10,24 @@ import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 
-/** A fresh node with a recording monitor per test; after each test, checks the node stopped cleanly. */
-abstract class NodeFixture {
-    static final Duration WAIT = Duration.ofSeconds(10);
+/**
+ * A fresh node with a recording monitor per test; after each test, checks the node stopped cleanly.
+ * Public for the tests of services built on the runtime (the writer's).
+ */
+public abstract class NodeFixture {
+    protected static final Duration WAIT = Duration.ofSeconds(10);
 
-    RecordingMonitor monitor;
-    Node node;
+    protected RecordingMonitor monitor;
+    protected Node node;
 
     @BeforeEach
-    void startNode() {
+    protected void startNode() {
         monitor = new RecordingMonitor();
         node = Node.builder().id(1).monitor(() -> monitor).build();
     }
 
     @AfterEach
-    void stopNode() {
+    protected void stopNode() {
         node.stop();
         assertThat(node.isStopped()).isTrue();
         assertThat(node.activeThreads()).as("service threads left after stop").isZero();
@@ -32,7 +35,7 @@ abstract class NodeFixture {
     }
 
     /** Waits for a future a bounded time and returns its value. */
-    static <T> T get(CompletableFuture<T> f) {
+    protected static <T> T get(CompletableFuture<T> f) {
         try {
             return f.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException | ExecutionException | TimeoutException e) {
@@ -41,7 +44,7 @@ abstract class NodeFixture {
     }
 
     /** Waits for a future a bounded time and returns its failure's cause. */
-    static Throwable failure(CompletableFuture<?> f) {
+    protected static Throwable failure(CompletableFuture<?> f) {
         try {
             Object v = f.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
             throw new AssertionError("expected a failure but got " + v);
@@ -52,7 +55,7 @@ abstract class NodeFixture {
         }
     }
 
-    Object call(Handle to, Object payload) {
+    protected Object call(Handle to, Object payload) {
         return get(node.call(to, payload, WAIT));
     }
 
