@@ -1,5 +1,7 @@
 package dev.harbor.coordinator;
 
+import dev.harbor.security.BearerAuth;
+
 import dev.harbor.admin.NodeAdminService;
 import dev.harbor.harbor.Harbor;
 import dev.harbor.plan.Plan;
@@ -124,14 +126,7 @@ final class TestNodes implements AutoCloseable {
     }
 
     static CallCredentials bearer(String token) {
-        return new CallCredentials() {
-            @Override
-            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-                Metadata m = new Metadata();
-                m.put(BearerAuth.AUTHORIZATION, "Bearer " + token);
-                applier.apply(m);
-            }
-        };
+        return BearerAuth.credentials(token);
     }
 
     private static int freePort() {
