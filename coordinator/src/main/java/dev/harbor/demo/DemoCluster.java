@@ -65,10 +65,11 @@ public final class DemoCluster implements DemoTarget, AutoCloseable {
             config.append("node.id=").append(id).append('\n')
                     .append("node.listen=").append(addresses.get(id)).append('\n')
                     .append("cluster.name=harbor-demo\n")
-                    .append("cluster.peers=").append(peers).append('\n');
+                    .append("cluster.peers=").append(peers).append('\n')
+                    // The cluster's token: Shutdown needs it, and so do Kill, Stop and Abort on every node.
+                    .append("coordinator.token=").append(token).append('\n');
             if (id == COORDINATOR_NODE) {
                 config.append("coordinator.enabled=true\n")
-                        .append("coordinator.token=").append(token).append('\n')
                         .append("coordinator.state-dir=").append(dir.resolve("coordinator")).append('\n');
             }
             if (id == WRITER_NODE) {
@@ -81,9 +82,8 @@ public final class DemoCluster implements DemoTarget, AutoCloseable {
             }
             Path file = dir.resolve("node-" + id + ".properties");
             Files.writeString(file, config.toString());
-            if (id == COORDINATOR_NODE) { // it holds the token
-                Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
-            }
+            // It holds the token: its owner's only.
+            Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
             processes.put(id, launch(id, file));
         }
         for (var e : processes.entrySet()) {
