@@ -85,7 +85,10 @@ final class TestNodes implements AutoCloseable {
         String address = addresses.get(id);
         Node node = Node.builder().id(id).build();
         Harbor harbor = Harbor.builder(node).cluster("test").advertise(address).peers(List.copyOf(addresses.values()))
-                .heartbeat(Duration.ofMillis(100)).lossTimeout(Duration.ofMillis(600)).build();
+                .heartbeat(Duration.ofMillis(250))
+                // No test here loses a node on purpose; a short loss timeout only let a busy machine's
+                // pauses declare two healthy nodes lost to each other for good (they then refuse to relink).
+                .lossTimeout(Duration.ofMillis(3000)).build();
         Member[] self = new Member[1];
         NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), () -> Thread.ofVirtual().start(() -> self[0].stop()));
         ServerBuilder<?> sb = Grpc.newServerBuilderForPort(Integer.parseInt(address.substring(address.indexOf(':') + 1)),
