@@ -1,6 +1,7 @@
 package dev.harbor.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.harbor.demo.DemoCluster;
 import dev.harbor.demo.DemoReport;
@@ -115,15 +116,27 @@ class DemoZeroLossTest {
         }
     }
 
+    private static long storedLines(String url) {
+        try (var c = java.sql.DriverManager.getConnection(url); var st = c.createStatement();
+                var rs = st.executeQuery("SELECT count(*) FROM harbor_records")) {
+            return rs.next() ? rs.getLong(1) : 0;
+        } catch (java.sql.SQLException e) {
+            return 0; // the writer has not created its table yet
+        }
+    }
+
     @Test
     void theDatabaseStoppedMidRunLosesNothingAcknowledged() throws Exception {
         try (PostgresServer pg = PostgresServer.create(dir("pg-outage"))) {
             DemoReport r = run("pg-outage", pg.jdbcUrl(), new DemoRun.Hooks() {
                 @Override
                 public void loadStarted(DemoTarget cluster) throws Exception {
-                    Thread.sleep(1000); // let some lines be stored first
+                    // Stop the database once the load has stored something, so acknowledged lines exist on both sides of the outage.
+                    await().atMost(Duration.ofSeconds(30)).until(() -> storedLines(pg.jdbcUrl()) >= 100);
                     pg.stop();
-                    Thread.sleep(2000); // the writer's commits fail meanwhile; it keeps what it owes and retries
+                    // The outage lasts 2 s (its length, not a wait for something): commits fail meanwhile,
+                    // the writer keeps what it owes and retries on fresh connections.
+                    Thread.sleep(2000);
                     pg.start();
                 }
             });
