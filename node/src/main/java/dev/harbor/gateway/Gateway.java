@@ -56,7 +56,8 @@ import org.slf4j.LoggerFactory;
  * has ended from the agent's exit event, as the coordinator does.
  *
  * <p><b>Threads.</b> The fields below are owned by the gateway's handlers (which never run at once),
- * except {@link #group}, which the service's exit (on the monitor's thread) shuts down. Netty's event
+ * except the event loops and the group of open channels, which the gateway's exit (on the monitor's
+ * thread) closes. Netty's event
  * loops only send the gateway messages ({@link Accepted}).
  *
  * <p>In a node's config: {@code services=dev.harbor.gateway.Gateway(0.0.0.0:9000;com.example.MySession)},
@@ -81,7 +82,6 @@ public final class Gateway implements Service {
     private final String listen;
     private final Session.Factory sessions;
     private final Duration drainTimeout;
-    private EventLoopGroup group;
     private Channel server;
     /** Live agents. */
     private final Set<Handle> agents = new HashSet<>();
@@ -124,7 +124,6 @@ public final class Gateway implements Service {
     public void init(ServiceContext ctx) throws Exception {
         Handle self = ctx.self();
         EventLoopGroup g = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
-        group = g;
         // However the gateway ends (drained, killed, its node stopped), every connection still open is
         // closed (their agents then see them go) and its event loops stop.
         io.netty.channel.group.ChannelGroup open = new io.netty.channel.group.DefaultChannelGroup(
