@@ -109,7 +109,15 @@ final class ContainerCluster implements AutoCloseable {
 
     /** Declares node {@code id}, hosting the coordinator (with {@link #TOKEN}), launching {@code services}. */
     ClusterContainer coordinatorNode(int id, String services) {
-        return node(id, services, Map.of("HARBOR_COORDINATOR_ENABLED", "true", "HARBOR_COORDINATOR_TOKEN", TOKEN));
+        return coordinatorNode(id, services, Map.of());
+    }
+
+    /** As {@link #coordinatorNode(int, String)}, with more {@code HARBOR_*} settings in {@code env}. */
+    ClusterContainer coordinatorNode(int id, String services, Map<String, String> env) {
+        Map<String, String> all = new LinkedHashMap<>(env);
+        all.put("HARBOR_COORDINATOR_ENABLED", "true");
+        all.put("HARBOR_COORDINATOR_TOKEN", TOKEN);
+        return node(id, services, all);
     }
 
     ClusterContainer node(int id, String services) {
@@ -244,6 +252,12 @@ final class ContainerCluster implements AutoCloseable {
 
     boolean running(int id) {
         return Boolean.TRUE.equals(state(id).getRunning());
+    }
+
+    /** Node {@code id}'s container's exit code, or null while it runs. */
+    Long exitCode(int id) {
+        InspectContainerResponse.ContainerState s = state(id);
+        return Boolean.TRUE.equals(s.getRunning()) ? null : s.getExitCodeLong();
     }
 
     /** Waits until node {@code id}'s container has exited; returns its exit code. */
