@@ -10,11 +10,6 @@ import dev.harbor.demo.DemoTarget;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.StepFinished;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
@@ -47,14 +42,8 @@ class ContainerDemoTest {
     }
 
     private static DemoReport run(String name, Duration budget, DemoTarget target, DemoRun.Hooks hooks) throws Exception {
-        Path base = Paths.get("target", "demo-runs");
-        Files.createDirectories(base);
-        DemoRun.Options options = new DemoRun.Options(CLIENTS, LOAD, budget, null, Files.createTempDirectory(base, name + "-"));
-        DemoReport report = new DemoRun(options, line -> System.out.println("[" + name + "] " + line), hooks).runOn(target);
-        StringWriter printed = new StringWriter();
-        report.print(new PrintWriter(printed));
-        System.out.println(printed);
-        return report;
+        DemoRun.Options options = new DemoRun.Options(CLIENTS, LOAD, budget, null, DemoZeroLossTest.dir(name));
+        return DemoZeroLossTest.printed(new DemoRun(options, DemoZeroLossTest.progress(name), hooks).runOn(target));
     }
 
     @Test
