@@ -23,8 +23,10 @@ final class AdminClient {
     private final NodeGrpc.NodeFutureStub stub;
     private final String unreachable;
 
-    AdminClient(ManagedChannel channel) {
-        this.stub = NodeGrpc.newFutureStub(channel);
+    /** @param token the cluster's token, sent with every call (the node's Kill, KillMany and Stop need it); null if none */
+    AdminClient(ManagedChannel channel, String token) {
+        NodeGrpc.NodeFutureStub s = NodeGrpc.newFutureStub(channel);
+        this.stub = token == null ? s : s.withCallCredentials(dev.harbor.security.BearerAuth.credentials(token));
         this.unreachable = null;
     }
 

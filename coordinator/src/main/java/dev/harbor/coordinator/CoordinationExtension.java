@@ -1,5 +1,6 @@
 package dev.harbor.coordinator;
 
+import dev.harbor.cli.NodeConfig;
 import dev.harbor.cli.NodeExtension;
 import dev.harbor.harbor.Harbor;
 import dev.harbor.plan.Plan;
@@ -7,8 +8,6 @@ import dev.harbor.proto.RegisterNode;
 import dev.harbor.service.Node;
 import dev.harbor.shutdown.OrderedExit;
 import io.grpc.ServerServiceDefinition;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,8 +31,8 @@ import org.slf4j.LoggerFactory;
 public final class CoordinationExtension implements NodeExtension {
     private static final Logger log = LoggerFactory.getLogger(CoordinationExtension.class);
     public static final String ENABLED = "coordinator.enabled";
-    public static final String TOKEN = "coordinator.token";
-    public static final String TOKEN_FILE = "coordinator.token-file";
+    /** The cluster's token: a node key ({@link NodeConfig#TOKEN}), handed to this extension resolved from its file. */
+    public static final String TOKEN = NodeConfig.TOKEN;
     public static final String OPEN = "coordinator.open";
     public static final String STATE_DIR = "coordinator.state-dir";
     public static final String BUDGET_MS = "coordinator.budget-ms";
@@ -46,7 +45,7 @@ public final class CoordinationExtension implements NodeExtension {
 
     @Override
     public List<String> keys() {
-        return List.of(ENABLED, TOKEN, TOKEN_FILE, OPEN, STATE_DIR, BUDGET_MS, DEPENDS_ON);
+        return List.of(ENABLED, OPEN, STATE_DIR, BUDGET_MS, DEPENDS_ON);
     }
 
     @Override
@@ -56,22 +55,18 @@ public final class CoordinationExtension implements NodeExtension {
         if (!bool(s, ENABLED)) {
             return List.of();
         }
-        String token = s.get(TOKEN);
-        if (s.containsKey(TOKEN_FILE)) {
-            try {
-                token = Files.readString(Path.of(s.get(TOKEN_FILE))).strip();
-            } catch (IOException e) {
-                throw new IllegalArgumentException("cannot read " + TOKEN_FILE + " " + s.get(TOKEN_FILE) + ": " + e.getMessage());
-            }
-        }
-        if (token != null && token.isBlank()) {
-            throw new IllegalArgumentException("the coordinator's token is empty: put a secret in " + TOKEN_FILE + " or "
-                    + "HARBOR_COORDINATOR_TOKEN");
-        }
+        String token = s.get(TOKEN); // read from coordinator.token-file by the node's config, if that is set
         Duration budget = Duration.ofMillis(number(s, BUDGET_MS, 30_000));
         Path state = Path.of(s.getOrDefault(STATE_DIR, "harbor-coordinator-" + node.id()));
         host = new CoordinatorHost(node, harbor, token, bool(s, OPEN), state, budget, Plan.Timeouts.DEFAULT);
         return List.of(host.api());
+    }
+
+    @Override
+    public void bindMetrics(io.micrometer.core.instrument.MeterRegistry registry) {
+        if (host != null) {
+            host.bindMetrics(registry);
+        }
     }
 
     @Override

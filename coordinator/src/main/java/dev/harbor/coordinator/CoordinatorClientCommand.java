@@ -3,13 +3,9 @@ package dev.harbor.coordinator;
 import dev.harbor.cli.DurationConverter;
 import dev.harbor.cli.RemoteCommand;
 import dev.harbor.proto.CoordinatorGrpc;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
+import dev.harbor.security.BearerAuth;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,10 +21,6 @@ abstract class CoordinatorClientCommand extends RemoteCommand {
     @Option(names = "--coordinator", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:7700",
             description = "The address of the node that hosts the coordinator. Default: ${DEFAULT-VALUE}.")
     String coordinator;
-
-    @Option(names = "--token-file", paramLabel = "FILE",
-            description = "A file holding the coordinator's bearer token. Default: the HARBOR_COORDINATOR_TOKEN variable.")
-    Path tokenFile;
 
     @Option(names = "--budget", paramLabel = "DURATION", defaultValue = "30s", converter = DurationConverter.class,
             description = "The most the shutdown may take, like 30s or 1500ms. Default: ${DEFAULT-VALUE}.")
@@ -49,8 +41,7 @@ abstract class CoordinatorClientCommand extends RemoteCommand {
     int withCoordinator(java.util.function.Function<CoordinatorGrpc.CoordinatorBlockingStub, Integer> body) {
         String token = token();
         // A plan of thousands of steps is megabytes; allow it.
-        ManagedChannel channel = Grpc.newChannelBuilder(hostPort("--coordinator", coordinator), InsecureChannelCredentials.create())
-                .maxInboundMessageSize(64 * 1024 * 1024).build();
+        ManagedChannel channel = channel(hostPort("--coordinator", coordinator), 64 * 1024 * 1024);
         try {
             return body.apply(CoordinatorGrpc.newBlockingStub(channel).withCallCredentials(BearerAuth.credentials(token)));
         } finally {
@@ -59,16 +50,12 @@ abstract class CoordinatorClientCommand extends RemoteCommand {
     }
 
     private String token() {
-        try {
-            String t = tokenFile != null ? Files.readString(tokenFile).strip() : System.getenv("HARBOR_COORDINATOR_TOKEN");
-            if (t == null || t.isBlank()) {
-                throw new ParameterException(spec.commandLine(),
-                        "no token: pass --token-file FILE or set HARBOR_COORDINATOR_TOKEN to the coordinator's token");
-            }
-            return t;
-        } catch (IOException e) {
-            throw new ParameterException(spec.commandLine(), "--token-file: cannot read " + tokenFile + ": " + e.getMessage());
+        String t = tokenOrNull();
+        if (t == null) {
+            throw new ParameterException(spec.commandLine(),
+                    "no token: pass --token-file FILE or set " + TOKEN_VARIABLE + " to the cluster's token");
         }
+        return t;
     }
 
     int failed(Status status) {

@@ -1,6 +1,7 @@
 package dev.harbor.coordinator;
 
 import dev.harbor.admin.ExitSubscriber;
+import dev.harbor.security.BearerAuth;
 import dev.harbor.admin.Wire;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.harbor.Harbor;
@@ -9,7 +10,6 @@ import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;
 import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
@@ -44,6 +44,9 @@ public final class CoordinatorHost implements AutoCloseable {
     private final Map<String, ExitSubscriber> feeds = new ConcurrentHashMap<>();
     private final Map<Integer, String> addresses = new ConcurrentHashMap<>();
     private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
+    /** Sent with the coordinator's calls to nodes' Kill, KillMany and Stop; null if the cluster has none. */
+    private final String token;
+    private final CoordinatorMetrics metrics = new CoordinatorMetrics();
 
     /**
      * @param token the bearer token callers must present, or null to run open (refused unless
@@ -62,16 +65,22 @@ public final class CoordinatorHost implements AutoCloseable {
         }
         this.node = node;
         this.harbor = harbor;
+        this.token = token;
         this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "harbor-coordinator-feeds");
             t.setDaemon(true);
             return t;
         });
         CoordinatorService.Settings settings = new CoordinatorService.Settings(defaultBudget, timeouts,
-                ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir));
+                ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir), metrics);
         this.coordinator = node.launch(() -> CoordinatorService.create(settings, this::admin));
         this.api = ServerInterceptors.intercept(new CoordinatorApi(node, coordinator),
                 token == null ? BearerAuth.open() : BearerAuth.requiring(token));
+    }
+
+    /** Serves the coordinator's meters ({@link CoordinatorMetrics}) through {@code registry} too. */
+    public void bindMetrics(io.micrometer.core.instrument.MeterRegistry registry) {
+        metrics.bindTo(registry);
     }
 
     /** The {@code Coordinator} gRPC service, behind the token check; add it to the node's server. */
@@ -103,8 +112,8 @@ public final class CoordinatorHost implements AutoCloseable {
     }
 
     private void follow(String address) {
-        feeds.computeIfAbsent(address, a -> ExitSubscriber.builder(a, new Forward(a)).backoff(Duration.ofMillis(200),
-                Duration.ofSeconds(2)).start());
+        feeds.computeIfAbsent(address, a -> ExitSubscriber.builder(a, new Forward(a)).credentials(harbor.credentials())
+                .backoff(Duration.ofMillis(200), Duration.ofSeconds(2)).start());
     }
 
     private AdminClient admin(int nodeId) {
@@ -113,7 +122,7 @@ public final class CoordinatorHost implements AutoCloseable {
             return AdminClient.unreachable("the coordinator has no address for node " + nodeId + ": its exit stream never connected");
         }
         return new AdminClient(channels.computeIfAbsent(address,
-                a -> Grpc.newChannelBuilder(a, InsecureChannelCredentials.create()).build()));
+                a -> Grpc.newChannelBuilder(a, harbor.credentials()).build()), token);
     }
 
     @Override

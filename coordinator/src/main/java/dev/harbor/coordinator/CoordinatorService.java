@@ -63,7 +63,8 @@ public final class CoordinatorService implements Service {
     private static final Logger log = LoggerFactory.getLogger(CoordinatorService.class);
 
     /** Settings of a coordinator. */
-    public record Settings(Duration defaultBudget, Plan.Timeouts timeouts, Duration escalationGrace, RunRecord record) {
+    public record Settings(Duration defaultBudget, Plan.Timeouts timeouts, Duration escalationGrace, RunRecord record,
+            CoordinatorMetrics metrics) {
     }
 
     /** Starts or joins a run; the answer is a {@link Started}. */
@@ -291,6 +292,7 @@ public final class CoordinatorService implements Service {
             return new Started(described, false, false);
         }
         run = new Run(UUID.randomUUID().toString(), plan, budget);
+        settings.metrics().runStarted();
         if (settings.record() != null) {
             settings.record().begin(run.id, (int) budget.toMillis(), run.startEpochMs, described);
         }
@@ -488,6 +490,7 @@ public final class CoordinatorService implements Service {
         }
         if (t.phase() == 0) {
             s.escalated = true;
+            settings.metrics().escalated();
             log.warn("coordinator: step {} overran its {} ms; escalating", s.step.id(), s.step.timeout().toMillis());
             switch (s.step.kind()) {
                 case NODE -> admin.apply(s.step.node()).stop(StopRequest.getDefaultInstance(),
@@ -510,6 +513,7 @@ public final class CoordinatorService implements Service {
 
     private void finish(Run.StepState s, StepFinished.Outcome outcome, String detail) {
         run.finished(s, outcome, detail);
+        settings.metrics().stepFinished(s.step.kind(), outcome, s.started ? s.finishedNanos - s.startedNanos : 0);
         if (settings.record() != null) {
             settings.record().finished(s.step.id(), outcome);
         }
@@ -518,6 +522,7 @@ public final class CoordinatorService implements Service {
     private void end() {
         run.ended = true;
         var report = run.report();
+        settings.metrics().runEnded(report.getClean());
         run.emit(ShutdownProgress.newBuilder().setReport(report));
         for (Run.ProgressListener l : List.copyOf(run.listeners)) {
             l.onEnd();
@@ -556,6 +561,7 @@ public final class CoordinatorService implements Service {
                     Duration.ofMillis(p.getTimeoutMs()), new LinkedHashSet<>(p.getAfterList())));
         }
         run = new Run(saved.id(), Plan.restore(steps), Duration.ofMillis(saved.budgetMs()), saved.startEpochMs());
+        settings.metrics().runStarted();
         run.emit(ShutdownProgress.newBuilder().setPlan(saved.plan()));
         saved.finished().forEach((id, outcome) -> {
             Run.StepState s = run.steps.get(id);

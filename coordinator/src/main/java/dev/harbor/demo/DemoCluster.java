@@ -1,12 +1,10 @@
 package dev.harbor.demo;
 
-import java.io.BufferedReader;
+import dev.harbor.cli.ChildNode;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -60,15 +58,17 @@ public final class DemoCluster implements DemoTarget, AutoCloseable {
     public void start() throws IOException {
         Files.createDirectories(dir);
         String peers = String.join(",", addresses.values());
+        Map<Integer, Path> configs = new LinkedHashMap<>();
         for (int id = 1; id <= 3; id++) {
             StringBuilder config = new StringBuilder();
             config.append("node.id=").append(id).append('\n')
                     .append("node.listen=").append(addresses.get(id)).append('\n')
                     .append("cluster.name=harbor-demo\n")
-                    .append("cluster.peers=").append(peers).append('\n');
+                    .append("cluster.peers=").append(peers).append('\n')
+                    // The cluster's token: Shutdown needs it, and so do Kill, Stop and Abort on every node.
+                    .append("coordinator.token=").append(token).append('\n');
             if (id == COORDINATOR_NODE) {
                 config.append("coordinator.enabled=true\n")
-                        .append("coordinator.token=").append(token).append('\n')
                         .append("coordinator.state-dir=").append(dir.resolve("coordinator")).append('\n');
             }
             if (id == WRITER_NODE) {
@@ -81,48 +81,36 @@ public final class DemoCluster implements DemoTarget, AutoCloseable {
             }
             Path file = dir.resolve("node-" + id + ".properties");
             Files.writeString(file, config.toString());
-            if (id == COORDINATOR_NODE) { // it holds the token
-                Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
-            }
-            processes.put(id, launch(id, file));
+            // It holds the token: its owner's only.
+            Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+            configs.put(id, file);
         }
-        for (var e : processes.entrySet()) {
-            awaitReady(e.getKey(), e.getValue());
-        }
-    }
-
-    private Process launch(int id, Path config) throws IOException {
-        String java = ProcessHandle.current().info().command().orElse("java");
-        ProcessBuilder pb = new ProcessBuilder(List.of(java, "-Xmx512m", "-XX:+UseSerialGC", "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                "dev.harbor.cli.Main", "node", "--config", config.toString()));
-        pb.redirectError(log(id).toFile());
-        return pb.start();
-    }
-
-    private void awaitReady(int id, Process p) {
-        String readyLine = "harbor node " + id + " ready on " + addresses.get(id);
-        CompletableFuture<Boolean> seen = new CompletableFuture<>();
-        Thread.ofVirtual().name("demo-node-" + id + "-stdout").start(() -> {
-            try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                for (String line = out.readLine(); line != null; line = out.readLine()) {
-                    if (line.equals(readyLine)) {
-                        seen.complete(true);
+        // The three JVMs start side by side; each is waited for until it is ready.
+        Map<Integer, CompletableFuture<Process>> starting = new LinkedHashMap<>();
+        try (var threads = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            for (var c : configs.entrySet()) {
+                int id = c.getKey();
+                starting.put(id, CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return ChildNode.start(List.of("-Xmx512m", "-XX:+UseSerialGC", "--enable-native-access=ALL-UNNAMED"), id,
+                                addresses.get(id), c.getValue(), log(id), READY);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException("cannot start a JVM for node " + id + ": " + e.getMessage(), e);
                     }
-                }
-            } catch (IOException e) {
-                seen.completeExceptionally(e);
+                }, threads));
             }
-            seen.complete(false);
-        });
-        boolean ready;
-        try {
-            ready = seen.get(READY.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (Exception e) {
-            ready = false;
         }
-        if (!ready) {
-            throw new IllegalStateException("demo node " + id + " did not start (no '" + readyLine + "' within " + READY.toSeconds()
-                    + " s); see its log " + log(id));
+        IllegalStateException failed = null;
+        for (var e : starting.entrySet()) {
+            try {
+                processes.put(e.getKey(), e.getValue().join());
+            } catch (java.util.concurrent.CompletionException x) {
+                failed = new IllegalStateException("demo " + x.getCause().getMessage(), x.getCause());
+            }
+        }
+        if (failed != null) {
+            close();
+            throw failed;
         }
     }
 

@@ -1,7 +1,7 @@
 package dev.harbor.demo;
 
 import dev.harbor.admin.ExitSubscriber;
-import dev.harbor.coordinator.BearerAuth;
+import dev.harbor.security.BearerAuth;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.proto.CoordinatorGrpc;
 import dev.harbor.proto.PlanRequest;

@@ -131,6 +131,9 @@ class CoordinatorTest {
         Handle stubborn = launch(2, "gw-stubborn", "gateway", Duration.ofMillis(500), true);
         Handle writer = launch(2, "writer-2", "writer", Duration.ofSeconds(2), false);
         awaitPlanWith(2);
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry meters = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        nodes.get(1).host.bindMetrics(meters);
+        assertThat(meters.get("harbor.coordinator.run").tag("state", "idle").gauge().value()).isEqualTo(1);
 
         List<ShutdownProgress> progress = follow(nodes.coordinator(TestNodes.TOKEN)
                 .shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build()));
@@ -146,6 +149,18 @@ class CoordinatorTest {
         assertThat(indexOfExit(exits(progress), writer)).isGreaterThan(indexOfExit(exits(progress), stubborn));
         StepFinished w = report.getStepsList().stream().filter(s -> s.getStep().startsWith("writer:")).findFirst().orElseThrow();
         assertThat(w.getOutcome()).isEqualTo(StepFinished.Outcome.DONE);
+
+        // The coordinator's meters saw the same run: one escalation, the escalated step's duration, a run not clean.
+        assertThat(meters.get("harbor.coordinator.escalations").counter().count()).isEqualTo(1);
+        io.micrometer.core.instrument.Timer escalated = meters.get("harbor.coordinator.step.duration").tag("kind", "drain")
+                .tag("outcome", "escalated").timer();
+        assertThat(escalated.count()).isEqualTo(1);
+        assertThat(escalated.totalTime(java.util.concurrent.TimeUnit.MILLISECONDS)).isGreaterThanOrEqualTo(500);
+        assertThat(meters.get("harbor.coordinator.step.duration").tag("kind", "drain").tag("outcome", "done").timer().count())
+                .isEqualTo(1);
+        assertThat(meters.get("harbor.coordinator.runs").tag("result", "not_clean").counter().count()).isEqualTo(1);
+        assertThat(meters.get("harbor.coordinator.runs").tag("result", "clean").counter().count()).isZero();
+        assertThat(meters.get("harbor.coordinator.run").tag("state", "running").gauge().value()).isZero();
     }
 
     @Test

@@ -1,5 +1,7 @@
 package dev.harbor.coordinator;
 
+import dev.harbor.security.BearerAuth;
+
 import dev.harbor.admin.NodeAdminService;
 import dev.harbor.harbor.Harbor;
 import dev.harbor.plan.Plan;
@@ -83,7 +85,10 @@ final class TestNodes implements AutoCloseable {
         String address = addresses.get(id);
         Node node = Node.builder().id(id).build();
         Harbor harbor = Harbor.builder(node).cluster("test").advertise(address).peers(List.copyOf(addresses.values()))
-                .heartbeat(Duration.ofMillis(100)).lossTimeout(Duration.ofMillis(600)).build();
+                .heartbeat(Duration.ofMillis(250))
+                // No test here loses a node on purpose; a short loss timeout only let a busy machine's
+                // pauses declare two healthy nodes lost to each other for good (they then refuse to relink).
+                .lossTimeout(Duration.ofMillis(3000)).build();
         Member[] self = new Member[1];
         NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), () -> Thread.ofVirtual().start(() -> self[0].stop()));
         ServerBuilder<?> sb = Grpc.newServerBuilderForPort(Integer.parseInt(address.substring(address.indexOf(':') + 1)),
@@ -124,14 +129,7 @@ final class TestNodes implements AutoCloseable {
     }
 
     static CallCredentials bearer(String token) {
-        return new CallCredentials() {
-            @Override
-            public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-                Metadata m = new Metadata();
-                m.put(BearerAuth.AUTHORIZATION, "Bearer " + token);
-                applier.apply(m);
-            }
-        };
+        return BearerAuth.credentials(token);
     }
 
     private static int freePort() {

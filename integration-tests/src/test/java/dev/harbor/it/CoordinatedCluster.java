@@ -51,6 +51,18 @@ final class CoordinatedCluster implements AutoCloseable {
         }
     }
 
+    /**
+     * Turns mutual TLS on for every node started from now on, each presenting {@code cert} (issued by
+     * {@code ca}) and requiring the same of its peers and clients, and puts the token on every node (so
+     * each node's Kill, Stop and Abort need it too). The test's own channels present {@code cert} as well.
+     */
+    CoordinatedCluster secure(TestCa ca, TestCa.Issued cert) {
+        cluster.secure(Map.of("tls.cert", cert.cert().toString(), "tls.key", cert.key().toString(), "tls.ca",
+                ca.certificate.toString(), "tls.client-auth", "require", "coordinator.token-file", tokenFile.toString()),
+                dev.harbor.security.Tls.client(ca.certificate, cert.cert(), cert.key()));
+        return this;
+    }
+
     /** Starts node {@code id}: node 1 with the coordinator; {@code dependsOn} its node dependencies. */
     NodeProcess start(int id, String services, int... dependsOn) {
         Map<String, String> extra = new HashMap<>();

@@ -39,6 +39,15 @@ class CoordinatedShutdownTest {
     @Test
     void aShutdownDrainsEveryRoleInPlanOrderStopsEveryNodeAndEveryProcessExitsZero() {
         c = new CoordinatedCluster("ordered", 1, 2, 3);
+        drainsEveryRoleInPlanOrderAndStopsEveryNode(c);
+    }
+
+    /**
+     * The ordered shutdown of a cluster of nodes 1, 2 and 3 that {@code c} has not started yet: it starts
+     * them, shuts them down through the coordinator and checks the order, the report and the exit codes.
+     * Shared with the same run under mutual TLS.
+     */
+    static void drainsEveryRoleInPlanOrderAndStopsEveryNode(CoordinatedCluster c) {
         c.start(1, services(relay("relay-1"), c.registered("gw-1", "gateway", 2_000)));
         c.start(2, services(c.registered("gw-2", "gateway", 2_000), c.registered("lobby-2", "lobby", 1_500, "matchmaker", "exit"),
                 c.registered("writer-2", "writer", 2_000), relay("relay-2")));
@@ -52,8 +61,8 @@ class CoordinatedShutdownTest {
                 "writer-3", 3, "relay-3", 3).entrySet()) {
             h.put(e.getKey(), c.handleOf(e.getValue(), e.getKey()));
         }
-        Handle monitor2 = monitorOf(2);
-        Handle monitor3 = monitorOf(3);
+        Handle monitor2 = monitorOf(c, 2);
+        Handle monitor3 = monitorOf(c, 3);
         // The plan as the design orders it: lobby (depends on matchmaker) before matchmaker, custom roles before writers.
         assertThat(plan.getCriticalPathMs()).isEqualTo(2_000 + 1_500 + 1_500 + 2_000 + 2_000 + 5_000 + 5_000);
 
@@ -141,7 +150,7 @@ class CoordinatedShutdownTest {
         }
     }
 
-    private Handle monitorOf(int node) {
+    private static Handle monitorOf(CoordinatedCluster c, int node) {
         return c.services(node).stream().filter(s -> s.getTagsMap().containsKey(dev.harbor.exit.Monitor.TAG))
                 .map(CoordinatedCluster::handle).findFirst()
                 .orElseThrow(() -> new AssertionError("node " + node + " lists no monitor"));

@@ -1,15 +1,12 @@
 package dev.harbor.it;
 
-import java.io.BufferedReader;
+import dev.harbor.cli.ChildNode;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /** One harbor node as a real process: {@code harbor node --config <file>} on the test class path. */
@@ -28,44 +25,13 @@ final class NodeProcess {
 
     /** Starts a node with {@code config} and waits until it prints its ready line. */
     static NodeProcess start(int id, String address, Path config, Path log, Duration readyWithin) {
-        String java = ProcessHandle.current().info().command().orElse("java");
-        ProcessBuilder pb = new ProcessBuilder(List.of(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
-                "dev.harbor.cli.Main", "node", "--config", config.toString()));
-        pb.redirectError(log.toFile());
-        Process p;
         try {
-            p = pb.start();
+            return new NodeProcess(id, address, log, ChildNode.start(List.of("-Xmx256m"), id, address, config, log, readyWithin));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        } catch (IllegalStateException e) {
+            throw new AssertionError(e.getMessage() + ":\n" + tail(log), e);
         }
-        String readyLine = "harbor node " + id + " ready on " + address;
-        CompletableFuture<Boolean> seen = new CompletableFuture<>();
-        Thread.ofVirtual().start(() -> {
-            try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = out.readLine()) != null) {
-                    if (line.equals(readyLine)) {
-                        seen.complete(true);
-                    }
-                }
-            } catch (IOException e) {
-                seen.completeExceptionally(e);
-            }
-            seen.complete(false);
-        });
-        boolean ready;
-        try {
-            ready = seen.get(readyWithin.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (Exception e) {
-            p.destroyForcibly();
-            throw new AssertionError("node " + id + " did not print '" + readyLine + "' within " + readyWithin + "; its log "
-                    + log + ":\n" + tail(log), e);
-        }
-        if (!ready) {
-            p.destroyForcibly();
-            throw new AssertionError("node " + id + " exited without its ready line; its log " + log + ":\n" + tail(log));
-        }
-        return new NodeProcess(id, address, log, p);
     }
 
     long pid() {

@@ -3,6 +3,7 @@ package dev.harbor.it;
 import dev.harbor.harbor.Harbor;
 import dev.harbor.proto.NodeGrpc;
 import dev.harbor.service.Node;
+import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
@@ -36,6 +37,9 @@ final class ProcessCluster implements AutoCloseable {
     private final List<ManagedChannel> channels = new ArrayList<>();
     private final Map<Integer, String> services = new TreeMap<>();
     private final Map<Integer, Map<String, String>> extras = new TreeMap<>();
+    /** Config lines every node gets (TLS, the token), and the credentials the test's own channels use. */
+    private Map<String, String> common = Map.of();
+    private ChannelCredentials credentials = InsecureChannelCredentials.create();
     Node driver;
     private Harbor driverHarbor;
     private Server driverServer;
@@ -55,6 +59,15 @@ final class ProcessCluster implements AutoCloseable {
         addresses.put(DRIVER, "127.0.0.1:" + freePort());
     }
 
+    /**
+     * From now on every node started gets {@code keys} in its config (such as {@code tls.*}), and the
+     * test's channels to the nodes use {@code channelCredentials}. Call before starting nodes.
+     */
+    void secure(Map<String, String> keys, ChannelCredentials channelCredentials) {
+        this.common = Map.copyOf(keys);
+        this.credentials = channelCredentials;
+    }
+
     /** Starts node {@code id} as a process that launches {@code serviceList} (the config's {@code services}). */
     NodeProcess start(int id, String serviceList) {
         return start(id, serviceList, Map.of());
@@ -68,7 +81,9 @@ final class ProcessCluster implements AutoCloseable {
         services.put(id, serviceList);
         extras.put(id, Map.copyOf(extra));
         List<String> extraLines = new ArrayList<>();
-        new TreeMap<>(extra).forEach((k, v) -> extraLines.add(k + "=" + v));
+        Map<String, String> all = new TreeMap<>(common);
+        all.putAll(extra);
+        all.forEach((k, v) -> extraLines.add(k + "=" + v));
         String address = addresses.get(id);
         Path config = dir.resolve("node-" + id + ".properties");
         String peers = String.join(",", addresses.values());
@@ -139,7 +154,7 @@ final class ProcessCluster implements AutoCloseable {
     }
 
     ManagedChannel channel(int id) {
-        ManagedChannel c = Grpc.newChannelBuilder(addresses.get(id), InsecureChannelCredentials.create()).build();
+        ManagedChannel c = Grpc.newChannelBuilder(addresses.get(id), credentials).build();
         channels.add(c);
         return c;
     }

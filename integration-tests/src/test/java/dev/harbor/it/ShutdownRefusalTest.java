@@ -9,15 +9,21 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.harbor.cli.Main;
+import dev.harbor.proto.CoordinatorGrpc;
 import dev.harbor.proto.KillRequest;
 import dev.harbor.proto.PlanRequest;
 import dev.harbor.proto.PlanResponse;
 import dev.harbor.proto.ServiceInfo;
 import dev.harbor.proto.ShutdownRequest;
+import dev.harbor.security.BearerAuth;
+import dev.harbor.security.MalformedRequests;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
+import io.grpc.CallOptions;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCalls;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -121,12 +127,69 @@ class ShutdownRefusalTest {
         for (String wrong : List.of("not-the-token", TOKEN + "x", TOKEN.substring(1), "")) {
             ProgressRecorder r = refused(wrong, budget(120_000));
             assertThat(r.status().getCode()).as("token '%s'", wrong).isEqualTo(Status.Code.UNAUTHENTICATED);
-            assertThat(r.status().getDescription()).as("token '%s'", wrong).contains("not the coordinator's");
+            assertThat(r.status().getDescription()).as("token '%s'", wrong).contains("not the cluster's");
             assertThat(r.items).isEmpty();
         }
         assertThatThrownBy(() -> c.coordinator("nope").plan(PlanRequest.getDefaultInstance()))
                 .isInstanceOfSatisfying(StatusRuntimeException.class,
                         e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED));
+    }
+
+    /** One raw-bytes call to the coordinator, sending {@code token} (none if null): its status. */
+    private static Status rawCall(io.grpc.Channel channel, MethodDescriptor<?, ?> method, byte[] request, String token) {
+        MethodDescriptor<byte[], byte[]> raw = MalformedRequests.rawBytes(method);
+        CallOptions options = CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS);
+        if (token != null) {
+            options = options.withCallCredentials(BearerAuth.credentials(token));
+        }
+        try {
+            if (raw.getType() == MethodDescriptor.MethodType.UNARY) {
+                ClientCalls.blockingUnaryCall(channel, raw, options, request);
+            } else {
+                ClientCalls.blockingServerStreamingCall(channel, raw, options, request).next();
+            }
+            return Status.OK;
+        } catch (StatusRuntimeException e) {
+            return e.getStatus();
+        }
+    }
+
+    @Test
+    void hostileBytesToTheCoordinatorGetClearErrorsAndStopNothing() {
+        java.util.Random random = new java.util.Random(0x5348555444L);
+        io.grpc.Channel channel = c.cluster.channel(1);
+        int cases = 0;
+        // Without the token, whatever the bytes: UNAUTHENTICATED, before anything is parsed.
+        for (int i = 0; i < 40; i++, cases++) {
+            byte[] noise = new byte[random.nextInt(512)];
+            random.nextBytes(noise);
+            MethodDescriptor<?, ?> m = i % 2 == 0 ? CoordinatorGrpc.getShutdownMethod() : CoordinatorGrpc.getPlanMethod();
+            Status s = rawCall(channel, m, noise, i % 4 < 2 ? null : "forged-" + i);
+            assertThat(s.getCode()).as("case %d", i).isEqualTo(Status.Code.UNAUTHENTICATED);
+            assertThat(s.getDescription()).isNotBlank();
+        }
+        // With the token, bytes that cannot be the request: INVALID_ARGUMENT with the parser's reason.
+        byte[][] malformed = {
+            {0x12, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x07, 1}, // a field claiming 2 GB
+            {0x1a, 0x05, 0x01}, // a packed field cut short
+            {0x0f, 0x00}, // wire type 7 does not exist
+            {(byte) 0x80}, // a tag cut in the middle of its varint
+        };
+        for (byte[] bad : malformed) {
+            for (MethodDescriptor<?, ?> m : List.of(CoordinatorGrpc.getShutdownMethod(), CoordinatorGrpc.getPlanMethod())) {
+                cases++;
+                Status s = rawCall(channel, m, bad, TOKEN);
+                assertThat(s.getCode()).as("%s %s", m.getBareMethodName(), java.util.Arrays.toString(bad))
+                        .isEqualTo(Status.Code.INVALID_ARGUMENT);
+                assertThat(s.getDescription()).contains("is not a valid protobuf message of its request type");
+            }
+        }
+        // Over the message limit (4 MiB by default): RESOURCE_EXHAUSTED, saying so.
+        cases++;
+        Status huge = rawCall(channel, CoordinatorGrpc.getShutdownMethod(), new byte[5 * 1024 * 1024], TOKEN);
+        assertThat(huge.getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+        assertThat(huge.getDescription()).contains("exceeds maximum size");
+        assertThat(cases).isEqualTo(49);
     }
 
     @Test
@@ -265,12 +328,12 @@ class ShutdownRefusalTest {
         Files.writeString(wrong, "not-the-token\n");
         Cli badToken = harbor("shutdown", "--budget", "2m", "--coordinator", c.cluster.address(1), "--token-file", wrong.toString());
         assertThat(badToken.exit()).isEqualTo(1);
-        assertThat(badToken.err()).contains("harbor shutdown: the bearer token is not the coordinator's");
+        assertThat(badToken.err()).contains("harbor shutdown: the bearer token is not the cluster's");
         assertThat(badToken.out()).as("nothing started").doesNotContain("started");
 
         Cli badPlan = harbor("plan", "--coordinator", c.cluster.address(1), "--token-file", wrong.toString());
         assertThat(badPlan.exit()).isEqualTo(1);
-        assertThat(badPlan.err()).contains("not the coordinator's");
+        assertThat(badPlan.err()).contains("not the cluster's");
 
         if (System.getenv("HARBOR_COORDINATOR_TOKEN") == null) {
             Cli none = harbor("shutdown", "--coordinator", c.cluster.address(1));

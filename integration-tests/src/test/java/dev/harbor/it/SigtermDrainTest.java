@@ -10,6 +10,11 @@ import dev.harbor.proto.ExitEvent;
 import dev.harbor.proto.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -95,5 +100,42 @@ class SigtermDrainTest {
             p.terminate();
             assertThat(p.awaitExit(WAIT)).as("exit code of a node stopped on request, then sent SIGTERM").isZero();
         }
+    }
+
+    @Test
+    void healthSaysNotServingFromTheMomentSigtermStartsTheDrainUntilTheProcessExits() throws Exception {
+        c = new CoordinatedCluster("sigterm-health", 1);
+        c.start(1, services(c.registered("gw-1", "gateway", 10_000, "", "slow:3000")));
+        io.grpc.ManagedChannel channel = c.cluster.channel(1);
+        HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+        assertThat(health.check(HealthCheckRequest.getDefaultInstance()).getStatus()).isEqualTo(ServingStatus.SERVING);
+        java.util.concurrent.LinkedBlockingQueue<ServingStatus> seen = new java.util.concurrent.LinkedBlockingQueue<>();
+        HealthGrpc.newStub(channel).watch(HealthCheckRequest.getDefaultInstance(), new StreamObserver<>() {
+            @Override
+            public void onNext(HealthCheckResponse r) {
+                seen.add(r.getStatus());
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                seen.add(ServingStatus.UNKNOWN); // the process went away
+            }
+
+            @Override
+            public void onCompleted() {
+                seen.add(ServingStatus.UNKNOWN);
+            }
+        });
+        assertThat(seen.poll(10, TimeUnit.SECONDS)).isEqualTo(ServingStatus.SERVING);
+
+        c.process(1).terminate();
+        // The gateway takes 3 s to drain: NOT_SERVING arrives while it drains, and the process is still there.
+        assertThat(seen.poll(10, TimeUnit.SECONDS)).isEqualTo(ServingStatus.NOT_SERVING);
+        assertThat(c.journal.names("exit")).doesNotContain("gw-1");
+        assertThat(c.process(1).isAlive()).isTrue();
+        assertThat(health.check(HealthCheckRequest.getDefaultInstance()).getStatus()).isEqualTo(ServingStatus.NOT_SERVING);
+
+        assertThat(c.process(1).awaitExit(WAIT)).as("exit code after SIGTERM").isZero();
+        assertThat(c.journal.names("exit")).containsExactly("gw-1");
     }
 }

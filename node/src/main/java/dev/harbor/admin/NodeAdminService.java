@@ -56,11 +56,14 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
     private static final Logger log = LoggerFactory.getLogger(NodeAdminService.class);
     /** How many exit events may wait for one slow subscriber before its stream is closed. */
     public static final int DEFAULT_MAX_QUEUED_EVENTS = 100_000;
+    /** How many exit streams a node serves at once by default. */
+    public static final int DEFAULT_MAX_STREAMS = 1024;
 
     private final Node node;
     private final long incarnation;
     private final Runnable onStop;
     private final int maxQueuedEvents;
+    private final int maxStreams;
     private final Set<ExitStream> streams = ConcurrentHashMap.newKeySet();
     private final Executor drainer;
     private volatile boolean closed;
@@ -78,6 +81,20 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
 
     /** As {@link #NodeAdminService(Node, long, Runnable)}, with a limit on the events queued for one subscriber. */
     public NodeAdminService(Node node, long incarnation, Runnable onStop, int maxQueuedEvents) {
+        this(node, incarnation, onStop, maxQueuedEvents, DEFAULT_MAX_STREAMS);
+    }
+
+    /**
+     * As {@link #NodeAdminService(Node, long, Runnable, int)}, with a limit on the exit streams served at
+     * once; a stream over it is refused with {@code RESOURCE_EXHAUSTED}. (The count is checked, then the
+     * stream added, so two streams opening at the same moment may both pass at the limit: a bound on
+     * resources, not an exact quota.)
+     */
+    public NodeAdminService(Node node, long incarnation, Runnable onStop, int maxQueuedEvents, int maxStreams) {
+        if (maxStreams < 1) {
+            throw new IllegalArgumentException("maxStreams must be at least 1, got " + maxStreams);
+        }
+        this.maxStreams = maxStreams;
         this.node = Objects.requireNonNull(node, "node");
         this.incarnation = incarnation;
         this.onStop = Objects.requireNonNull(onStop, "onStop");
@@ -101,6 +118,12 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         }
         if (closed) {
             responses.onError(stopping().asRuntimeException());
+            return;
+        }
+        if (streams.size() >= maxStreams) {
+            responses.onError(Status.RESOURCE_EXHAUSTED.withDescription("node " + node.id() + " already serves " + streams.size()
+                    + " exit streams, its limit (limits.max-exit-streams): close a stream you no longer need, or raise the limit")
+                    .asRuntimeException());
             return;
         }
         ExitStream stream = new ExitStream(node, (ServerCallStreamObserver<ExitStreamItem>) responses, maxQueuedEvents,

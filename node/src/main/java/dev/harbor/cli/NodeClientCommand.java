@@ -1,8 +1,6 @@
 package dev.harbor.cli;
 
 import dev.harbor.proto.NodeGrpc;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -33,10 +31,11 @@ abstract class NodeClientCommand extends RemoteCommand {
     /** Makes one call with a blocking stub and prints its answer; reports a failure as one line on stderr. */
     <T> int unary(Function<NodeGrpc.NodeBlockingStub, T> rpc, Function<T, Integer> print, Duration timeout) {
         String target = target();
-        ManagedChannel channel = Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
-                .maxInboundMessageSize(MAX_RESPONSE_BYTES).build();
+        ManagedChannel channel = channel(target, MAX_RESPONSE_BYTES);
         try {
-            T answer = rpc.apply(NodeGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS));
+            NodeGrpc.NodeBlockingStub stub = NodeGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            io.grpc.CallCredentials token = tokenCredentials();
+            T answer = rpc.apply(token == null ? stub : stub.withCallCredentials(token));
             return print.apply(answer);
         } catch (StatusRuntimeException e) {
             return failed(e.getStatus());
@@ -54,6 +53,7 @@ abstract class NodeClientCommand extends RemoteCommand {
                     + "). Is it running, and is --node its advertised host:port?");
             case DEADLINE_EXCEEDED -> err().println("harbor: the node at " + node + " did not answer in time ("
                     + why + "): it may be overloaded or stuck; try again, or look at its log");
+            case UNAUTHENTICATED -> err().println("harbor: the node at " + node + " wants the cluster's token: " + why);
             case UNIMPLEMENTED -> err().println("harbor: " + node + " does not serve the harbor node API (" + why
                     + "): is --node the address of a harbor node?");
             default -> err().println("harbor: the node at " + node + " refused: " + why);

@@ -1,5 +1,6 @@
 package dev.harbor.cli;
 
+import dev.harbor.security.Tls;
 import dev.harbor.service.Handle;
 import java.io.IOException;
 import java.io.Reader;
@@ -37,6 +38,23 @@ import java.util.regex.Pattern;
  *   <tr><td>{@code exit.retention}</td><td>exit events kept for subscribers that reconnect</td><td>65536</td></tr>
  *   <tr><td>{@code services}</td><td>comma-separated service classes to launch at start, in order, each optionally with
  *       string arguments: {@code com.example.Db, com.example.Gateway(0.0.0.0;9000)}</td><td>none</td></tr>
+ *   <tr><td>{@code metrics.listen}</td><td>host:port of the Prometheus endpoint ({@code GET /metrics}; port 0: a free
+ *       port)</td><td>none: no metrics served</td></tr>
+ *   <tr><td>{@code tls.cert}, {@code tls.key}</td><td>PEM certificate chain and PKCS#8 key the node presents as server
+ *       and as client; set both to turn TLS on for every connection (links, admin and coordinator APIs)</td><td>none:
+ *       plaintext</td></tr>
+ *   <tr><td>{@code tls.ca}</td><td>PEM CA certificates that peers' and clients' certificates must chain to</td><td>none</td></tr>
+ *   <tr><td>{@code tls.client-auth}</td><td>{@code require} (mutual TLS), {@code optional} or {@code none}</td><td>{@code
+ *       require} if {@code tls.ca} is set, else {@code none}</td></tr>
+ *   <tr><td>{@code coordinator.token-file}, {@code coordinator.token}</td><td>the cluster's bearer token (a file holding it,
+ *       or the token itself, best from {@code HARBOR_COORDINATOR_TOKEN}): required by the coordinator's API and by
+ *       this node's {@code Kill}, {@code KillMany}, {@code Stop} and {@code Abort}</td><td>none: those are open (logged
+ *       as a warning)</td></tr>
+ *   <tr><td>{@code limits.max-message-bytes}</td><td>largest gRPC message the node accepts (a request, a batch of
+ *       envelopes); larger ones fail with {@code RESOURCE_EXHAUSTED}</td><td>4194304</td></tr>
+ *   <tr><td>{@code limits.max-streams}</td><td>concurrent calls (streams) one connection may open</td><td>1000</td></tr>
+ *   <tr><td>{@code limits.max-exit-streams}</td><td>exit streams ({@code WatchExits}) the node serves at once; more are
+ *       refused with {@code RESOURCE_EXHAUSTED}</td><td>1024</td></tr>
  * </table>
  *
  * @param nodeId the node's id
@@ -50,10 +68,14 @@ import java.util.regex.Pattern;
  * @param exitRetention exit events retained
  * @param extensionSettings the set keys of the {@linkplain NodeExtension extensions} on the class path
  * @param services services to launch at start, in order
+ * @param metricsListen where to serve {@code /metrics}, or null for nowhere
+ * @param tls TLS for the server and every channel ({@link Tls#PLAINTEXT} if off)
+ * @param token the cluster's bearer token, or null if none is configured; never printed
+ * @param limits sizes and counts the node's server accepts
  */
 public record NodeConfig(int nodeId, Address listen, Address advertise, String clusterName, List<String> peers, String dns,
-        Duration heartbeat, Duration lossTimeout, int exitRetention, List<ServiceSpec> services,
-        Map<String, String> extensionSettings) {
+        Duration heartbeat, Duration lossTimeout, int exitRetention, List<ServiceSpec> services, Address metricsListen, Tls tls,
+        String token, Limits limits, Map<String, String> extensionSettings) {
 
     public static final String NODE_ID = "node.id";
     public static final String NODE_LISTEN = "node.listen";
@@ -65,10 +87,21 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
     public static final String LOSS_TIMEOUT_MS = "harbor.loss-timeout-ms";
     public static final String EXIT_RETENTION = "exit.retention";
     public static final String SERVICES = "services";
+    public static final String METRICS_LISTEN = "metrics.listen";
+    public static final String TLS_CERT = "tls.cert";
+    public static final String TLS_KEY = "tls.key";
+    public static final String TLS_CA = "tls.ca";
+    public static final String TLS_CLIENT_AUTH = "tls.client-auth";
+    public static final String TOKEN = "coordinator.token";
+    public static final String TOKEN_FILE = "coordinator.token-file";
+    public static final String MAX_MESSAGE_BYTES = "limits.max-message-bytes";
+    public static final String MAX_STREAMS = "limits.max-streams";
+    public static final String MAX_EXIT_STREAMS = "limits.max-exit-streams";
 
     /** Every key, in the order they are documented. */
     public static final List<String> KEYS = List.of(NODE_ID, NODE_LISTEN, NODE_ADVERTISE, CLUSTER_NAME, CLUSTER_PEERS,
-            CLUSTER_DNS, HEARTBEAT_MS, LOSS_TIMEOUT_MS, EXIT_RETENTION, SERVICES);
+            CLUSTER_DNS, HEARTBEAT_MS, LOSS_TIMEOUT_MS, EXIT_RETENTION, SERVICES, METRICS_LISTEN, TLS_CERT, TLS_KEY, TLS_CA,
+            TLS_CLIENT_AUTH, TOKEN, TOKEN_FILE, MAX_MESSAGE_BYTES, MAX_STREAMS, MAX_EXIT_STREAMS);
 
     private static final Pattern SERVICE = Pattern.compile("([\\p{javaJavaIdentifierStart}][\\p{javaJavaIdentifierPart}.$]*)"
             + "\\s*(?:\\((.*)\\))?", Pattern.DOTALL);
@@ -117,6 +150,16 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
         public String toString() {
             return args.isEmpty() ? className : className + "(" + String.join(";", args) + ")";
         }
+    }
+
+    /**
+     * What the node's server accepts.
+     *
+     * @param maxMessageBytes the largest gRPC message
+     * @param maxStreams concurrent calls on one connection
+     * @param maxExitStreams exit streams ({@code WatchExits}) served at once, over all connections
+     */
+    public record Limits(int maxMessageBytes, int maxStreams, int maxExitStreams) {
     }
 
     /** A setting that is missing, unknown or malformed; the message names the key and what is expected. */
@@ -186,7 +229,7 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
 
     private NodeConfig withExtensionSettings(Map<String, String> extra) {
         return new NodeConfig(nodeId, listen, advertise, clusterName, peers, dns, heartbeat, lossTimeout, exitRetention,
-                services, extra);
+                services, metricsListen, tls, token, limits, extra);
     }
 
     private record Setting(String value, String source) {
@@ -224,8 +267,45 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
         }
         int retention = integer(s, EXIT_RETENTION, 1, Integer.MAX_VALUE, 65_536);
         List<ServiceSpec> services = present(s, SERVICES) ? services(s.get(SERVICES)) : List.of();
+        Address metrics = present(s, METRICS_LISTEN) ? address(s, METRICS_LISTEN, null, true) : null;
+        Limits limits = new Limits(integer(s, MAX_MESSAGE_BYTES, 1024, Integer.MAX_VALUE, 4 * 1024 * 1024),
+                integer(s, MAX_STREAMS, 1, Integer.MAX_VALUE, 1000),
+                integer(s, MAX_EXIT_STREAMS, 1, Integer.MAX_VALUE, dev.harbor.admin.NodeAdminService.DEFAULT_MAX_STREAMS));
         return new NodeConfig(id, listen, advertise, cluster, peers, dns, Duration.ofMillis(heartbeat), Duration.ofMillis(loss),
-                retention, services, Map.of());
+                retention, services, metrics, tls(s), token(s), limits, Map.of());
+    }
+
+    private static Tls tls(Map<String, Setting> s) {
+        Path cert = present(s, TLS_CERT) ? Path.of(s.get(TLS_CERT).value()) : null;
+        Path key = present(s, TLS_KEY) ? Path.of(s.get(TLS_KEY).value()) : null;
+        Path ca = present(s, TLS_CA) ? Path.of(s.get(TLS_CA).value()) : null;
+        try {
+            Tls.ClientAuth auth = present(s, TLS_CLIENT_AUTH) ? Tls.ClientAuth.parse(s.get(TLS_CLIENT_AUTH).value())
+                    : ca != null ? Tls.ClientAuth.REQUIRE : Tls.ClientAuth.NONE;
+            return new Tls(cert, key, ca, auth).checked();
+        } catch (IllegalArgumentException e) {
+            throw new InvalidConfigException(e.getMessage());
+        }
+    }
+
+    /** The token from the file or the setting itself; null if neither is set. */
+    private static String token(Map<String, Setting> s) {
+        String token = null;
+        if (present(s, TOKEN_FILE)) {
+            Setting file = s.get(TOKEN_FILE);
+            try {
+                token = Files.readString(Path.of(file.value()), StandardCharsets.UTF_8).strip();
+            } catch (IOException e) {
+                throw new InvalidConfigException(TOKEN_FILE + ": cannot read " + file.value() + " (from " + file.source() + "): "
+                        + e.getMessage() + ". Give a file this process may read, holding the cluster's token");
+            }
+            if (token.isEmpty()) {
+                throw new InvalidConfigException(TOKEN_FILE + ": " + file.value() + " is empty: put the cluster's token in it");
+            }
+        } else if (present(s, TOKEN)) {
+            token = s.get(TOKEN).value();
+        }
+        return token;
     }
 
     private static boolean present(Map<String, Setting> s, String key) {
@@ -336,6 +416,8 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
     public String toString() {
         return "node " + nodeId + " listen " + listen + " advertise " + advertise + " cluster '" + clusterName + "' peers " + peers
                 + (dns == null ? "" : " dns " + dns) + " heartbeat " + heartbeat.toMillis() + " ms loss " + lossTimeout.toMillis()
-                + " ms retention " + exitRetention + " services " + services;
+                + " ms retention " + exitRetention + " services " + services
+                + (metricsListen == null ? "" : " metrics " + metricsListen) + (tls.enabled() ? " tls " + tls.clientAuth() : "")
+                + (token == null ? " no token" : " token set");
     }
 }

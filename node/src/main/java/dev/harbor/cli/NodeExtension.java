@@ -23,12 +23,20 @@ public interface NodeExtension {
     List<String> keys();
 
     /**
-     * Gets ready, reading its keys from {@code settings} (only those that are set).
+     * Gets ready, reading its keys from {@code settings} (only those that are set; also the node's
+     * {@code coordinator.token}, resolved from its file, if the cluster has a token).
      *
      * @return gRPC services to add to the node's server (none if the settings leave it off)
      * @throws IllegalArgumentException naming the key for a bad setting; the node does not start
      */
     List<ServerServiceDefinition> prepare(Node node, Harbor harbor, Map<String, String> settings);
+
+    /**
+     * Registers its meters (called right after {@link #prepare}); they are served with the node's on
+     * {@code /metrics}. Meters must read state lazily (gauges, function counters), not slow the node.
+     */
+    default void bindMetrics(io.micrometer.core.instrument.MeterRegistry registry) {
+    }
 
     /** The node is up. */
     default void started() {

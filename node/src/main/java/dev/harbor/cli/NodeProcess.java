@@ -5,8 +5,18 @@ import dev.harbor.harbor.Harbor;
 import dev.harbor.service.LaunchException;
 import dev.harbor.service.Node;
 import dev.harbor.service.Service;
-import io.grpc.InsecureServerCredentials;
+import dev.harbor.metrics.MetricsEndpoint;
+import dev.harbor.metrics.NodeMetrics;
+import dev.harbor.proto.NodeGrpc;
+import dev.harbor.security.BearerAuth;
+import dev.harbor.security.MalformedRequests;
 import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -23,8 +33,15 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A running node: its {@link Node}, its {@link Harbor} transport, and one gRPC server (direct
- * executor) that serves both the transport's links and the node's admin API
- * ({@link NodeAdminService}).
+ * executor) that serves the transport's links, the node's admin API ({@link NodeAdminService}, its
+ * {@code Kill}, {@code KillMany}, {@code Stop} and {@code Abort} behind the cluster's token), the
+ * extensions' services, the standard {@code grpc.health.v1.Health} service and server reflection;
+ * plaintext or TLS as {@link NodeConfig#tls()} says. With {@code metrics.listen} set it also serves
+ * its metrics ({@link NodeMetrics}) on {@code GET /metrics}.
+ *
+ * <p><b>Health.</b> {@code SERVING} (for the whole server, {@code ""}, and each of its services) once
+ * the node has started and launched its services; {@code NOT_SERVING} from the moment it begins to
+ * drain or stop, for good, so load balancers and readiness probes send no new work.
  *
  * <p>{@link #start} builds and starts all of it and launches the configured services; {@link #stop}
  * takes it down gracefully, in the order that lets everyone hear everything: the node first (every
@@ -45,6 +62,10 @@ public final class NodeProcess implements AutoCloseable {
     private final Server server;
     private final String advertise;
     private final List<NodeExtension> extensions;
+    private final HealthStatusManager health;
+    private final PrometheusMeterRegistry registry;
+    private final NodeMetrics metrics;
+    private final MetricsEndpoint metricsEndpoint;
     private final CountDownLatch stopped = new CountDownLatch(1);
     /** Guarded by this: whether a stop has begun. */
     private boolean stopping;
@@ -66,7 +87,12 @@ public final class NodeProcess implements AutoCloseable {
     }
 
     private NodeProcess(NodeConfig config, Node node, Harbor harbor, NodeAdminService admin, Server server, String advertise,
-            List<NodeExtension> extensions) {
+            List<NodeExtension> extensions, HealthStatusManager health, PrometheusMeterRegistry registry, NodeMetrics metrics,
+            MetricsEndpoint metricsEndpoint) {
+        this.health = health;
+        this.registry = registry;
+        this.metrics = metrics;
+        this.metricsEndpoint = metricsEndpoint;
         this.config = config;
         this.extensions = List.copyOf(extensions);
         this.advertise = advertise;
@@ -98,9 +124,12 @@ public final class NodeProcess implements AutoCloseable {
         CompletableFuture<NodeProcess> self = new CompletableFuture<>();
         Harbor harbor = null;
         Server server = null;
+        MetricsEndpoint endpoint = null;
+        NodeMetrics metrics = null;
         try {
             Harbor.Builder hb = Harbor.builder(node).cluster(config.clusterName()).advertise(advertise.toString())
-                    .peers(config.peers()).heartbeat(config.heartbeat()).lossTimeout(config.lossTimeout());
+                    .peers(config.peers()).heartbeat(config.heartbeat()).lossTimeout(config.lossTimeout())
+                    .credentials(channelCredentials(config));
             if (config.dns() != null) {
                 hb.dnsPeers(config.dns());
             }
@@ -114,43 +143,87 @@ public final class NodeProcess implements AutoCloseable {
                 } catch (CompletionException e) {
                     log.info("node {}: Stop requested while the start failed; nothing left to stop", config.nodeId());
                 }
-            });
+            }, NodeAdminService.DEFAULT_MAX_QUEUED_EVENTS, config.limits().maxExitStreams());
+            PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+            registry.config().commonTags("node", Integer.toString(config.nodeId()));
+            metrics = new NodeMetrics(registry, node, harbor);
             List<NodeExtension> extensions = NodeExtension.installed();
             List<io.grpc.ServerServiceDefinition> extra = new java.util.ArrayList<>();
+            java.util.Map<String, String> settings = new java.util.HashMap<>(config.extensionSettings());
+            if (config.token() != null) {
+                settings.put(NodeConfig.TOKEN, config.token()); // resolved from the token file, for the coordinator
+            }
             for (NodeExtension e : extensions) {
                 try {
-                    extra.addAll(e.prepare(node, harbor, config.extensionSettings()));
+                    extra.addAll(e.prepare(node, harbor, java.util.Map.copyOf(settings)));
+                    e.bindMetrics(registry);
                 } catch (IllegalArgumentException | IllegalStateException bad) {
                     throw new StartException("node " + config.nodeId() + ": " + bad.getMessage(), 2, bad);
                 }
             }
+            BearerAuth auth = config.token() == null ? BearerAuth.open() : BearerAuth.requiring(config.token());
+            if (auth.isOpen()) {
+                log.warn("node {}: no token is configured ({} or {}): anyone who can reach {} can kill its services or stop it",
+                        config.nodeId(), NodeConfig.TOKEN_FILE, NodeConfig.envName(NodeConfig.TOKEN), advertise);
+            }
+            HealthStatusManager health = new HealthStatusManager();
+            health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
             InetSocketAddress bind = listen.isWildcard() ? new InetSocketAddress(listen.port())
                     : new InetSocketAddress(listen.host(), listen.port());
             try {
-                NettyServerBuilder sb = NettyServerBuilder.forAddress(bind, InsecureServerCredentials.create())
+                NettyServerBuilder sb = NettyServerBuilder.forAddress(bind, config.tls().serverCredentials())
                         .directExecutor()
-                        .addService(harbor.linkService())
-                        .addService(admin)
+                        .addService(MalformedRequests.guard(harbor.linkService().bindService()))
+                        .addService(MalformedRequests.guard(ServerInterceptors.intercept(admin, auth.only(List.of(
+                                NodeGrpc.getKillMethod(), NodeGrpc.getKillManyMethod(), NodeGrpc.getStopMethod(),
+                                NodeGrpc.getAbortMethod())))))
+                        .addService(health.getHealthService())
+                        .addService(ProtoReflectionServiceV1.newInstance())
+                        .maxInboundMessageSize(config.limits().maxMessageBytes())
+                        .maxConcurrentCallsPerConnection(config.limits().maxStreams())
                         // Exit subscribers ping every 10 s to notice half-open connections; allow it.
                         .permitKeepAliveTime(5, TimeUnit.SECONDS);
-                extra.forEach(sb::addService);
+                extra.forEach(d -> sb.addService(MalformedRequests.guard(d)));
                 server = sb.build().start();
             } catch (IOException e) {
                 throw new StartException("node " + config.nodeId() + " cannot listen on " + listen + ": " + e.getMessage()
                         + ". Is another process using that port? Set " + NodeConfig.NODE_LISTEN + " (or "
                         + NodeConfig.envName(NodeConfig.NODE_LISTEN) + ") to a free host:port", 1, e);
             }
+            if (config.metricsListen() != null) {
+                NodeConfig.Address m = config.metricsListen();
+                NodeMetrics sampled = metrics;
+                try {
+                    endpoint = MetricsEndpoint.start(m.isWildcard() ? new InetSocketAddress(m.port())
+                            : new InetSocketAddress(m.host(), m.port()), registry, List.of(sampled::sample));
+                } catch (IOException e) {
+                    throw new StartException("node " + config.nodeId() + " cannot serve metrics on " + m + ": " + e.getMessage()
+                            + ". Set " + NodeConfig.METRICS_LISTEN + " to a free host:port", 1, e);
+                }
+                log.info("node {}: metrics on http://{}:{}/metrics", config.nodeId(), m.host(), endpoint.port());
+            }
             harbor.start();
-            NodeProcess process = new NodeProcess(config, node, harbor, admin, server, advertise.toString(), extensions);
+            NodeProcess process = new NodeProcess(config, node, harbor, admin, server, advertise.toString(), extensions, health,
+                    registry, metrics, endpoint);
             log.info("node {} of cluster '{}' listening on {}, advertised as {}, incarnation {}", node.id(),
                     config.clusterName(), listen, advertise, harbor.incarnation());
             process.launchServices(types);
             extensions.forEach(NodeExtension::started);
+            for (io.grpc.ServerServiceDefinition d : server.getServices()) {
+                health.setStatus(d.getServiceDescriptor().getName(), ServingStatus.SERVING);
+            }
+            health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
             self.complete(process);
             return process;
         } catch (StartException | RuntimeException e) {
             self.completeExceptionally(e);
             node.stop();
+            if (endpoint != null) {
+                endpoint.close();
+            }
+            if (metrics != null) {
+                metrics.close();
+            }
             if (harbor != null) {
                 harbor.close();
             }
@@ -223,6 +296,33 @@ public final class NodeProcess implements AutoCloseable {
         return advertise;
     }
 
+    /** The port of the metrics endpoint, or -1 if {@code metrics.listen} is not set. */
+    public int metricsPort() {
+        return metricsEndpoint == null ? -1 : metricsEndpoint.port();
+    }
+
+    /** The node's meters (served on {@code /metrics} if {@code metrics.listen} is set). */
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    /**
+     * Marks the node {@code NOT_SERVING} on its health service, for good: it is about to drain or stop
+     * and wants no new work. Idempotent; any thread.
+     */
+    public void stopServing() {
+        health.enterTerminalState();
+    }
+
+    /** The credentials every channel this node opens to another node uses. */
+    private static io.grpc.ChannelCredentials channelCredentials(NodeConfig config) throws StartException {
+        try {
+            return config.tls().channelCredentials();
+        } catch (IllegalArgumentException e) {
+            throw new StartException("node " + config.nodeId() + ": " + e.getMessage(), 2, e);
+        }
+    }
+
     /** The port the server listens on. */
     public int port() {
         return server.getPort();
@@ -245,12 +345,17 @@ public final class NodeProcess implements AutoCloseable {
         }
         try {
             log.info("node {}: stopping", node.id());
+            stopServing();
             node.stop();
             for (NodeExtension e : extensions) {
                 e.close();
             }
             admin.close();
             harbor.close();
+            metrics.close();
+            if (metricsEndpoint != null) {
+                metricsEndpoint.close();
+            }
             server.shutdown();
             if (!server.awaitTermination(SERVER_DRAIN_SECONDS, TimeUnit.SECONDS)) {
                 log.warn("node {}: calls still open {} s after the stop began; closing them", node.id(), SERVER_DRAIN_SECONDS);
@@ -280,7 +385,9 @@ public final class NodeProcess implements AutoCloseable {
                 return false;
             }
         }
-        log.info("node {}: told to stop; draining in order first (budget {} ms)", node.id(), budget.toMillis());
+        stopServing();
+        log.info("node {}: told to stop; draining in order first (budget {} ms); health says NOT_SERVING", node.id(),
+                budget.toMillis());
         for (NodeExtension e : extensions) {
             try {
                 e.drain(budget);

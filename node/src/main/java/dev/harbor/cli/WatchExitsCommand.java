@@ -40,7 +40,7 @@ final class WatchExitsCommand extends NodeClientCommand {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--from: expected a seq of 0 or more, got " + from);
         }
         Printer printer = new Printer(out());
-        ExitSubscriber subscriber = ExitSubscriber.builder(target, printer).fromSeq(from).start();
+        ExitSubscriber subscriber = ExitSubscriber.builder(target, printer).fromSeq(from).credentials(credentials()).start();
         try {
             Status failure = printer.done.get();
             return failure == null ? 0 : failed(failure);

@@ -84,11 +84,15 @@ public abstract class Monitor implements Service {
         // only after: if it is neither alive nor in the log yet but still in the table (ending, or
         // still in its init), its event is still to come, and reaches this monitor after this request.
         // The monitor handles exit events in order, so a watcher registered now is told.
+        // The table is read before the log: a service leaves the table only after its event is in the
+        // log, so "in the table then, not in the log now" means the event is still to come. (Reading
+        // the log first lost a race: not in the log yet, then published and gone from the table.)
         if (context.node().isAlive(target)) {
             return await(message, watch, target);
         }
+        boolean ending = context.node().isUnlisted(target);
         ExitEvent event = context.node().exits().find(target).orElse(null);
-        if (event == null && context.node().isUnlisted(target)) {
+        if (event == null && ending) {
             return await(message, watch, target);
         }
         if (event == null) {

@@ -103,6 +103,11 @@ public final class Harbor implements Remote, AutoCloseable {
     /** Guarded by this: the newest life of each node id that was declared lost. */
     private final Map<Integer, Long> lostLives = new ConcurrentHashMap<>();
     private final LongAdder undeliverable = new LongAdder();
+    /** Traffic counters, for metrics: added to by service threads (sent) and gRPC's event loops (the rest). */
+    private final LongAdder sent = new LongAdder();
+    private final LongAdder received = new LongAdder();
+    private final LongAdder failedCalls = new LongAdder();
+    private final LongAdder rejected = new LongAdder();
     private final Consumer<ExitEvent> exitListener = this::onExit;
     private volatile boolean closed;
 
@@ -172,6 +177,11 @@ public final class Harbor implements Remote, AutoCloseable {
         return advertise;
     }
 
+    /** The credentials this node's channels to other nodes use (plaintext or TLS); other clients of nodes on its behalf use them too. */
+    public ChannelCredentials credentials() {
+        return credentials;
+    }
+
     /** This node's life: a number that grows with each restart of the node. */
     public long incarnation() {
         return incarnation;
@@ -182,16 +192,38 @@ public final class Harbor implements Remote, AutoCloseable {
         return undeliverable.sum();
     }
 
+    /** Sends and calls for services of other nodes handed to this transport (those that then failed included: see {@link #failed}). */
+    public long sent() {
+        return sent.sum();
+    }
+
+    /** Sends and calls from services of other nodes that arrived for services of this node. */
+    public long received() {
+        return received.sum();
+    }
+
+    /** Messages to other nodes that failed: sends dropped and calls that got no answer from the other node (not connected, full queue, link closed, node lost). */
+    public long failed() {
+        return undeliverable.sum() + failedCalls.sum();
+    }
+
+    /** Frames and envelopes from peers that were refused or dropped as malformed (hostile or broken peers). */
+    public long rejected() {
+        return rejected.sum();
+    }
+
     // ------------------------------------------------------------------ Remote: messages out
 
     @Override
     public void route(Handle to, Message message) {
+        sent.increment();
         Peer p = peers.get(to.node());
         Outbound out = p == null ? null : p.out;
         if (out == null || p.lost) {
             CallException e = new CallException(CallException.Failure.UNREACHABLE, to,
                     "node " + to.node() + " of service " + to + " is not connected to node " + node.id(), null);
             if (message.isCall()) {
+                failedCalls.increment();
                 message.defer().fail(e);
             } else {
                 undeliverable.increment();
@@ -239,9 +271,10 @@ public final class Harbor implements Remote, AutoCloseable {
                 + to.node() + " is full (" + outboundLimit + " envelopes): that node or the link is slower than its senders", null);
     }
 
-    private static void failOutstanding(Peer p, long session, CallException e) {
+    private void failOutstanding(Peer p, long session, CallException e) {
         Message m = p.outstanding.remove(session);
         if (m != null) {
+            failedCalls.increment();
             m.defer().fail(e);
         }
     }
@@ -465,6 +498,12 @@ public final class Harbor implements Remote, AutoCloseable {
         if (id == node.id()) {
             throw new LinkRefused("node id " + id + " is this node's own id: node ids must be unique in a cluster");
         }
+        for (dev.harbor.proto.Handle w : h.getServicesList()) {
+            checkOwn(w, id, "lists service");
+        }
+        for (NameBinding b : h.getNamesList()) {
+            checkOwn(b.getHandle(), id, "binds name '" + b.getName() + "' to");
+        }
         Long lost = lostLives.get(id);
         if (lost != null && h.getIncarnation() <= lost) {
             throw new LinkRefused("this life of node " + id + " was declared lost; restart it to rejoin");
@@ -486,6 +525,14 @@ public final class Harbor implements Remote, AutoCloseable {
         Peer p = new Peer(id, h.getIncarnation(), h.getAddress().isEmpty() ? address : h.getAddress());
         peers.put(id, p);
         return p;
+    }
+
+    /** Refuses a Hello that speaks for a service of another node, or names no service at all. */
+    private static void checkOwn(dev.harbor.proto.Handle w, int id, String what) throws LinkRefused {
+        if (w.getNode() != id || w.getId() == 0) {
+            throw new LinkRefused("its Hello " + what + " node " + Integer.toUnsignedString(w.getNode()) + " id "
+                    + Long.toUnsignedString(w.getId()) + ", which is not a service of node " + id);
+        }
     }
 
     /**
@@ -652,13 +699,19 @@ public final class Harbor implements Remote, AutoCloseable {
         }
 
         private void batch(Batch batch) {
+            int messages = 0;
             for (Envelope e : batch.getEnvelopesList()) {
+                if (e.hasSend() || e.hasCall()) {
+                    messages++;
+                }
                 try {
                     envelope(e);
                 } catch (RuntimeException ex) {
+                    rejected.increment();
                     log.warn("node {}: dropped a malformed envelope from node {}: {}", node.id(), peer.id, ex.toString());
                 }
             }
+            received.add(messages);
         }
 
         private void envelope(Envelope e) {
@@ -669,6 +722,7 @@ public final class Harbor implements Remote, AutoCloseable {
                     try {
                         payload = payloads.decode(s.getPayload());
                     } catch (InvalidProtocolBufferException ex) {
+                        rejected.increment();
                         log.warn("node {}: dropped a send from {} with a payload that does not parse: {}", node.id(),
                                 Wire.handle(s.getFrom()), ex.getMessage());
                         return;
@@ -681,6 +735,7 @@ public final class Harbor implements Remote, AutoCloseable {
                     try {
                         payload = payloads.decode(c.getPayload());
                     } catch (InvalidProtocolBufferException ex) {
+                        rejected.increment();
                         replyTo.deliver(c.getSession(), null, new CallException(CallException.Failure.BAD_PAYLOAD,
                                 Wire.handle(c.getTo()), "the call's payload does not parse: " + ex.getMessage(), null));
                         return;
@@ -689,9 +744,18 @@ public final class Harbor implements Remote, AutoCloseable {
                             c.getSession());
                 }
                 case REPLY -> answer(peer, e.getReply());
-                case BORN -> peer.live.add(Wire.handle(e.getBorn().getHandle()));
+                case BORN -> {
+                    Handle h = Wire.handle(e.getBorn().getHandle());
+                    if (h.node() != peer.id) {
+                        throw new IllegalArgumentException("node " + peer.id + " announced the birth of " + h + ", a service of node " + h.node());
+                    }
+                    peer.live.add(h);
+                }
                 case DIED -> {
                     Handle h = Wire.handle(e.getDied().getHandle());
+                    if (h.node() != peer.id) { // a peer speaks for its own services only
+                        throw new IllegalArgumentException("node " + peer.id + " announced the death of " + h + ", a service of node " + h.node());
+                    }
                     peer.live.remove(h);
                     peer.namesOf.remove(h);
                     for (String n : e.getDied().getNamesList()) {
@@ -705,6 +769,7 @@ public final class Harbor implements Remote, AutoCloseable {
 
         private void refuse(String why) {
             refused = true;
+            rejected.increment();
             synchronized (responses) {
                 try {
                     responses.onNext(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(why)).build());

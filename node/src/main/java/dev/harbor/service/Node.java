@@ -62,6 +62,13 @@ public final class Node implements AutoCloseable {
     private final ThreadFactory runners = Thread.ofVirtual().factory();
     private final AtomicInteger activeRunners = new AtomicInteger();
     private final LongAdder deadLetters = new LongAdder();
+    /** Traffic counts of services that have ended (added once, when each is forgotten) and of senders outside any service. */
+    private final LongAdder retiredHandled = new LongAdder();
+    private final LongAdder retiredSent = new LongAdder();
+    private final LongAdder sentFromOutside = new LongAdder();
+    private final LongAdder failedCalls = new LongAdder();
+    /** Where sampled call latencies go; a no-op until metrics are bound. Set once, read by service threads. */
+    private volatile CallTimer callTimer = (remote, nanos) -> { };
     private final CompletableFuture<ExitEvent> monitorExit = new CompletableFuture<>();
     private volatile int state = RUNNING;
     private final Handle monitor;
@@ -253,6 +260,7 @@ public final class Node implements AutoCloseable {
 
     /** Sends {@code payload} to {@code to} from outside any service. A send to a service that is gone is dropped and counted. */
     public void send(Handle to, Object payload) {
+        sentFromOutside.increment();
         route(to, new Message(null, payload));
     }
 
@@ -262,7 +270,9 @@ public final class Node implements AutoCloseable {
      * @throws CallException with {@link CallException.Failure#NO_SUCH_NAME} if nothing has that name
      */
     public void send(String name, Object payload) {
-        route(resolve(name), new Message(null, payload));
+        Handle to = resolve(name);
+        sentFromOutside.increment();
+        route(to, new Message(null, payload));
     }
 
     /**
@@ -274,6 +284,7 @@ public final class Node implements AutoCloseable {
     public CompletableFuture<Object> call(Handle to, Object payload, Duration timeout) {
         Objects.requireNonNull(to, "to");
         FutureReply reply = new FutureReply();
+        sentFromOutside.increment();
         route(to, new Request(null, to, payload, reply, 0));
         if (timeout != null && !reply.isDone()) {
             try {
@@ -362,6 +373,7 @@ public final class Node implements AutoCloseable {
 
     private void undeliverable(Handle to, Message message) {
         if (message instanceof Request request) {
+            callFailed();
             request.answer(null, whyNot(to));
         } else {
             deadLetter(to, message);
@@ -476,7 +488,64 @@ public final class Node implements AutoCloseable {
 
     /** Removes a dead service from the table, once its exit event is published. */
     void forget(ServiceCell cell) {
-        cells.remove(cell.handle.id(), cell);
+        if (cells.remove(cell.handle.id(), cell)) {
+            retiredHandled.add(cell.handledCount());
+            retiredSent.add(cell.sentCount());
+        }
+    }
+
+    /**
+     * Counts of this node's local traffic since it started, for metrics.
+     *
+     * @param sent sends and calls made by its services and from outside any service (to any node)
+     * @param handled messages its services' handlers have taken
+     * @param deadLetters sends dropped because their service was gone
+     * @param failedCalls calls answered with an error because their service was gone or unreachable
+     * @param mailboxDepth messages waiting in the mailboxes of the live services now
+     * @param services live services now (the monitor included)
+     */
+    public record Traffic(long sent, long handled, long deadLetters, long failedCalls, long mailboxDepth, int services) {
+    }
+
+    /**
+     * A snapshot of {@link Traffic}: a pass over the live services, so O(services); meant for a metrics
+     * scrape, not a hot path. Counts of live services are read without synchronisation and may lag by
+     * a few messages; a service that ends during the pass may be counted twice or not at all, so a
+     * reader that needs monotonic counters must keep the highest value it has seen.
+     */
+    public Traffic traffic() {
+        long handled = retiredHandled.sum();
+        long sent = retiredSent.sum() + sentFromOutside.sum();
+        long depth = 0;
+        int n = 0;
+        for (ServiceCell cell : cells.values()) {
+            handled += cell.handledCount();
+            sent += cell.sentCount();
+            depth += cell.mailboxDepth();
+            n++;
+        }
+        return new Traffic(sent, handled, deadLetters.sum(), failedCalls.sum(), depth, n);
+    }
+
+    /** Receives the latency of sampled calls (one in {@value ServiceCell#CALL_SAMPLE} calls made by services). */
+    @FunctionalInterface
+    public interface CallTimer {
+        /** A call to a service of this node ({@code remote} false) or of another node took {@code nanos}. */
+        void record(boolean remote, long nanos);
+    }
+
+    /** Sends sampled call latencies to {@code timer} from now on (metrics). It runs on service threads and must not block. */
+    public void timeCalls(CallTimer timer) {
+        this.callTimer = Objects.requireNonNull(timer, "timer");
+    }
+
+    /** Counts a call answered with an error because its service was gone. */
+    void callFailed() {
+        failedCalls.increment();
+    }
+
+    void callTimed(Handle to, long nanos) {
+        callTimer.record(to.node() != id, nanos);
     }
 
     // ------------------------------------------------------------------ admin

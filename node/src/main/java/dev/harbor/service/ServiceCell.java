@@ -59,6 +59,9 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         }
     }
 
+    /** One call in this many (a power of two) is timed for the call-latency metric. */
+    static final int CALL_SAMPLE = 16;
+
     final Node node;
     final Handle handle;
     private final ConcurrentLinkedQueue<Object> mailbox = new ConcurrentLinkedQueue<>();
@@ -81,6 +84,13 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     private Thread owner;
     /** Written by the token holder only; read without synchronisation by listings (a snapshot). */
     private long handled;
+    /**
+     * Sends and calls this service made. Written by the token holder (its handlers and init, the only
+     * code that may use this context); read without synchronisation by {@link Node#traffic()}, which
+     * takes a snapshot and tolerates a count a few messages old. A plain field, not an atomic: the
+     * local send path must not pay for its metrics.
+     */
+    private long sent;
 
     // --- shared ---
     /** Where the launch result goes; token-owned, dropped once delivered. */
@@ -330,6 +340,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     private void reject(Object m) {
         if (m instanceof Request r) {
+            node.callFailed();
             r.answer(null, CallException.gone(handle, death));
         } else if (m instanceof Message msg) {
             node.deadLetter(handle, msg);
@@ -439,6 +450,21 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         return live && death == null;
     }
 
+    /** Messages handled so far (a snapshot; see {@link #handled}). */
+    long handledCount() {
+        return handled;
+    }
+
+    /** Messages waiting in the mailbox now (O(depth): the queue is walked). */
+    int mailboxDepth() {
+        return mailbox.size();
+    }
+
+    /** Sends and calls made so far (a snapshot; see {@link #sent}). */
+    long sentCount() {
+        return sent;
+    }
+
     ServiceInfo info() {
         return new ServiceInfo(handle, type, names, mailbox.size(), handled, tags);
     }
@@ -457,6 +483,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     @Override
     public void send(Handle to, Object payload) {
+        sent++;
         node.route(to, new Message(handle, payload));
     }
 
@@ -478,8 +505,18 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     @Override
     public Object call(Handle to, Object payload, Duration timeout) {
         Suspended s = suspend("call");
+        // One call in CALL_SAMPLE is timed for the call-latency metric; timing every call would cost
+        // two clock reads on the fast path.
+        long start = (++sent & (CALL_SAMPLE - 1)) == 0 ? System.nanoTime() : 0;
         node.route(to, new Request(handle, to, payload, this, s.session));
-        return await(s, timeout, to);
+        if (start == 0) {
+            return await(s, timeout, to);
+        }
+        try {
+            return await(s, timeout, to);
+        } finally {
+            node.callTimed(to, System.nanoTime() - start);
+        }
     }
 
     @Override

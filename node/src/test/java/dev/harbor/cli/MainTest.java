@@ -265,4 +265,24 @@ class MainTest {
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("name a command");
     }
+
+    @Test
+    void killStopAndAbortSendTheTokenFromTokenFileAndSayWhenItIsMissing() throws Exception {
+        Path token = Files.writeString(dir.resolve("token"), "main-test-token\n");
+        try (NodeProcess guarded = NodeProcess.start(NodeConfig.load(null, Map.of(
+                "HARBOR_NODE_ID", "8",
+                "HARBOR_NODE_LISTEN", "127.0.0.1:0",
+                "HARBOR_COORDINATOR_TOKEN_FILE", token.toString(),
+                "HARBOR_SERVICES", NamedService.class.getName() + "(guarded)")))) {
+            Handle guardedDb = guarded.node().whereis("guarded").orElseThrow();
+            Run refused = harbor("kill", "--node", guarded.advertise(), guardedDb.toString());
+            assertThat(refused.code()).isEqualTo(1);
+            assertThat(refused.err()).contains("wants the cluster's token", "--token-file").doesNotContain("main-test-token");
+            assertThat(guarded.node().isAlive(guardedDb)).isTrue();
+
+            Run killed = harbor("kill", "--node", guarded.advertise(), "--token-file", token.toString(), guardedDb.toString());
+            assertThat(killed.code()).as(killed.err()).isZero();
+            assertThat(guarded.node().isAlive(guardedDb)).isFalse();
+        }
+    }
 }

@@ -143,4 +143,42 @@ class NodeConfigTest {
         assertThatThrownBy(() -> load(lines)).isInstanceOf(NodeConfig.InvalidConfigException.class)
                 .hasMessageContainingAll(fragments);
     }
+
+    @Test
+    void operationsSettingsDefaultToOffAndAreCheckedAtLoad() throws IOException {
+        NodeConfig plain = load("node.id=3");
+        assertThat(plain.metricsListen()).isNull();
+        assertThat(plain.tls().enabled()).isFalse();
+        assertThat(plain.token()).isNull();
+        assertThat(plain.limits()).isEqualTo(new NodeConfig.Limits(4 * 1024 * 1024, 1000, 1024));
+
+        Path cert = Files.writeString(dir.resolve("n.pem"), "pem");
+        Path key = Files.writeString(dir.resolve("n.key"), "key");
+        Path ca = Files.writeString(dir.resolve("ca.pem"), "ca");
+        Path token = Files.writeString(dir.resolve("token"), "  t0ken-value\n");
+        NodeConfig c = load("node.id=3", "metrics.listen=127.0.0.1:9700", "tls.cert=" + cert, "tls.key=" + key, "tls.ca=" + ca,
+                "coordinator.token-file=" + token, "limits.max-message-bytes=1048576", "limits.max-streams=64");
+        assertThat(c.metricsListen()).hasToString("127.0.0.1:9700");
+        assertThat(c.tls().enabled()).isTrue();
+        assertThat(c.tls().clientAuth()).as("a CA makes it mutual by default").isEqualTo(dev.harbor.security.Tls.ClientAuth.REQUIRE);
+        assertThat(c.token()).isEqualTo("t0ken-value");
+        assertThat(c.limits()).isEqualTo(new NodeConfig.Limits(1_048_576, 64, 1024));
+        assertThat(c.toString()).contains("token set").doesNotContain("t0ken-value");
+        assertThat(NodeConfig.load(null, Map.of("HARBOR_NODE_ID", "3", "HARBOR_COORDINATOR_TOKEN", "from-env")).token())
+                .isEqualTo("from-env");
+
+        assertThatThrownBy(() -> load("node.id=3", "tls.cert=" + cert)).isInstanceOf(NodeConfig.InvalidConfigException.class)
+                .hasMessageContaining("both a certificate and its key");
+        assertThatThrownBy(() -> load("node.id=3", "tls.cert=" + cert, "tls.key=" + key, "tls.client-auth=require"))
+                .hasMessageContaining("needs tls.ca");
+        assertThatThrownBy(() -> load("node.id=3", "tls.cert=" + cert, "tls.key=" + key, "tls.client-auth=maybe"))
+                .hasMessageContaining("expected none, optional or require, got 'maybe'");
+        assertThatThrownBy(() -> load("node.id=3", "tls.cert=" + dir.resolve("missing.pem"), "tls.key=" + key))
+                .hasMessageContaining("tls.cert: cannot read").hasMessageContaining("missing.pem");
+        assertThatThrownBy(() -> load("node.id=3", "coordinator.token-file=" + dir.resolve("nope")))
+                .hasMessageContaining("coordinator.token-file: cannot read");
+        Path empty = Files.writeString(dir.resolve("empty"), "\n");
+        assertThatThrownBy(() -> load("node.id=3", "coordinator.token-file=" + empty)).hasMessageContaining("is empty");
+        assertThatThrownBy(() -> load("node.id=3", "limits.max-message-bytes=10")).hasMessageContaining("limits.max-message-bytes");
+    }
 }
