@@ -7,7 +7,7 @@ import io.grpc.ServerServiceDefinition;
 import java.util.List;
 import java.util.Map;
 
-/** Adds {@code harbor demo} to the command line; it takes no part in a node's life. */
+/** Adds {@code harbor demo} and {@code harbor demo-clients} to the command line; it takes no part in a node's life. */
 public final class DemoExtension implements NodeExtension {
     @Override
     public List<String> keys() {
@@ -21,6 +21,6 @@ public final class DemoExtension implements NodeExtension {
 
     @Override
     public List<Object> commands() {
-        return List.of(new DemoCommand());
+        return List.of(new DemoCommand(), new DemoClientsCommand());
     }
 }

@@ -58,72 +58,17 @@ public final class DemoReport {
             }
         }
 
-        // 1. Acknowledged lines = stored lines (record 0 of each stream is the session's summary).
-        long ack = 0;
-        long lostLines = 0;
-        long extra = 0;
-        long ref = 0;
-        long una = 0;
-        long twice = 0;
-        int sess = 0;
-        int unsaved = 0;
-        List<String> failures = new ArrayList<>();
-        Set<String> known = new HashSet<>();
-        for (DemoClient c : clients) {
-            ref += c.refused;
-            una += c.unanswered;
-            twice += c.answeredTwice;
-            if (c.failure != null && failures.size() < 5 && (c.unanswered > 0 || c.answeredTwice > 0 || c.session == null)) {
-                failures.add("client " + c.session + ": " + c.failure);
-            }
-            if (c.session == null) {
-                continue;
-            }
-            sess++;
-            known.add(c.session);
-            Set<Long> stored = rows.getOrDefault(c.session, Set.of());
-            ack += c.acked.size();
-            for (long id : c.acked) {
-                if (!stored.contains(id)) {
-                    lostLines++;
-                }
-            }
-            Set<Long> ackedSet = new HashSet<>(c.acked);
-            for (long seq : stored) {
-                if (seq != 0 && !ackedSet.contains(seq)) {
-                    extra++;
-                }
-            }
-            if (!c.isProbe() && !stored.contains(0L)) {
-                unsaved++;
-            }
-        }
-        long storedLines = 0;
-        for (var e : rows.entrySet()) {
-            long n = e.getValue().stream().filter(s -> s != 0).count();
-            storedLines += n;
-            if (!known.contains(e.getKey())) {
-                extra += n;
-            }
-        }
-        this.acked = ack;
-        this.stored = storedLines;
-        this.refused = ref;
-        this.lost = lostLines;
-        this.storedNotAcked = extra;
-        this.unanswered = una;
-        this.answeredTwice = twice;
-        this.sessions = sess;
-
-        checks.add(new Check("acknowledged writes = rows in the database", lostLines == 0 && extra == 0,
-                ack + " acknowledged, " + storedLines + " stored; " + lostLines + " acknowledged but missing, " + extra
-                        + " stored but not acknowledged"));
-        checks.add(new Check("every client request answered exactly once", una == 0 && twice == 0 && failures.isEmpty(),
-                clients.stream().mapToLong(c -> c.sent).sum() + " requests from " + sess + " sessions: " + ack + " ok, " + ref
-                        + " refused with an error, " + una + " unanswered, " + twice + " answered twice"
-                        + (failures.isEmpty() ? "" : "; " + failures)));
-        checks.add(new Check("every session saved its state on close", unsaved == 0,
-                (sess - unsaved) + " of " + sess + " sessions' summaries stored" + (unsaved == 0 ? "" : " (" + unsaved + " missing)")));
+        // 1. What the clients saw against what the database holds.
+        ClientCheck clientCheck = new ClientCheck(clients, rows);
+        this.acked = clientCheck.acked;
+        this.stored = clientCheck.stored;
+        this.refused = clientCheck.refused;
+        this.lost = clientCheck.lost;
+        this.storedNotAcked = clientCheck.storedNotAcked;
+        this.unanswered = clientCheck.unanswered;
+        this.answeredTwice = clientCheck.answeredTwice;
+        this.sessions = clientCheck.sessions;
+        checks.addAll(clientCheck.checks());
 
         // 2. Every service exited exactly once: per node, seqs 1..n without a gap or a repeat, each
         // handle once, and every service alive at the start among them.

@@ -147,7 +147,7 @@ public final class DemoRun {
         Duration maxRun = options.load().plus(options.budget()).plusSeconds(60);
         List<InetSocketAddress> gateways = cluster.gateways();
         for (InetSocketAddress g : gateways) {
-            awaitWriterThrough(g, tally, clients);
+            awaitWriterThrough(g, tally, clients, Duration.ofSeconds(30));
         }
         progress.accept("connecting " + options.clients() + " clients to the gateways at " + gateways);
         for (int i = 0; i < options.clients(); i++) {
@@ -233,18 +233,25 @@ public final class DemoRun {
         throw new IllegalStateException("the coordinator did not see both gateways and the writer within 30 s; its plan: " + plan);
     }
 
-    /** One probe client per gateway, saying lines until one is stored: the writer is reachable from there. */
-    private void awaitWriterThrough(InetSocketAddress gateway, DemoClient.Tally tally, List<DemoClient> clients) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    /**
+     * One probe client per gateway, saying lines until one is stored: the writer is reachable from there.
+     * Gives up after {@code within}; the probes join {@code clients}.
+     */
+    static void awaitWriterThrough(InetSocketAddress gateway, DemoClient.Tally tally, List<DemoClient> clients, Duration within)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + within.toNanos();
         while (true) {
             DemoClient probe = new DemoClient(0, gateway, tally, Duration.ofSeconds(30)).stopAfterFirstAck();
             probe.run();
-            clients.add(probe); // its lines count in the check like any other client's
+            if (probe.session != null) {
+                clients.add(probe); // its lines count in the check like any other client's
+            } // else it never connected (the gateway not listening yet), so it sent nothing
             if (!probe.acked.isEmpty()) {
                 return;
             }
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("no line could be stored through the gateway at " + gateway + " within 30 s: "
+                throw new IllegalStateException("no line could be stored through the gateway at " + gateway + " within "
+                        + within.toSeconds() + " s: "
                         + probe.failure);
             }
             Thread.sleep(200);
@@ -253,8 +260,13 @@ public final class DemoRun {
 
     /** Every stored (stream, seq), read once the writer's node has exited. */
     static Map<String, Set<Long>> readRows(String url) throws SQLException {
+        return readRows(url, new java.util.Properties());
+    }
+
+    /** As {@link #readRows(String)}, with connection properties (user, password) besides the URL's. */
+    static Map<String, Set<Long>> readRows(String url, java.util.Properties properties) throws SQLException {
         Map<String, Set<Long>> rows = new HashMap<>();
-        try (Connection c = DriverManager.getConnection(url)) {
+        try (Connection c = DriverManager.getConnection(url, properties)) {
             for (var r : dev.harbor.writer.Dialect.stored(c)) {
                 rows.computeIfAbsent(r.getStream(), k -> new HashSet<>()).add(r.getSeq());
             }

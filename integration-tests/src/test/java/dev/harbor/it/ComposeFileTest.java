@@ -27,9 +27,11 @@ import org.slf4j.LoggerFactory;
 import org.testcontainers.DockerClientFactory;
 
 /**
- * The root {@code docker-compose.yml} as the README runs it: {@code docker-compose up -d}, then
- * {@code bin/harbor shutdown} against the coordinator's published port; the shutdown is clean within
- * its budget and every container of the project exits 0. Uses {@code docker-compose} (or
+ * The root {@code docker-compose.yml} as the README runs it: {@code docker-compose up -d} (the demo:
+ * PostgreSQL, three nodes, the clients container writing through both gateways), then
+ * {@code bin/harbor shutdown} against the coordinator's published port while the clients write; the
+ * shutdown is clean within its budget, every node container and the clients' exit 0, and the clients'
+ * check (every acknowledged line in PostgreSQL, every request answered once) holds. Uses {@code docker-compose} (or
  * {@code docker compose}) from the PATH; without either, skipped with a line saying so (failed under
  * {@code CI=true}).
  */
@@ -54,30 +56,44 @@ class ComposeFileTest {
     void composeUpThenHarborShutdownOnThePublishedPortStopsEveryContainerWithExitCodeZero() {
         List<String> cmd = composeCommand();
         int port = ProcessCluster.freePort();
-        env = Map.of("HARBOR_IMAGE", HarborImage.name(), "HARBOR_COORDINATOR_TOKEN", TOKEN, "HARBOR_COORDINATOR_PORT",
-                Integer.toString(port));
+        env = Map.of("HARBOR_IMAGE", HarborImage.name(), "HARBOR_POSTGRES_IMAGE", HarborImage.postgres(), "HARBOR_COORDINATOR_TOKEN",
+                TOKEN, "HARBOR_COORDINATOR_PORT", Integer.toString(port));
         compose = cmd;
         run(Duration.ofSeconds(120), "up", "-d", "--no-build");
         List<String> ids = List.of(run(Duration.ofSeconds(30), "ps", "-q").strip().split("\\s+"));
-        assertThat(ids).as("the coordinator and three nodes").hasSize(4);
+        assertThat(ids).as("PostgreSQL, the coordinator's node, two nodes and the clients").hasSize(5);
+        String postgres = run(Duration.ofSeconds(30), "ps", "-q", "postgres").strip();
+        String clients = run(Duration.ofSeconds(30), "ps", "-q", "clients").strip();
 
         ManagedChannel channel = Grpc.newChannelBuilder("127.0.0.1:" + port, InsecureChannelCredentials.create()).build();
         try {
-            new CoordinatorClient(channel, TOKEN).awaitPlan(p -> p.getRefusal().isEmpty() && p.getNodesCount() == 4);
+            new CoordinatorClient(channel, TOKEN).awaitPlan(p -> p.getRefusal().isEmpty() && p.getNodesCount() == 3);
         } finally {
             channel.shutdownNow();
         }
+        // The clients write once a line was stored through each gateway: the shutdown comes under load.
+        await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(2))
+                .until(() -> run(Duration.ofSeconds(30), "logs", "clients").contains("they write until the server says BYE"));
 
         long calledAt = System.nanoTime();
         int[] exit = new int[1];
         String out = runCommand(List.of(root.resolve("bin/harbor").toString(), "shutdown", "--coordinator", "127.0.0.1:" + port,
                 "--budget", "30s"), Duration.ofSeconds(60), exit);
         assertThat(exit[0]).as("bin/harbor shutdown's exit code (0: clean, within the budget); it said:%n%s", out).isZero();
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Boolean.TRUE.equals(state(clients).getRunning()));
+        String check = run(Duration.ofSeconds(30), "logs", "clients");
+        assertThat(state(clients).getExitCodeLong()).as("the clients' exit code; they said:%n%s", check).isZero();
         for (String id : ids) {
+            if (id.equals(postgres)) {
+                continue; // not part of the cluster: it runs until docker-compose down
+            }
             await().atMost(Duration.ofSeconds(30)).until(() -> !Boolean.TRUE.equals(state(id).getRunning()));
             assertThat(state(id).getExitCodeLong()).as("exit code of container %s", id).isZero();
         }
         assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - calledAt)).as("shutdown to the last exit").isLessThan(30_000);
+        assertThat(check).as("the clients' check (container %s)", clients).contains("[ok] acknowledged writes = rows in the database")
+                .contains("[ok] every client request answered exactly once").contains("All checks passed.");
+        assertThat(state(postgres).getRunning()).as("PostgreSQL, until docker-compose down").isTrue();
     }
 
     private static InspectContainerResponse.ContainerState state(String id) {

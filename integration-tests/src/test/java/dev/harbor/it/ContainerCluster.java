@@ -107,9 +107,16 @@ final class ContainerCluster implements AutoCloseable {
         return "node" + id;
     }
 
-    /** Declares node {@code id}, hosting the coordinator (with {@link #TOKEN}), launching {@code services}. */
+    /** Declares node {@code id}, hosting the coordinator, launching {@code services}. Every node holds {@link #TOKEN}. */
     ClusterContainer coordinatorNode(int id, String services) {
-        return node(id, services, Map.of("HARBOR_COORDINATOR_ENABLED", "true", "HARBOR_COORDINATOR_TOKEN", TOKEN));
+        return coordinatorNode(id, services, Map.of());
+    }
+
+    /** As {@link #coordinatorNode(int, String)}, with more {@code HARBOR_*} settings in {@code env}. */
+    ClusterContainer coordinatorNode(int id, String services, Map<String, String> env) {
+        Map<String, String> all = new LinkedHashMap<>(env);
+        all.put("HARBOR_COORDINATOR_ENABLED", "true");
+        return node(id, services, all);
     }
 
     ClusterContainer node(int id, String services) {
@@ -127,6 +134,8 @@ final class ContainerCluster implements AutoCloseable {
                 .withEnv("HARBOR_NODE_ADVERTISE", alias(id) + ":" + PORT)
                 .withEnv("HARBOR_CLUSTER_NAME", "it-" + name)
                 .withEnv("HARBOR_SERVICES", services)
+                // The cluster's token on every node: the coordinator's, and Kill, Stop and Abort on each node take it.
+                .withEnv("HARBOR_COORDINATOR_TOKEN", TOKEN)
                 // Four JVMs starting at once on a shared 2-core machine can starve a link's heartbeats for
                 // seconds: a loss bound of 5 s (not 2 s) keeps start-up from declaring live nodes lost; and
                 // a JVM that compiles less and collects with one thread leaves the cores to the nodes' work.
@@ -244,6 +253,12 @@ final class ContainerCluster implements AutoCloseable {
 
     boolean running(int id) {
         return Boolean.TRUE.equals(state(id).getRunning());
+    }
+
+    /** Node {@code id}'s container's exit code, or null while it runs. */
+    Long exitCode(int id) {
+        InspectContainerResponse.ContainerState s = state(id);
+        return Boolean.TRUE.equals(s.getRunning()) ? null : s.getExitCodeLong();
     }
 
     /** Waits until node {@code id}'s container has exited; returns its exit code. */

@@ -32,7 +32,8 @@ class DemoZeroLossTest {
     private static final Duration LOAD = Duration.ofSeconds(4);
     private static final Duration BUDGET = Duration.ofSeconds(30);
 
-    private static Path dir(String name) throws Exception {
+    /** A new directory for run {@code name} under target/demo-runs. */
+    static Path dir(String name) throws Exception {
         Path base = Paths.get("target", "demo-runs");
         Files.createDirectories(base);
         return Files.createTempDirectory(base, name + "-");
@@ -40,7 +41,16 @@ class DemoZeroLossTest {
 
     private static DemoReport run(String name, String databaseUrl, DemoRun.Hooks hooks) throws Exception {
         DemoRun.Options options = new DemoRun.Options(CLIENTS, LOAD, BUDGET, databaseUrl, dir(name));
-        DemoReport report = new DemoRun(options, line -> System.out.println("[" + name + "] " + line), hooks).run();
+        return printed(new DemoRun(options, progress(name), hooks).run());
+    }
+
+    /** The run's progress lines, on the test's output, tagged with {@code name}. */
+    static java.util.function.Consumer<String> progress(String name) {
+        return line -> System.out.println("[" + name + "] " + line);
+    }
+
+    /** Prints {@code report} (timeline and checks) on the test's output; returns it. */
+    static DemoReport printed(DemoReport report) {
         StringWriter printed = new StringWriter();
         report.print(new PrintWriter(printed));
         System.out.println(printed);

@@ -33,6 +33,8 @@ import org.yaml.snakeyaml.Yaml;
 class DeploymentFilesTest {
     /** Variables the image's entry point reads itself rather than the node. */
     static final Set<String> ENTRY_POINT_VARIABLES = Set.of("HARBOR_NODE_ID_OFFSET", "HARBOR_JAVA_OPTS");
+    /** The writer service's own settings the compose file uses (Writer.Settings reads them; also harbor demo-clients). */
+    static final Set<String> WRITER_VARIABLES = Set.of("HARBOR_WRITER_USER", "HARBOR_WRITER_PASSWORD");
     static final int IMAGE_UID = 10001;
     private static Path root;
     private static Map<String, List<Map<String, Object>>> manifests;
@@ -147,6 +149,7 @@ class DeploymentFilesTest {
     @Test
     void everyHarborVariableOfTheManifestsAndTheComposeFileIsASettingTheNodeKnows() throws IOException {
         Set<String> known = new HashSet<>(ENTRY_POINT_VARIABLES);
+        known.addAll(WRITER_VARIABLES);
         NodeConfig.KEYS.forEach(k -> known.add(NodeConfig.envName(k)));
         NodeExtension.installed().forEach(e -> e.keys().forEach(k -> known.add(NodeConfig.envName(k))));
         List<String> used = new ArrayList<>();
@@ -167,8 +170,8 @@ class DeploymentFilesTest {
             Map<String, Object> s = map(svc);
             assertThat(s.get("pull_policy")).as("%s's pull_policy", name).isEqualTo("never");
             assertThat(list(s.get("networks"))).as("%s's networks", name).contains("cluster");
-            if (String.valueOf(s.get("image")).contains("HARBOR_IMAGE")) {
-                // A Harbor node: docker stop must leave it its drain budget before SIGKILL.
+            if (String.valueOf(s.get("image")).contains("HARBOR_IMAGE") && s.get("command") == null) {
+                // A Harbor node (the image's default command): docker stop must leave it its drain budget before SIGKILL.
                 String grace = (String) s.get("stop_grace_period");
                 assertThat(grace).as("%s's stop_grace_period", name).matches("\\d+s");
                 assertThat(Long.parseLong(grace.replace("s", ""))).as("%s's stop_grace_period", name)

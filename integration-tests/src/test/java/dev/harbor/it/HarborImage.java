@@ -32,7 +32,11 @@ final class HarborImage {
     /** Where the image's class path takes extra service jars from. */
     static final String SERVICES_DIR = "/opt/harbor/services/";
 
+    /** The tag of the demo's PostgreSQL image the tests build. */
+    static final String POSTGRES_TAG = "harbor-postgres:it";
+
     private static String built;
+    private static String postgres;
     private static Path servicesJar;
 
     private HarborImage() {
@@ -42,22 +46,40 @@ final class HarborImage {
     static synchronized String name() {
         if (built == null) {
             Path root = checkout();
-            String base = System.getenv().getOrDefault("HARBOR_BASE_IMAGE", "");
-            long started = System.nanoTime();
-            var build = DockerClientFactory.instance().client().buildImageCmd()
-                    .withBaseDirectory(root.toFile())
-                    .withDockerfile(root.resolve("Dockerfile").toFile())
-                    .withTags(Set.of(TAG))
-                    .withPull(false);
-            if (!base.isEmpty()) {
-                build.withBuildArg("BASE_IMAGE", base);
-            }
-            build.exec(new BuildImageResultCallback()).awaitImageId();
-            log.info("built {} from {} (base image {}) in {} ms", TAG, root, base.isEmpty() ? "the Dockerfile's default" : base,
-                    (System.nanoTime() - started) / 1_000_000);
-            built = TAG;
+            built = build(TAG, root, root.resolve("Dockerfile"), "BASE_IMAGE", System.getenv().getOrDefault("HARBOR_BASE_IMAGE", ""));
         }
         return built;
+    }
+
+    /**
+     * The demo's PostgreSQL image ({@code deploy/docker/postgres}: Debian's package), built once per
+     * test JVM on {@code HARBOR_DEBIAN_IMAGE} (CI's {@code harbor-ci-debian:bookworm}, imported by
+     * {@code .ci/base-image}) or the Dockerfile's default. Its first build runs apt-get (about a
+     * minute); later ones reuse Docker's layer cache.
+     */
+    static synchronized String postgres() {
+        if (postgres == null) {
+            Path dir = checkout().resolve("deploy/docker/postgres");
+            postgres = build(POSTGRES_TAG, dir, dir.resolve("Dockerfile"), "BASE", System.getenv().getOrDefault("HARBOR_DEBIAN_IMAGE", ""));
+        }
+        return postgres;
+    }
+
+    /** Builds {@code tag} from {@code dockerfile} in {@code context}, never pulling; {@code baseArg} set to {@code base} unless empty. */
+    private static String build(String tag, Path context, Path dockerfile, String baseArg, String base) {
+        long started = System.nanoTime();
+        var build = DockerClientFactory.instance().client().buildImageCmd()
+                .withBaseDirectory(context.toFile())
+                .withDockerfile(dockerfile.toFile())
+                .withTags(Set.of(tag))
+                .withPull(false);
+        if (!base.isEmpty()) {
+            build.withBuildArg(baseArg, base);
+        }
+        build.exec(new BuildImageResultCallback()).awaitImageId();
+        log.info("built {} from {} ({} {}) in {} ms", tag, dockerfile, baseArg, base.isEmpty() ? "the Dockerfile's default" : base,
+                (System.nanoTime() - started) / 1_000_000);
+        return tag;
     }
 
     /** The repository's root: the nearest directory up from here holding the Dockerfile. */
