@@ -15,7 +15,7 @@ import dev.harbor.service.Handle;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -32,14 +32,8 @@ class ContainerFaultsTest {
     static final int BUDGET_MS = 60_000;
     /** A lost node's steps end with the loss: within the loss bound, plus the heartbeat and a margin for a loaded machine. */
     static final long LOST_WITHIN_MS = LOSS_TIMEOUT_MS + 4_000;
+    @AutoClose // after each test, if the test got as far as making one
     private ContainerCluster c;
-
-    @AfterEach
-    void close() {
-        if (c != null) {
-            c.close();
-        }
-    }
 
     @Test
     void aNodeKilledAndAnotherCutOffMidRunEndTheirStepsAsLostAndTheRunCompletes() {

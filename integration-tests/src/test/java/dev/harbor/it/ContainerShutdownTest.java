@@ -20,7 +20,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -35,14 +35,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @Timeout(300)
 class ContainerShutdownTest {
     static final int BUDGET_MS = 30_000;
+    @AutoClose // after each test, if the test got as far as making one
     private ContainerCluster c;
-
-    @AfterEach
-    void close() {
-        if (c != null) {
-            c.close();
-        }
-    }
 
     @Test
     void shutdownThroughThePublishedPortDrainsInOrderAndEveryContainerExitsZeroWithinTheBudget() {

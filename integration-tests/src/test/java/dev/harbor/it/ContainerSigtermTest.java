@@ -13,7 +13,7 @@ import dev.harbor.proto.ExitReason;
 import dev.harbor.proto.ServiceInfo;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -26,14 +26,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(DockerRequired.class)
 @Timeout(300)
 class ContainerSigtermTest {
+    @AutoClose // after each test, if the test got as far as making one
     private ContainerCluster c;
-
-    @AfterEach
-    void close() {
-        if (c != null) {
-            c.close();
-        }
-    }
 
     @Test
     void dockerStopDrainsThatNodeInRoleOrderItExitsZeroInItsGracePeriodAndTheOthersGoOnServing() {

@@ -15,7 +15,7 @@ import dev.harbor.proto.StepFinished;
 import dev.harbor.service.Handle;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -27,14 +27,8 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(120)
 class CoordinatedShutdownTest {
+    @AutoClose // after each test, if the test got as far as making one
     private CoordinatedCluster c;
-
-    @AfterEach
-    void close() {
-        if (c != null) {
-            c.close();
-        }
-    }
 
     @Test
     void aShutdownDrainsEveryRoleInPlanOrderStopsEveryNodeAndEveryProcessExitsZero() {

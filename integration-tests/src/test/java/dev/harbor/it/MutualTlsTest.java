@@ -23,7 +23,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -34,14 +34,8 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(180)
 class MutualTlsTest {
+    @AutoClose // after each test, if the test got as far as making one
     private CoordinatedCluster c;
-
-    @AfterEach
-    void close() {
-        if (c != null) {
-            c.close();
-        }
-    }
 
     @Test
     void aClusterOnMutualTlsRunsTheOrderedShutdown() {

@@ -17,7 +17,7 @@ import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -29,14 +29,8 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(150)
 class ShutdownFaultsTest {
+    @AutoClose // after each test, if the test got as far as making one
     private CoordinatedCluster c;
-
-    @AfterEach
-    void close() {
-        if (c != null) {
-            c.close();
-        }
-    }
 
     @Test
     void aNodeKilledWhileItsServiceDrainsEndsItsStepsAsLostAtOnceAndTheRunCompletes() {
