@@ -17,9 +17,9 @@ import picocli.CommandLine.Spec;
  * zero-loss check. Exits 0 when every check holds, 1 when one fails, 2 for bad options.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Start a local 3-node cluster (gateways on nodes 1 and 2, the writer on node 3, the coordinator on node 1),",
-                "put simulated chat clients on it, shut it down through the coordinator mid-load, print the exit timeline",
-                "and check that nothing was lost."})
+        description = "Start a local 3-node cluster (gateways on nodes 1 and 2, the writer on node 3, the coordinator on"
+                + " node 1), put simulated chat clients on it, shut it down through the coordinator mid-load, print the exit"
+                + " timeline and check that nothing was lost.")
 public final class DemoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
