@@ -54,7 +54,7 @@ class ContainerSigtermTest {
         assertThat(code).as("node 3's container's exit code after docker stop").isZero();
         assertThat(stopMs).as("docker stop's time, SIGTERM to exit (grace period %d s)", GRACE_SECONDS).isLessThan(ContainerCluster.DRAIN_BUDGET.toMillis());
         // Node 3's own exit stream, to its end: the registered services in role order, each exiting on its own.
-        await().atMost(CoordinatorClient.WAIT).until(() -> exits.completed || exits.error != null);
+        await().atMost(CoordinatorClient.WAIT).until(exits::ended);
         List<ExitEvent> events = exits.exits();
         List<String> order = events.stream().filter(e -> e.getNamesCount() > 0).map(e -> e.getNames(0)).toList();
         assertThat(order.subList(0, 4)).containsExactly("gw-3", "lobby-3", "cache-3", "writer-3");

@@ -5,18 +5,13 @@ import dev.harbor.proto.ExitStreamItem;
 import dev.harbor.proto.NodeGrpc;
 import dev.harbor.proto.WatchExitsRequest;
 import io.grpc.Context;
-import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
 import org.awaitility.Awaitility;
 
 /** Follows one node's WatchExits stream over gRPC and keeps every item, for assertions. */
-final class ExitStreamRecorder implements StreamObserver<ExitStreamItem>, AutoCloseable {
-    final List<ExitStreamItem> items = new CopyOnWriteArrayList<>();
-    volatile Throwable error;
-    volatile boolean completed;
+final class ExitStreamRecorder extends StreamRecorder<ExitStreamItem> implements AutoCloseable {
     private final Context.CancellableContext context = Context.current().withCancellation();
 
     static ExitStreamRecorder follow(NodeGrpc.NodeStub node, long fromSeq) {
@@ -25,20 +20,6 @@ final class ExitStreamRecorder implements StreamObserver<ExitStreamItem>, AutoCl
         return r;
     }
 
-    @Override
-    public void onNext(ExitStreamItem item) {
-        items.add(item);
-    }
-
-    @Override
-    public void onError(Throwable t) {
-        error = t;
-    }
-
-    @Override
-    public void onCompleted() {
-        completed = true;
-    }
 
     List<ExitEvent> exits() {
         return items.stream().filter(ExitStreamItem::hasExit).map(ExitStreamItem::getExit).toList();

@@ -8,7 +8,6 @@ import dev.harbor.proto.ShutdownProgress;
 import dev.harbor.proto.StepFinished;
 import dev.harbor.service.Handle;
 import io.grpc.Status;
-import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -18,31 +17,14 @@ import java.util.stream.Collectors;
 import org.awaitility.Awaitility;
 
 /** Follows one {@code Shutdown} progress stream and keeps every item, for assertions. */
-final class ProgressRecorder implements StreamObserver<ShutdownProgress> {
-    final List<ShutdownProgress> items = new CopyOnWriteArrayList<>();
+final class ProgressRecorder extends StreamRecorder<ShutdownProgress> {
     /** When each item arrived (System.nanoTime), by position. */
     final List<Long> arrivedNanos = new CopyOnWriteArrayList<>();
-    volatile Throwable error;
-    volatile boolean completed;
 
     @Override
     public void onNext(ShutdownProgress item) {
         arrivedNanos.add(System.nanoTime());
-        items.add(item);
-    }
-
-    @Override
-    public void onError(Throwable t) {
-        error = t;
-    }
-
-    @Override
-    public void onCompleted() {
-        completed = true;
-    }
-
-    boolean ended() {
-        return completed || error != null;
+        super.onNext(item);
     }
 
     /** Waits until the stream ends, either way. */

@@ -63,7 +63,7 @@ class SigtermDrainTest {
         assertThat(c.process(3).awaitExit(WAIT)).as("node 3's exit code after SIGTERM").isZero();
 
         // Node 3's own exit stream, to its end: the registered services in role order, each exiting on its own.
-        await().atMost(WAIT).until(() -> exits.completed || exits.error != null);
+        await().atMost(WAIT).until(exits::ended);
         List<ExitEvent> events = exits.exits();
         List<String> order = events.stream().filter(e -> e.getNamesCount() > 0).map(e -> e.getNames(0)).toList();
         assertThat(order.subList(0, 4)).containsExactly("gw-3", "lobby-3", "cache-3", "writer-3");
