@@ -140,10 +140,14 @@ class DeploymentFilesTest {
         }
         Map<String, Object> coordinator = container(only("StatefulSet", "harbor-coordinator"));
         assertThat(env(coordinator)).containsEntry("HARBOR_COORDINATOR_ENABLED", "true");
-        Map<String, Object> token = list(coordinator.get("env")).stream().map(DeploymentFilesTest::map)
-                .filter(e -> "HARBOR_COORDINATOR_TOKEN".equals(e.get("name"))).findFirst().orElseThrow();
-        assertThat(map(map(token.get("valueFrom")).get("secretKeyRef"))).containsEntry("name", "harbor-coordinator-token")
-                .containsEntry("key", "token");
+        // Every node holds the cluster's token: the coordinator's API and each node's Kill, Stop and Abort take it.
+        for (String set : List.of("harbor-coordinator", "harbor-node")) {
+            Map<String, Object> token = list(container(only("StatefulSet", set)).get("env")).stream()
+                    .map(DeploymentFilesTest::map).filter(e -> "HARBOR_COORDINATOR_TOKEN".equals(e.get("name")))
+                    .findFirst().orElseThrow(() -> new AssertionError(set + " has no HARBOR_COORDINATOR_TOKEN"));
+            assertThat(map(map(token.get("valueFrom")).get("secretKeyRef"))).as(set)
+                    .containsEntry("name", "harbor-coordinator-token").containsEntry("key", "token");
+        }
     }
 
     @Test
