@@ -4,6 +4,7 @@ import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
+import dev.harbor.proto.CordonRequest;
 import dev.harbor.proto.KillRequest;
 import dev.harbor.proto.ListServicesRequest;
 import dev.harbor.proto.ListServicesResponse;
@@ -23,7 +24,7 @@ final class AdminClient {
     private final NodeGrpc.NodeFutureStub stub;
     private final String unreachable;
 
-    /** @param token the cluster's token, sent with every call (the node's Kill, KillMany and Stop need it); null if none */
+    /** @param token the cluster's token, sent with every call (the node's Kill, KillMany, Stop and Cordon need it); null if none */
     AdminClient(ManagedChannel channel, String token) {
         NodeGrpc.NodeFutureStub s = NodeGrpc.newFutureStub(channel);
         this.stub = token == null ? s : s.withCallCredentials(dev.harbor.security.BearerAuth.credentials(token));
@@ -50,6 +51,10 @@ final class AdminClient {
 
     void killMany(dev.harbor.proto.KillManyRequest request, Consumer<String> onError) {
         on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).killMany(request), answer -> { }, onError);
+    }
+
+    void cordon(CordonRequest request, Consumer<String> onError) {
+        on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).cordon(request), answer -> { }, onError);
     }
 
     void stop(StopRequest request, Consumer<String> onError) {

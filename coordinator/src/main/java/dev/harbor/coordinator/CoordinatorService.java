@@ -6,6 +6,7 @@ import dev.harbor.plan.Plan;
 import dev.harbor.plan.PlanRefused;
 import dev.harbor.plan.Registration;
 import dev.harbor.plan.Step;
+import dev.harbor.proto.CordonRequest;
 import dev.harbor.proto.Drain;
 import dev.harbor.proto.ExitEvent;
 import dev.harbor.proto.ExitReason;
@@ -343,6 +344,14 @@ public final class CoordinatorService implements Service {
         if (step.kind() != Step.Kind.BARRIER && node.lost) {
             finish(s, StepFinished.Outcome.LOST, "node " + step.node() + " was lost");
             return;
+        }
+        if (run.cordoned.add(step.node())) {
+            // The node begins to drain now: its health turns NOT_SERVING so balancers send it no new work.
+            // Not waited for: the step's proof is still its exit events.
+            int cordoned = step.node();
+            admin.apply(cordoned).cordon(CordonRequest.getDefaultInstance(),
+                    error -> log.warn("coordinator: node {} did not take the Cordon (its health may still say SERVING): {}",
+                            cordoned, error));
         }
         switch (step.kind()) {
             case BARRIER -> throw new AssertionError("barriers finish above");

@@ -53,6 +53,8 @@ final class Run {
     final Map<String, StepState> steps = new LinkedHashMap<>();
     final List<ShutdownProgress> history = new ArrayList<>();
     final List<ProgressListener> listeners = new ArrayList<>();
+    /** The nodes told to take no new work in this run ({@code Cordon}), each once. */
+    final Set<Integer> cordoned = new HashSet<>();
     boolean ended;
 
     Run(String id, Plan plan, Duration budget) {

@@ -13,6 +13,7 @@ import dev.harbor.proto.Report;
 import dev.harbor.proto.ShutdownRequest;
 import dev.harbor.proto.StepFinished;
 import dev.harbor.service.Handle;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AutoClose;
@@ -105,6 +106,35 @@ class CoordinatedShutdownTest {
         assertThat(drained.subList(4, 6)).containsExactlyInAnyOrder("writer-2", "writer-3");
 
         // Every node process exits 0, the coordinator's own node (after the report) too.
+        for (int id = 1; id <= 3; id++) {
+            assertThat(c.process(id).awaitExit(WAIT)).as("exit code of node %d", id).isZero();
+        }
+    }
+
+    @Test
+    void eachNodeTurnsNotServingWhenTheRunsFirstStepOnItStartsAndNotBefore() throws Exception {
+        c = new CoordinatedCluster("cordon", 1, 2, 3);
+        c.start(1, services(relay("relay-1")));
+        c.start(2, services(c.registered("gw-2", "gateway", 10_000, "", "slow:3000")));
+        c.start(3, services(c.registered("writer-3", "writer", 5_000)));
+        c.awaitPlan(CoordinatedCluster.planWith(3, 2));
+        Map<Integer, HealthRecorder> health = new java.util.HashMap<>();
+        for (int id = 1; id <= 3; id++) {
+            health.put(id, HealthRecorder.watch(c.cluster.channel(id)));
+            assertThat(health.get(id).next()).as("node %d before the run", id).isEqualTo(ServingStatus.SERVING);
+        }
+
+        ProgressRecorder run = c.shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build());
+        // The gateway drains for 3 s: its node says NOT_SERVING meanwhile, the writer's node (whose step
+        // comes after the gateways) still says SERVING.
+        assertThat(health.get(2).next()).as("node 2 once its gateway drains").isEqualTo(ServingStatus.NOT_SERVING);
+        assertThat(c.journal.names("drain")).containsExactly("gw-2");
+        assertThat(c.journal.names("exit")).doesNotContain("gw-2");
+        assertThat(health.get(3).latest()).as("node 3 while the gateway drains").isEqualTo(ServingStatus.SERVING);
+        assertThat(health.get(3).next()).as("node 3 once its writer's turn comes").isEqualTo(ServingStatus.NOT_SERVING);
+        assertThat(c.journal.names("exit")).as("the writer's step begins after the gateway's exit").contains("gw-2");
+
+        assertThat(run.awaitReport(WAIT).getClean()).isTrue();
         for (int id = 1; id <= 3; id++) {
             assertThat(c.process(id).awaitExit(WAIT)).as("exit code of node %d", id).isZero();
         }

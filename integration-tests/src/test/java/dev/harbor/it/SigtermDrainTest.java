@@ -11,10 +11,8 @@ import dev.harbor.proto.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
 import io.grpc.health.v1.HealthCheckRequest;
-import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
-import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -109,28 +107,12 @@ class SigtermDrainTest {
         io.grpc.ManagedChannel channel = c.cluster.channel(1);
         HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
         assertThat(health.check(HealthCheckRequest.getDefaultInstance()).getStatus()).isEqualTo(ServingStatus.SERVING);
-        java.util.concurrent.LinkedBlockingQueue<ServingStatus> seen = new java.util.concurrent.LinkedBlockingQueue<>();
-        HealthGrpc.newStub(channel).watch(HealthCheckRequest.getDefaultInstance(), new StreamObserver<>() {
-            @Override
-            public void onNext(HealthCheckResponse r) {
-                seen.add(r.getStatus());
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                seen.add(ServingStatus.UNKNOWN); // the process went away
-            }
-
-            @Override
-            public void onCompleted() {
-                seen.add(ServingStatus.UNKNOWN);
-            }
-        });
-        assertThat(seen.poll(10, TimeUnit.SECONDS)).isEqualTo(ServingStatus.SERVING);
+        HealthRecorder seen = HealthRecorder.watch(channel);
+        assertThat(seen.next()).isEqualTo(ServingStatus.SERVING);
 
         c.process(1).terminate();
         // The gateway takes 3 s to drain: NOT_SERVING arrives while it drains, and the process is still there.
-        assertThat(seen.poll(10, TimeUnit.SECONDS)).isEqualTo(ServingStatus.NOT_SERVING);
+        assertThat(seen.next()).isEqualTo(ServingStatus.NOT_SERVING);
         assertThat(c.journal.names("exit")).doesNotContain("gw-1");
         assertThat(c.process(1).isAlive()).isTrue();
         assertThat(health.check(HealthCheckRequest.getDefaultInstance()).getStatus()).isEqualTo(ServingStatus.NOT_SERVING);

@@ -9,6 +9,8 @@ import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.AbortRequest;
 import dev.harbor.proto.AbortResponse;
+import dev.harbor.proto.CordonRequest;
+import dev.harbor.proto.CordonResponse;
 import dev.harbor.proto.ExitStreamItem;
 import dev.harbor.proto.KillRequest;
 import dev.harbor.proto.KillResponse;
@@ -35,7 +37,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A node's admin API over gRPC ({@code harbor.v1.Node}): its exit stream, its service list, kill,
- * stop and abort.
+ * stop, abort and cordon.
  *
  * <p><b>WatchExits</b> sends, in this order: the node's identity (id, incarnation, the newest seq at
  * the start), one {@code alive} item per live service, the retained exit events after
@@ -46,7 +48,7 @@ import org.slf4j.LoggerFactory;
  * {@code RESOURCE_EXHAUSTED} and should resume from the last seq it received.
  *
  * <p><b>Threads.</b> The server runs handlers on its transport threads (direct executor), so no
- * handler blocks: Kill and ListServices do their (short, non-blocking) work inline; Abort, which ends
+ * handler blocks: Kill, ListServices and Cordon do their (short, non-blocking) work inline; Abort, which ends
  * every service, runs on a virtual thread and answers from there; Stop answers, then runs the
  * process's stop action on a new thread; each exit stream is drained on virtual threads (see
  * {@link ExitStream}). The only state this object owns is the set of open exit streams (a concurrent
@@ -54,6 +56,24 @@ import org.slf4j.LoggerFactory;
  */
 public final class NodeAdminService extends NodeGrpc.NodeImplBase implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NodeAdminService.class);
+
+    /** What the admin API asks of the process that hosts the node. */
+    @FunctionalInterface
+    public interface Host {
+        /**
+         * Stops the node and lets the process exit ({@code Stop}, after it has been answered). Runs on a
+         * new non-daemon platform thread for each request, so it must be idempotent.
+         */
+        void stop();
+
+        /**
+         * Takes no new work from now on, for good: the process's health says {@code NOT_SERVING}
+         * ({@code Cordon}). Runs on a gRPC transport thread, so it must not block; idempotent. The
+         * default does nothing, for a host that reports no health.
+         */
+        default void cordon() {
+        }
+    }
     /** How many exit events may wait for one slow subscriber before its stream is closed. */
     public static final int DEFAULT_MAX_QUEUED_EVENTS = 100_000;
     /** How many exit streams a node serves at once by default. */
@@ -61,7 +81,7 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
 
     private final Node node;
     private final long incarnation;
-    private final Runnable onStop;
+    private final Host host;
     private final int maxQueuedEvents;
     private final int maxStreams;
     private final Set<ExitStream> streams = ConcurrentHashMap.newKeySet();
@@ -72,32 +92,31 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
      * @param node the node to serve
      * @param incarnation the node's life, as its transport announces it ({@code Harbor.incarnation()},
      *     which is {@link Node#firstIdOfThisLife()})
-     * @param onStop what a {@code Stop} request does once it has been answered: stop the node and let
-     *     the process exit. Run on a new (non-daemon) thread for each request, so it must be idempotent.
+     * @param host what {@code Stop} and {@code Cordon} do to the process that hosts the node
      */
-    public NodeAdminService(Node node, long incarnation, Runnable onStop) {
-        this(node, incarnation, onStop, DEFAULT_MAX_QUEUED_EVENTS);
+    public NodeAdminService(Node node, long incarnation, Host host) {
+        this(node, incarnation, host, DEFAULT_MAX_QUEUED_EVENTS);
     }
 
-    /** As {@link #NodeAdminService(Node, long, Runnable)}, with a limit on the events queued for one subscriber. */
-    public NodeAdminService(Node node, long incarnation, Runnable onStop, int maxQueuedEvents) {
-        this(node, incarnation, onStop, maxQueuedEvents, DEFAULT_MAX_STREAMS);
+    /** As {@link #NodeAdminService(Node, long, Host)}, with a limit on the events queued for one subscriber. */
+    public NodeAdminService(Node node, long incarnation, Host host, int maxQueuedEvents) {
+        this(node, incarnation, host, maxQueuedEvents, DEFAULT_MAX_STREAMS);
     }
 
     /**
-     * As {@link #NodeAdminService(Node, long, Runnable, int)}, with a limit on the exit streams served at
+     * As {@link #NodeAdminService(Node, long, Host, int)}, with a limit on the exit streams served at
      * once; a stream over it is refused with {@code RESOURCE_EXHAUSTED}. (The count is checked, then the
      * stream added, so two streams opening at the same moment may both pass at the limit: a bound on
      * resources, not an exact quota.)
      */
-    public NodeAdminService(Node node, long incarnation, Runnable onStop, int maxQueuedEvents, int maxStreams) {
+    public NodeAdminService(Node node, long incarnation, Host host, int maxQueuedEvents, int maxStreams) {
         if (maxStreams < 1) {
             throw new IllegalArgumentException("maxStreams must be at least 1, got " + maxStreams);
         }
         this.maxStreams = maxStreams;
         this.node = Objects.requireNonNull(node, "node");
         this.incarnation = incarnation;
-        this.onStop = Objects.requireNonNull(onStop, "onStop");
+        this.host = Objects.requireNonNull(host, "host");
         if (maxQueuedEvents < 1) {
             throw new IllegalArgumentException("maxQueuedEvents must be at least 1, got " + maxQueuedEvents);
         }
@@ -179,7 +198,15 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         responses.onCompleted();
         // Stopping waits for the services and the monitor, so it must not run on this transport
         // thread; a platform non-daemon thread keeps the process alive until the stop is done.
-        Thread.ofPlatform().daemon(false).name("harbor-node-" + node.id() + "-stop").start(onStop);
+        Thread.ofPlatform().daemon(false).name("harbor-node-" + node.id() + "-stop").start(host::stop);
+    }
+
+    @Override
+    public void cordon(CordonRequest request, StreamObserver<CordonResponse> responses) {
+        log.info("node {}: Cordon requested over the admin API: this node takes no new work", node.id());
+        host.cordon();
+        responses.onNext(CordonResponse.getDefaultInstance());
+        responses.onCompleted();
     }
 
     /** A handle of a service of this node, or INVALID_ARGUMENT saying what is wrong with it. */

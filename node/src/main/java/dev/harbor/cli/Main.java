@@ -16,7 +16,7 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "harbor", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Harbor: a cluster of nodes hosting lightweight services.",
-        subcommands = {NodeCommand.class, ServicesCommand.class, KillCommand.class, StopCommand.class, AbortCommand.class,
+        subcommands = {NodeCommand.class, ServicesCommand.class, KillCommand.class, StopCommand.class, AbortCommand.class, CordonCommand.class,
                 WatchExitsCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
     /** The node process's logging setup, on the class path (see {@link #main}). */

@@ -48,7 +48,7 @@ import java.util.regex.Pattern;
  *       require} if {@code tls.ca} is set, else {@code none}</td></tr>
  *   <tr><td>{@code coordinator.token-file}, {@code coordinator.token}</td><td>the cluster's bearer token (a file holding it,
  *       or the token itself, best from {@code HARBOR_COORDINATOR_TOKEN}): required by the coordinator's API and by
- *       this node's {@code Kill}, {@code KillMany}, {@code Stop} and {@code Abort}</td><td>none: those are open (logged
+ *       this node's {@code Kill}, {@code KillMany}, {@code Stop}, {@code Abort} and {@code Cordon}</td><td>none: those are open (logged
  *       as a warning)</td></tr>
  *   <tr><td>{@code limits.max-message-bytes}</td><td>largest gRPC message the node accepts (a request, a batch of
  *       envelopes); larger ones fail with {@code RESOURCE_EXHAUSTED}</td><td>4194304</td></tr>

@@ -34,14 +34,15 @@ import org.slf4j.LoggerFactory;
 /**
  * A running node: its {@link Node}, its {@link Harbor} transport, and one gRPC server (direct
  * executor) that serves the transport's links, the node's admin API ({@link NodeAdminService}, its
- * {@code Kill}, {@code KillMany}, {@code Stop} and {@code Abort} behind the cluster's token), the
+ * {@code Kill}, {@code KillMany}, {@code Stop}, {@code Abort} and {@code Cordon} behind the cluster's token), the
  * extensions' services, the standard {@code grpc.health.v1.Health} service and server reflection;
  * plaintext or TLS as {@link NodeConfig#tls()} says. With {@code metrics.listen} set it also serves
  * its metrics ({@link NodeMetrics}) on {@code GET /metrics}.
  *
  * <p><b>Health.</b> {@code SERVING} (for the whole server, {@code ""}, and each of its services) once
  * the node has started and launched its services; {@code NOT_SERVING} from the moment it begins to
- * drain or stop, for good, so load balancers and readiness probes send no new work.
+ * drain or stop (a {@code Cordon}, which the coordinator sends when a run's first step on this node
+ * starts; SIGTERM; {@code Stop}), for good, so load balancers and readiness probes send no new work.
  *
  * <p>{@link #start} builds and starts all of it and launches the configured services; {@link #stop}
  * takes it down gracefully, in the order that lets everyone hear everything: the node first (every
@@ -137,11 +138,22 @@ public final class NodeProcess implements AutoCloseable {
             // A Stop request can arrive as soon as the server is up, before this method has made the
             // process object: the stop thread waits for it (or learns that the start failed, which
             // has stopped everything already).
-            NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), () -> {
-                try {
-                    self.join().stop();
-                } catch (CompletionException e) {
-                    log.info("node {}: Stop requested while the start failed; nothing left to stop", config.nodeId());
+            // NOT_SERVING until the node has started; a Cordon may end it for good before that.
+            HealthStatusManager health = new HealthStatusManager();
+            health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
+            NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), new NodeAdminService.Host() {
+                @Override
+                public void stop() {
+                    try {
+                        self.join().stop();
+                    } catch (CompletionException e) {
+                        log.info("node {}: Stop requested while the start failed; nothing left to stop", config.nodeId());
+                    }
+                }
+
+                @Override
+                public void cordon() {
+                    health.enterTerminalState(); // later setStatus calls (the start's SERVING) are ignored
                 }
             }, NodeAdminService.DEFAULT_MAX_QUEUED_EVENTS, config.limits().maxExitStreams());
             PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -166,8 +178,6 @@ public final class NodeProcess implements AutoCloseable {
                 log.warn("node {}: no token is configured ({} or {}): anyone who can reach {} can kill its services or stop it",
                         config.nodeId(), NodeConfig.TOKEN_FILE, NodeConfig.envName(NodeConfig.TOKEN), advertise);
             }
-            HealthStatusManager health = new HealthStatusManager();
-            health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
             InetSocketAddress bind = listen.isWildcard() ? new InetSocketAddress(listen.port())
                     : new InetSocketAddress(listen.host(), listen.port());
             try {
@@ -176,7 +186,7 @@ public final class NodeProcess implements AutoCloseable {
                         .addService(MalformedRequests.guard(harbor.linkService().bindService()))
                         .addService(MalformedRequests.guard(ServerInterceptors.intercept(admin, auth.only(List.of(
                                 NodeGrpc.getKillMethod(), NodeGrpc.getKillManyMethod(), NodeGrpc.getStopMethod(),
-                                NodeGrpc.getAbortMethod())))))
+                                NodeGrpc.getAbortMethod(), NodeGrpc.getCordonMethod())))))
                         .addService(health.getHealthService())
                         .addService(ProtoReflectionServiceV1.newInstance())
                         .maxInboundMessageSize(config.limits().maxMessageBytes())

@@ -6,6 +6,12 @@ import static org.awaitility.Awaitility.await;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.ServiceInfo;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -115,7 +121,7 @@ class MainTest {
     @Test
     void anUnreachableNodeIsOneClearLineAndExitCodeOne() {
         int port = freePort();
-        for (String[] args : List.of(new String[] {"services"}, new String[] {"stop"}, new String[] {"abort"},
+        for (String[] args : List.of(new String[] {"services"}, new String[] {"stop"}, new String[] {"abort"}, new String[] {"cordon"},
                 new String[] {"kill", db.toString()}, new String[] {"watch-exits"}, new String[] {"watch-exits", "--follow"})) {
             String[] full = new String[args.length + 2];
             full[0] = args[0];
@@ -144,6 +150,23 @@ class MainTest {
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("aborted 2 service(s)");
         assertThat(node.node().services()).extracting(ServiceInfo::handle).containsExactly(node.node().monitor());
+    }
+
+    @Test
+    void cordonTurnsTheNodesHealthNotServingAndLeavesItsServicesAlone() {
+        int before = node.node().services().size();
+        Run r = harbor("cordon", "--node", node.advertise());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("takes no new work");
+        ManagedChannel channel = Grpc.newChannelBuilder(node.advertise(), InsecureChannelCredentials.create()).build();
+        try {
+            assertThat(HealthGrpc.newBlockingStub(channel).withDeadlineAfter(5, TimeUnit.SECONDS)
+                    .check(HealthCheckRequest.getDefaultInstance()).getStatus()).isEqualTo(ServingStatus.NOT_SERVING);
+        } finally {
+            channel.shutdownNow();
+        }
+        assertThat(node.node().services()).hasSize(before);
+        assertThat(node.isStopped()).isFalse();
     }
 
     @Test

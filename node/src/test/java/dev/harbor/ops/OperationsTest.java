@@ -8,6 +8,7 @@ import dev.harbor.admin.Wire;
 import dev.harbor.cli.NodeProcess;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.AbortRequest;
+import dev.harbor.proto.CordonRequest;
 import dev.harbor.proto.KillRequest;
 import dev.harbor.proto.ListServicesRequest;
 import dev.harbor.proto.NodeGrpc;
@@ -170,7 +171,7 @@ class OperationsTest {
     }
 
     @Test
-    void healthSaysServingOnceStartedAndNotServingFromTheMomentTheNodeStopsServing() throws Exception {
+    void healthSaysServingOnceStartedAndNotServingFromTheMomentTheNodeIsCordoned() throws Exception {
         NodeProcess a = start(1, Map.of());
         HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel(a)).withDeadlineAfter(5, TimeUnit.SECONDS);
         assertThat(health.check(HealthCheckRequest.getDefaultInstance()).getStatus()).isEqualTo(ServingStatus.SERVING);
@@ -194,7 +195,8 @@ class OperationsTest {
             }
         });
         assertThat(seen.poll(5, TimeUnit.SECONDS)).isEqualTo(ServingStatus.SERVING);
-        a.stopServing();
+        // What the coordinator does when a run's first step on this node starts.
+        NodeGrpc.newBlockingStub(channel(a)).withDeadlineAfter(5, TimeUnit.SECONDS).cordon(CordonRequest.getDefaultInstance());
         assertThat(seen.poll(5, TimeUnit.SECONDS)).isEqualTo(ServingStatus.NOT_SERVING);
         // Still up and answering: only new work is turned away by whoever reads the health.
         assertThat(NodeGrpc.newBlockingStub(channel(a)).listServices(ListServicesRequest.getDefaultInstance()).getNode()).isEqualTo(1);
@@ -226,7 +228,7 @@ class OperationsTest {
         assertThat(node).as("the file that defines harbor.v1.Node").isNotNull();
         assertThat(node.getServiceList().stream().filter(s -> s.getName().equals("Node")).findFirst().orElseThrow().getMethodList())
                 .extracting(com.google.protobuf.DescriptorProtos.MethodDescriptorProto::getName)
-                .contains("WatchExits", "ListServices", "Kill", "KillMany", "Stop", "Abort");
+                .contains("WatchExits", "ListServices", "Kill", "KillMany", "Stop", "Abort", "Cordon");
     }
 
     @Test
@@ -245,7 +247,11 @@ class OperationsTest {
                     .extracting(e -> ((StatusRuntimeException) e).getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
             assertThatThrownBy(() -> stub.stop(StopRequest.getDefaultInstance()))
                     .extracting(e -> ((StatusRuntimeException) e).getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
+            assertThatThrownBy(() -> stub.cordon(CordonRequest.getDefaultInstance()))
+                    .extracting(e -> ((StatusRuntimeException) e).getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
         }
+        assertThat(HealthGrpc.newBlockingStub(channel(a)).check(HealthCheckRequest.getDefaultInstance()).getStatus())
+                .as("health after refused Cordons").isEqualTo(ServingStatus.SERVING);
         assertThat(a.node().isAlive(victim)).isTrue();
         assertThat(a.node().exits().lastSeq()).isZero();
         assertThat(a.isStopped()).isFalse();
