@@ -36,6 +36,10 @@ final class Run {
         final Set<Handle> waitingFor = new HashSet<>();
         /** Whether any of them ended as NODE_LOST. */
         boolean lost;
+        /** Time added to the step's timeout once it knew its work (a stateless step's many services). */
+        Duration extension = Duration.ZERO;
+        /** Whether the timeout has already been pushed back by {@link #extension}. */
+        boolean extended;
 
         StepState(Step step) {
             this.step = step;

@@ -70,8 +70,15 @@ final class TestNodes implements AutoCloseable {
     private final Map<Integer, String> addresses = new TreeMap<>();
     private final List<ManagedChannel> channels = new ArrayList<>();
     private final Path stateDir;
+    private final Plan.Timeouts timeouts;
 
     TestNodes(Path stateDir, int... ids) {
+        this(stateDir, new Plan.Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(5)), ids);
+    }
+
+    /** As {@link #TestNodes(Path, int...)}, with the coordinator's timeouts for stateless and node steps. */
+    TestNodes(Path stateDir, Plan.Timeouts timeouts, int... ids) {
+        this.timeouts = timeouts;
         this.stateDir = stateDir;
         for (int id : ids) {
             addresses.put(id, "127.0.0.1:" + freePort());
@@ -95,8 +102,7 @@ final class TestNodes implements AutoCloseable {
                 InsecureServerCredentials.create()).directExecutor().addService(harbor.linkService()).addService(admin);
         CoordinatorHost host = null;
         if (coordinator) {
-            host = new CoordinatorHost(node, harbor, TOKEN, false, stateDir, Duration.ofSeconds(30),
-                    new Plan.Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(5)));
+            host = new CoordinatorHost(node, harbor, TOKEN, false, stateDir, Duration.ofSeconds(30), timeouts);
             sb.addService(host.api());
         }
         Server server;
