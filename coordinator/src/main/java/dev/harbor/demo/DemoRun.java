@@ -89,6 +89,7 @@ public final class DemoRun {
     /** Runs it on a new local cluster. Every node process is gone when this returns (killed if it had not exited). */
     public DemoReport run() throws Exception {
         try (DemoCluster cluster = new DemoCluster(options.dir(), options.databaseUrl())) {
+            requireEmpty(cluster.databaseUrl());
             progress.accept("starting 3 nodes (logs in " + cluster.dir() + ")");
             cluster.start();
             return runOn(cluster);
@@ -255,6 +256,40 @@ public final class DemoRun {
                         + probe.failure);
             }
             Thread.sleep(200);
+        }
+    }
+
+    /**
+     * Refuses a database that already holds records: the zero-loss check compares the clients'
+     * acknowledgements with every row, so rows of an earlier run (a reused {@code --dir}, a
+     * PostgreSQL database used before) would read as stored-but-not-acknowledged.
+     *
+     * @throws IllegalStateException saying what to do, or that the database cannot be opened
+     */
+    static void requireEmpty(String url) {
+        try (Connection c = DriverManager.getConnection(url)) {
+            boolean exists = false;
+            try (var tables = c.getMetaData().getTables(null, null, null, new String[] {"TABLE"})) {
+                while (tables.next()) {
+                    exists |= tables.getString("TABLE_NAME").equalsIgnoreCase(dev.harbor.writer.Dialect.TABLE);
+                }
+            }
+            if (!exists) {
+                return;
+            }
+            long rows;
+            try (var st = c.createStatement(); var r = st.executeQuery("SELECT COUNT(*) FROM " + dev.harbor.writer.Dialect.TABLE)) {
+                r.next();
+                rows = r.getLong(1);
+            }
+            if (rows > 0) {
+                throw new IllegalStateException("the database " + url + " already holds " + rows + " records in "
+                        + dev.harbor.writer.Dialect.TABLE + " (an earlier run's?), and the zero-loss check counts every row:"
+                        + " give a new --dir (or none, for a fresh temporary one), or empty the table first (DELETE FROM "
+                        + dev.harbor.writer.Dialect.TABLE + ")");
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot open the demo's database " + url + ": " + e.getMessage(), e);
         }
     }
 
