@@ -128,14 +128,15 @@ class DeploymentFilesTest {
                     .as("%s: grace period covers the preStop hook (%d s) and the drain budget (%d s), with a margin", name(s),
                             preStopSeconds, drainSeconds)
                     .isGreaterThan(preStopSeconds + drainSeconds);
-            for (String probe : List.of("readinessProbe", "livenessProbe")) {
-                assertThat(list(map(map(c.get(probe)).get("exec")).get("command"))).as("%s of %s", probe, name(s))
-                        .containsExactly("harbor-health");
-            }
+            Map<String, Object> port = map(list(c.get("ports")).get(0));
+            // Ready while grpc.health.v1 says SERVING (not while draining); alive while the admin API answers.
+            assertThat(map(map(c.get("readinessProbe")).get("grpc")).get("port")).as("readiness of %s", name(s))
+                    .isEqualTo(port.get("containerPort"));
+            assertThat(list(map(map(c.get("livenessProbe")).get("exec")).get("command"))).as("liveness of %s", name(s))
+                    .containsExactly("harbor-health");
             Map<String, Object> security = map(pod.get("securityContext"));
             assertThat(security.get("runAsNonRoot")).isEqualTo(true);
             assertThat(security.get("runAsUser")).isEqualTo(IMAGE_UID);
-            Map<String, Object> port = map(list(c.get("ports")).get(0));
             assertThat(env(c).get("HARBOR_NODE_LISTEN")).isEqualTo("0.0.0.0:" + port.get("containerPort"));
         }
         Map<String, Object> coordinator = container(only("StatefulSet", "harbor-coordinator"));
