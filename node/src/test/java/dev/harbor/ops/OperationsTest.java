@@ -177,27 +177,13 @@ class OperationsTest {
         assertThat(health.check(HealthCheckRequest.getDefaultInstance()).getStatus()).isEqualTo(ServingStatus.SERVING);
         assertThat(health.check(HealthCheckRequest.newBuilder().setService("harbor.v1.Node").build()).getStatus())
                 .isEqualTo(ServingStatus.SERVING);
-        LinkedBlockingQueue<ServingStatus> seen = new LinkedBlockingQueue<>();
-        HealthGrpc.newStub(channel(a)).watch(HealthCheckRequest.getDefaultInstance(), new StreamObserver<>() {
-            @Override
-            public void onNext(HealthCheckResponse r) {
-                seen.add(r.getStatus());
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                seen.add(ServingStatus.UNKNOWN);
-            }
-
-            @Override
-            public void onCompleted() {
-                seen.add(ServingStatus.UNKNOWN);
-            }
-        });
-        assertThat(seen.poll(5, TimeUnit.SECONDS)).isEqualTo(ServingStatus.SERVING);
+        // A watch, as a load balancer holds one: each status as it changes.
+        java.util.Iterator<HealthCheckResponse> watch = HealthGrpc.newBlockingStub(channel(a)).withDeadlineAfter(10, TimeUnit.SECONDS)
+                .watch(HealthCheckRequest.getDefaultInstance());
+        assertThat(watch.next().getStatus()).isEqualTo(ServingStatus.SERVING);
         // What the coordinator does when a run's first step on this node starts.
         NodeGrpc.newBlockingStub(channel(a)).withDeadlineAfter(5, TimeUnit.SECONDS).cordon(CordonRequest.getDefaultInstance());
-        assertThat(seen.poll(5, TimeUnit.SECONDS)).isEqualTo(ServingStatus.NOT_SERVING);
+        assertThat(watch.next().getStatus()).isEqualTo(ServingStatus.NOT_SERVING);
         // Still up and answering: only new work is turned away by whoever reads the health.
         assertThat(NodeGrpc.newBlockingStub(channel(a)).listServices(ListServicesRequest.getDefaultInstance()).getNode()).isEqualTo(1);
         assertThat(health.check(HealthCheckRequest.newBuilder().setService("harbor.v1.Node").build()).getStatus())
