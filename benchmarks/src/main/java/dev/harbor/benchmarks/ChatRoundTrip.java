@@ -68,13 +68,9 @@ public final class ChatRoundTrip {
             Handle local = one.launch(() -> new Writer("jdbc:h2:file:" + dir.resolve("local").toAbsolutePath()));
             measure(one, "SAY, writer on the gateway's node", gateway(one, ChatSession::new), rounds, warmup);
             one.kill(local);
-            while (one.whereis(Writer.WRITER_NAME).isPresent()) {
-                Thread.sleep(10);
-            }
+            awaitTrue(() -> one.whereis(Writer.WRITER_NAME).isEmpty(), "the local writer's name to go");
             two.launch(() -> new Writer("jdbc:h2:file:" + dir.resolve("remote").toAbsolutePath()));
-            while (one.whereis(Writer.WRITER_NAME).isEmpty()) {
-                Thread.sleep(10);
-            }
+            awaitTrue(() -> one.whereis(Writer.WRITER_NAME).isPresent(), "node 1 to learn the remote writer's name");
             measure(one, "SAY, writer on another node", gateway(one, ChatSession::new), rounds, warmup);
         } finally {
             one.stop();
@@ -113,12 +109,21 @@ public final class ChatRoundTrip {
                 }
             }
         }
-        while (node.services().size() > services) {
-            Thread.sleep(10);
-        }
+        awaitTrue(() -> node.services().size() <= services, "the client's session to end");
         Arrays.sort(t);
         System.out.printf("%-36s p50 %7.1f µs   p90 %7.1f µs   p99 %7.1f µs   p99.9 %7.1f µs%n", what, us(t, 0.50),
                 us(t, 0.90), us(t, 0.99), us(t, 0.999));
+    }
+
+    /** Polls {@code condition} every 10 ms for up to {@link BenchSupport#TIMEOUT}; fails saying what it waited for. */
+    private static void awaitTrue(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + BenchSupport.TIMEOUT.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - deadline > 0) {
+                throw new IllegalStateException("gave up waiting for " + what + " after " + BenchSupport.TIMEOUT.toSeconds() + " s");
+            }
+            Thread.sleep(10);
+        }
     }
 
     private static double us(long[] sorted, double q) {
