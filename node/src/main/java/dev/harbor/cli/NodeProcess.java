@@ -63,7 +63,7 @@ public final class NodeProcess implements AutoCloseable {
     private final Server server;
     private final String advertise;
     private final List<NodeExtension> extensions;
-    private final HealthStatusManager health;
+    private final Health health;
     private final PrometheusMeterRegistry registry;
     private final NodeMetrics metrics;
     private final MetricsEndpoint metricsEndpoint;
@@ -88,7 +88,7 @@ public final class NodeProcess implements AutoCloseable {
     }
 
     private NodeProcess(NodeConfig config, Node node, Harbor harbor, NodeAdminService admin, Server server, String advertise,
-            List<NodeExtension> extensions, HealthStatusManager health, PrometheusMeterRegistry registry, NodeMetrics metrics,
+            List<NodeExtension> extensions, Health health, PrometheusMeterRegistry registry, NodeMetrics metrics,
             MetricsEndpoint metricsEndpoint) {
         this.health = health;
         this.registry = registry;
@@ -139,8 +139,8 @@ public final class NodeProcess implements AutoCloseable {
             // process object: the stop thread waits for it (or learns that the start failed, which
             // has stopped everything already).
             // NOT_SERVING until the node has started; a Cordon may end it for good before that.
-            HealthStatusManager health = new HealthStatusManager();
-            health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
+            Health health = new Health();
+            health.manager.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
             NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), new NodeAdminService.Host() {
                 @Override
                 public void stop() {
@@ -153,7 +153,7 @@ public final class NodeProcess implements AutoCloseable {
 
                 @Override
                 public void cordon() {
-                    health.enterTerminalState(); // later setStatus calls (the start's SERVING) are ignored
+                    health.stopServing(); // later setStatus calls (the start's SERVING) are ignored
                 }
             }, NodeAdminService.DEFAULT_MAX_QUEUED_EVENTS, config.limits().maxExitStreams());
             PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -187,7 +187,7 @@ public final class NodeProcess implements AutoCloseable {
                         .addService(MalformedRequests.guard(ServerInterceptors.intercept(admin, auth.only(List.of(
                                 NodeGrpc.getKillMethod(), NodeGrpc.getKillManyMethod(), NodeGrpc.getStopMethod(),
                                 NodeGrpc.getAbortMethod(), NodeGrpc.getCordonMethod())))))
-                        .addService(health.getHealthService())
+                        .addService(health.manager.getHealthService())
                         .addService(ProtoReflectionServiceV1.newInstance())
                         .maxInboundMessageSize(config.limits().maxMessageBytes())
                         .maxConcurrentCallsPerConnection(config.limits().maxStreams())
@@ -220,9 +220,9 @@ public final class NodeProcess implements AutoCloseable {
             process.launchServices(types);
             extensions.forEach(NodeExtension::started);
             for (io.grpc.ServerServiceDefinition d : server.getServices()) {
-                health.setStatus(d.getServiceDescriptor().getName(), ServingStatus.SERVING);
+                health.manager.setStatus(d.getServiceDescriptor().getName(), ServingStatus.SERVING);
             }
-            health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
+            health.manager.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
             self.complete(process);
             return process;
         } catch (StartException | RuntimeException e) {
@@ -321,7 +321,22 @@ public final class NodeProcess implements AutoCloseable {
      * and wants no new work. Idempotent; any thread.
      */
     public void stopServing() {
-        health.enterTerminalState();
+        health.stopServing();
+    }
+
+    /**
+     * The node's health service, and the one way to end its {@code SERVING} for good: once, since
+     * grpc's manager logs a warning with a stack trace when told twice (a Cordon, then a Stop). Any thread.
+     */
+    private static final class Health {
+        final HealthStatusManager manager = new HealthStatusManager();
+        private final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+
+        void stopServing() {
+            if (ended.compareAndSet(false, true)) {
+                manager.enterTerminalState();
+            }
+        }
     }
 
     /** The credentials every channel this node opens to another node uses. */
