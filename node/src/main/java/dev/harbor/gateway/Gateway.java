@@ -1,6 +1,7 @@
 package dev.harbor.gateway;
 
 import dev.harbor.exit.ExitEvent;
+import dev.harbor.metrics.ServiceMeters;
 import dev.harbor.proto.Drain;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
@@ -60,6 +61,10 @@ import org.slf4j.LoggerFactory;
  * thread) closes. Netty's event
  * loops only send the gateway messages ({@link Accepted}).
  *
+ * <p><b>Meters</b> (on the node's {@code /metrics}, tagged {@code gateway=<host:port>}, removed when the
+ * gateway ends): {@code harbor_gateway_sessions} (open now), {@code harbor_gateway_requests_total{answer=ok|err}},
+ * {@code harbor_gateway_connections_refused_total} (while draining, or a session that could not start).
+ *
  * <p>In a node's config: {@code services=dev.harbor.gateway.Gateway(0.0.0.0:9000;com.example.MySession)},
  * optionally with a third argument, the drain timeout in milliseconds (default {@value #DEFAULT_DRAIN_MS}).
  */
@@ -85,6 +90,8 @@ public final class Gateway implements Service {
     private Channel server;
     /** Live agents. */
     private final Set<Handle> agents = new HashSet<>();
+    /** Made in init, once the listener is bound (its address tags the meters). */
+    private GatewayMeters meters;
     /** Agents not yet told to close, in the order they came (drain only). */
     private final LinkedHashSet<Handle> toClose = new LinkedHashSet<>();
     private final Set<Handle> closing = new HashSet<>();
@@ -153,7 +160,11 @@ public final class Gateway implements Service {
         }
         open.add(server);
         InetSocketAddress bound = (InetSocketAddress) server.localAddress();
-        ctx.tag(LISTEN_TAG, bound.getHostString() + ":" + bound.getPort());
+        String where = bound.getHostString() + ":" + bound.getPort();
+        meters = new GatewayMeters(ServiceMeters.of(node), where);
+        GatewayMeters mine = meters;
+        node.watch(self).whenComplete((exit, e) -> mine.remove());
+        ctx.tag(LISTEN_TAG, where);
         OrderedExit.register(ctx, OrderedExit.GATEWAY, drainTimeout);
         log.info("gateway {} listening on {}", self, bound);
     }
@@ -167,6 +178,7 @@ public final class Gateway implements Service {
             launched(ctx, l);
         } else if (p instanceof ExitEvent exit) {
             agents.remove(exit.handle());
+            meters.sessions(agents.size());
             toClose.remove(exit.handle());
             closing.remove(exit.handle());
             closeMore(ctx);
@@ -180,6 +192,7 @@ public final class Gateway implements Service {
 
     private void accept(ServiceContext ctx, Connection connection) {
         if (draining) {
+            meters.refused();
             connection.refuse("server going down");
             return;
         }
@@ -188,7 +201,8 @@ public final class Gateway implements Service {
         launching++;
         Handle self = ctx.self();
         var node = ctx.node();
-        node.launchAsync(() -> new SessionAgent(connection, sessions))
+        GatewayMeters counting = meters;
+        node.launchAsync(() -> new SessionAgent(connection, sessions, counting))
                 .whenComplete((agent, failure) -> node.send(self, new Launched(connection, agent, failure)));
     }
 
@@ -197,9 +211,11 @@ public final class Gateway implements Service {
         if (l.failure() != null) {
             Throwable cause = l.failure().getCause() != null ? l.failure().getCause() : l.failure();
             log.warn("gateway {}: a session for {} could not start: {}", ctx.self(), l.connection().remote(), cause.toString());
+            meters.refused();
             l.connection().refuse("session could not start: " + cause.getMessage());
         } else {
             agents.add(l.agent());
+            meters.sessions(agents.size());
             ctx.watch(l.agent());
             if (draining) {
                 toClose.add(l.agent()); // the drain began while it was starting

@@ -40,6 +40,7 @@ final class SessionAgent implements Service {
 
     private final Connection connection;
     private final Session.Factory sessions;
+    private final GatewayMeters meters;
     private Session session;
     private String id;
     private long lastId;
@@ -55,9 +56,10 @@ final class SessionAgent implements Service {
     private boolean graceOver;
     private boolean finishing;
 
-    SessionAgent(Connection connection, Session.Factory sessions) {
+    SessionAgent(Connection connection, Session.Factory sessions, GatewayMeters meters) {
         this.connection = connection;
         this.sessions = sessions;
+        this.meters = meters;
     }
 
     @Override
@@ -141,6 +143,7 @@ final class SessionAgent implements Service {
     }
 
     private void answer(long requestId, boolean success, String text) {
+        meters.answered(success);
         if (success) {
             ok++;
             connection.write(requestId + (text.isEmpty() ? " OK" : " OK " + text));

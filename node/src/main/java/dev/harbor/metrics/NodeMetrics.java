@@ -45,6 +45,10 @@ import java.util.function.ToLongFunction;
  *   <tr><td>{@code harbor.frames.rejected}</td><td></td><td>link frames and envelopes refused or dropped as malformed</td></tr>
  * </table>
  *
+ * <p>Services publish meters of their own through the same registry ({@link ServiceMeters}), which this
+ * object attaches for its node until {@link #close}: the reference gateway's and writer's are listed in
+ * their classes.
+ *
  * <p><b>Cost.</b> Nothing here is on the message path: counters are kept by the runtime in plain fields
  * and adders it has anyway, and read here lazily. {@link #sample()} takes one pass over the live
  * services, so call it once per scrape (the {@link MetricsEndpoint} does), not per meter.
@@ -72,6 +76,7 @@ public final class NodeMetrics implements AutoCloseable {
         this.registry = registry;
         this.node = node;
         this.harbor = harbor;
+        ServiceMeters.attach(node, registry);
         counter("harbor.messages.sent", "local", Sample::sentLocal, "sends and calls to services of this node");
         counter("harbor.messages.sent", "remote", Sample::sentRemote, "sends and calls to services of other nodes");
         counter("harbor.messages.received", "local", Sample::receivedLocal, "messages from this node handled by its services");
@@ -143,6 +148,7 @@ public final class NodeMetrics implements AutoCloseable {
     /** Stops counting exits and timing calls. */
     @Override
     public void close() {
+        ServiceMeters.detach(node);
         node.exits().unsubscribe(exitCounter);
         node.timeCalls((remote, nanos) -> { });
     }

@@ -1,5 +1,6 @@
 package dev.harbor.writer;
 
+import dev.harbor.metrics.ServiceMeters;
 import dev.harbor.proto.Committed;
 import dev.harbor.proto.Drain;
 import dev.harbor.proto.Record;
@@ -64,6 +65,11 @@ import org.slf4j.LoggerFactory;
  * proof. While a drain waits for the database (at most 4/5 of the drain's timeout), new records are
  * answered "writer is draining: not stored"; after the exit the runtime answers them "gone".
  *
+ * <p><b>Meters</b> (on the node's {@code /metrics}, tagged {@code writer=<name>}, removed when the writer
+ * ends): {@code harbor_writer_records_total{outcome=committed|refused|failed}}, {@code harbor_writer_commit_seconds}
+ * (each batch and commit), {@code harbor_writer_pending_records}, {@code harbor_writer_database_errors_total}
+ * (failed attempts, each retried).
+ *
  * <p><b>Threading.</b> Everything here but {@link #connection} and {@link #closed} is owned by the
  * service's handlers, which the runtime never runs concurrently (and which see each other's writes:
  * the runtime hands its token over through a volatile), so none of it needs a lock. The JDBC
@@ -117,6 +123,8 @@ public final class Writer implements Service {
     /** While draining: when to give up on the database (System.nanoTime), or Long.MAX_VALUE. */
     private long drainGiveUpAt = Long.MAX_VALUE;
     private boolean exiting;
+    /** Made in init, once the writer has its name and registration. */
+    private WriterMeters meters;
 
     // --- shared with the exit hook ---
     private volatile Connection connection;
@@ -178,7 +186,9 @@ public final class Writer implements Service {
             disconnect();
             throw e;
         }
+        WriterMeters mine = meters = new WriterMeters(ServiceMeters.of(ctx.node()), settings.name());
         ctx.node().watch(ctx.self()).whenComplete((event, error) -> {
+            mine.remove();
             if (error != null) {
                 log.warn("writer '{}': cannot watch its own exit ({}); its connection is closed only when it drains",
                         ctx.self(), error.toString());
@@ -210,21 +220,25 @@ public final class Writer implements Service {
             throw new IllegalArgumentException("the writer stores harbor.v1.Record calls and does not understand "
                     + (p == null ? "null" : "a " + p.getClass().getName()));
         }
+        meters.pending(pending.size());
         return null;
     }
 
     private void record(ServiceContext ctx, Message msg, Record r) {
         if (!msg.isCall()) {
+            meters.refused();
             throw new IllegalArgumentException("record " + key(r) + " came as a send, so nobody could be told whether"
                     + " it is stored: not stored. Call the writer with it; the reply is Committed");
         }
         DeferredReply reply = msg.defer();
         String bad = problem(r);
         if (bad != null) {
+            meters.refused();
             reply.fail("record " + key(r) + " not stored: " + bad);
             return;
         }
         if (draining) {
+            meters.refused();
             reply.fail("writer is draining: not stored (record " + key(r) + "); send it to the writer that takes over");
             return;
         }
@@ -288,12 +302,15 @@ public final class Writer implements Service {
         while (!pending.isEmpty()) {
             List<Pending> batch = pending.subList(0, Math.min(pending.size(), settings.maxBatch()));
             long commit;
+            long started = System.nanoTime();
             try {
                 commit = write(batch);
             } catch (SQLException | RuntimeException e) {
+                meters.databaseError();
                 failed(ctx, batch.size(), e);
                 return;
             }
+            meters.committed(batch.size(), System.nanoTime() - started);
             Committed ack = Committed.newBuilder().setCommit(commit).build();
             for (Pending p : batch) {
                 p.reply().reply(ack);
@@ -361,6 +378,7 @@ public final class Writer implements Service {
                 + failures + " attempts; last error: " + lastError + "). Send the record again later: (stream, seq)"
                 + " makes a repeat harmless";
         log.error("writer '{}': gave up on {} record(s): {}", settings.name(), pending.size(), why);
+        meters.failed(pending.size());
         for (Pending p : pending) {
             p.reply().fail("record " + key(p.record()) + " " + why);
         }

@@ -8,10 +8,12 @@ import dev.harbor.admin.Wire;
 import dev.harbor.cli.NodeProcess;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.AbortRequest;
+import dev.harbor.gateway.GatewayClient;
 import dev.harbor.proto.CordonRequest;
 import dev.harbor.proto.KillRequest;
 import dev.harbor.proto.ListServicesRequest;
 import dev.harbor.proto.NodeGrpc;
+import dev.harbor.proto.Record;
 import dev.harbor.proto.StopRequest;
 import dev.harbor.security.BearerAuth;
 import dev.harbor.service.CallException;
@@ -20,6 +22,7 @@ import dev.harbor.service.Message;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import dev.harbor.shutdown.OrderedExit;
+import dev.harbor.writer.Writer;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -45,6 +48,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * What an operator runs next to a node: Prometheus scraping {@code /metrics}, health checks, grpcurl
@@ -147,6 +151,62 @@ class OperationsTest {
         assertThat(later.get("harbor_services{node=\"1\",role=\"gateway\"}")).isEqualTo(2);
         assertThat(later.get("harbor_messages_sent_total{node=\"1\",scope=\"local\"}"))
                 .isGreaterThanOrEqualTo(m.get("harbor_messages_sent_total{node=\"1\",scope=\"local\"}"));
+    }
+
+    @Test
+    void theGatewayAndTheWriterPublishTheirMetersOnTheNodesMetricsUntilTheyEnd(@TempDir java.nio.file.Path dir) throws Exception {
+        NodeProcess a = start(1, Map.of("HARBOR_METRICS_LISTEN", "127.0.0.1:0"));
+        Handle writer = a.node().launch(() -> new Writer("jdbc:h2:file:" + dir.resolve("db").toAbsolutePath()));
+        Handle gateway = a.node().launch(() -> new dev.harbor.gateway.Gateway("127.0.0.1:0", session -> (ctx, id, verb, text) -> {
+            if (verb.equals("BAD")) {
+                throw new IllegalArgumentException("not this one");
+            }
+            return "fine";
+        }, Duration.ofSeconds(5)));
+        String listen = a.node().services().stream().filter(s -> s.handle().equals(gateway)).findFirst().orElseThrow()
+                .tags().get(dev.harbor.gateway.Gateway.LISTEN_TAG);
+        for (int i = 1; i <= 10; i++) {
+            a.node().callAndWait(writer, Record.newBuilder().setStream("ops").setSeq(i).setBody("line " + i).build(),
+                    Duration.ofSeconds(10));
+        }
+        Record malformed = Record.newBuilder().setStream("").setSeq(1).build();
+        assertThatThrownBy(() -> a.node().callAndWait(writer, malformed, Duration.ofSeconds(10))).isInstanceOf(CallException.class);
+
+        String w = "{node=\"1\",writer=\"writer\"}";
+        String g = "{gateway=\"" + listen + "\",node=\"1\"}";
+        try (GatewayClient client = GatewayClient.connect(new java.net.InetSocketAddress("127.0.0.1",
+                Integer.parseInt(listen.substring(listen.lastIndexOf(':') + 1))), Duration.ofSeconds(10))) {
+            client.send(1, "SAY", "hello");
+            assertThat(client.read().kind()).isEqualTo("OK");
+            client.send(2, "BAD", "");
+            assertThat(client.read().kind()).isEqualTo("ERR");
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(parse(scrape(a.metricsPort()))
+                    .get("harbor_gateway_sessions" + g)).isEqualTo(1));
+            Map<String, Double> m = parse(scrape(a.metricsPort()));
+            assertThat(m.get("harbor_gateway_requests_total{answer=\"ok\",gateway=\"" + listen + "\",node=\"1\"}")).isEqualTo(1);
+            assertThat(m.get("harbor_gateway_requests_total{answer=\"err\",gateway=\"" + listen + "\",node=\"1\"}")).isEqualTo(1);
+            assertThat(m.get("harbor_gateway_connections_refused_total" + g)).isZero();
+            assertThat(m.get("harbor_writer_records_total{node=\"1\",outcome=\"committed\",writer=\"writer\"}")).isEqualTo(10);
+            assertThat(m.get("harbor_writer_records_total{node=\"1\",outcome=\"refused\",writer=\"writer\"}")).isEqualTo(1);
+            assertThat(m.get("harbor_writer_records_total{node=\"1\",outcome=\"failed\",writer=\"writer\"}")).isZero();
+            // One caller waiting for each record: one commit each.
+            assertThat(m.get("harbor_writer_commit_seconds_count" + w)).isEqualTo(10);
+            assertThat(m.get("harbor_writer_commit_seconds_sum" + w)).isPositive();
+            assertThat(m.get("harbor_writer_pending_records" + w)).isZero();
+            assertThat(m.get("harbor_writer_database_errors_total" + w)).isZero();
+        }
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(parse(scrape(a.metricsPort()))
+                .get("harbor_gateway_sessions" + g)).isZero());
+
+        // Gone with their services: a writer of the same name started later publishes fresh meters.
+        a.node().kill(writer);
+        a.node().kill(gateway);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(scrape(a.metricsPort()))
+                .doesNotContain("harbor_writer_records_total", "harbor_gateway_requests_total"));
+        Handle again = a.node().launch(() -> new Writer("jdbc:h2:file:" + dir.resolve("db").toAbsolutePath()));
+        a.node().callAndWait(again, Record.newBuilder().setStream("ops").setSeq(11).setBody("again").build(), Duration.ofSeconds(10));
+        assertThat(parse(scrape(a.metricsPort())).get("harbor_writer_records_total{node=\"1\",outcome=\"committed\",writer=\"writer\"}"))
+                .isEqualTo(1);
     }
 
     static String scrape(int port) throws Exception {
