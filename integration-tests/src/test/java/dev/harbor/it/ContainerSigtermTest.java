@@ -8,8 +8,6 @@ import static dev.harbor.it.CoordinatedCluster.services;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.harbor.proto.ExitEvent;
-import dev.harbor.proto.ExitReason;
 import dev.harbor.proto.ServiceInfo;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -55,14 +53,7 @@ class ContainerSigtermTest {
         assertThat(stopMs).as("docker stop's time, SIGTERM to exit (grace period %d s)", GRACE_SECONDS).isLessThan(ContainerCluster.DRAIN_BUDGET.toMillis());
         // Node 3's own exit stream, to its end: the registered services in role order, each exiting on its own.
         await().atMost(CoordinatorClient.WAIT).until(exits::ended);
-        List<ExitEvent> events = exits.exits();
-        List<String> order = events.stream().filter(e -> e.getNamesCount() > 0).map(e -> e.getNames(0)).toList();
-        assertThat(order.subList(0, 4)).containsExactly("gw-3", "lobby-3", "cache-3", "writer-3");
-        assertThat(order).contains("relay-3");
-        for (ExitEvent e : events.subList(0, 4)) {
-            assertThat(e.getReason()).as("%s", e.getNamesList()).isEqualTo(ExitReason.EXIT);
-        }
-        assertThat(events.stream().map(ProgressRecorder::handle).distinct().count()).as("one exit event each").isEqualTo(events.size());
+        SigtermDrainTest.assertDrainedInRoleOrder(exits.exits());
         assertThat(c.logs(3)).as("drained through the coordinator").contains("the coordinator runs this node's drain");
 
         // The others go on serving: running, untouched, and answering calls from across the cluster.

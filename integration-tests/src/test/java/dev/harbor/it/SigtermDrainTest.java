@@ -63,14 +63,7 @@ class SigtermDrainTest {
         // Node 3's own exit stream, to its end: the registered services in role order, each exiting on its own.
         await().atMost(WAIT).until(exits::ended);
         List<ExitEvent> events = exits.exits();
-        List<String> order = events.stream().filter(e -> e.getNamesCount() > 0).map(e -> e.getNames(0)).toList();
-        assertThat(order.subList(0, 4)).containsExactly("gw-3", "lobby-3", "cache-3", "writer-3");
-        assertThat(order).contains("relay-3");
-        for (ExitEvent e : events.subList(0, 4)) {
-            assertThat(e.getReason()).as("%s", e.getNamesList()).isEqualTo(ExitReason.EXIT);
-        }
-        assertThat(events.stream().map(ProgressRecorder::handle).distinct().count()).as("one exit event each")
-                .isEqualTo(events.size());
+        assertDrainedInRoleOrder(events);
         assertThat(events.stream().map(ProgressRecorder::handle)).containsAll(three.values());
         assertThat(c.journal.names("drain")).containsExactly("gw-3", "lobby-3", "cache-3", "writer-3");
         assertThat(c.logSays(3, "the coordinator runs this node's drain")).as("drained through the coordinator").isTrue();
@@ -84,6 +77,22 @@ class SigtermDrainTest {
         await().atMost(WAIT).ignoreExceptions().until(() -> "relay-1>relay-2>relay-1".equals(
                 driver.call(relay1, "relay-2,relay-1", WAIT).get(10, TimeUnit.SECONDS)));
         c.awaitPlan(p -> p.getRefusal().isEmpty() && p.getNodesList().equals(List.of(1, 2)));
+    }
+
+    /**
+     * Node 3's own exit events after SIGTERM, to the stream's end: its registered services first, in role
+     * order (gw-3, lobby-3, cache-3, writer-3), each exiting on its own; relay-3 among the rest; one event
+     * per service. The same for a node process and a node container ({@link ContainerSigtermTest}).
+     */
+    static void assertDrainedInRoleOrder(List<ExitEvent> events) {
+        List<String> order = events.stream().filter(e -> e.getNamesCount() > 0).map(e -> e.getNames(0)).toList();
+        assertThat(order.subList(0, 4)).containsExactly("gw-3", "lobby-3", "cache-3", "writer-3");
+        assertThat(order).contains("relay-3");
+        for (ExitEvent e : events.subList(0, 4)) {
+            assertThat(e.getReason()).as("%s", e.getNamesList()).isEqualTo(ExitReason.EXIT);
+        }
+        assertThat(events.stream().map(ProgressRecorder::handle).distinct().count()).as("one exit event each")
+                .isEqualTo(events.size());
     }
 
     @Test
