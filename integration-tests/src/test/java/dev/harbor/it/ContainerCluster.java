@@ -247,6 +247,12 @@ final class ContainerCluster implements AutoCloseable {
         docker().disconnectFromNetworkCmd().withNetworkId(network.getId()).withContainerId(container(id).getContainerId()).exec();
     }
 
+    /** {@code docker network connect}: puts node {@code id} back on the cluster's network, under its alias: the partition heals. */
+    void reconnect(int id) {
+        docker().connectToNetworkCmd().withNetworkId(network.getId()).withContainerId(container(id).getContainerId())
+                .withContainerNetwork(new com.github.dockerjava.api.model.ContainerNetwork().withAliases(alias(id))).exec();
+    }
+
     private InspectContainerResponse.ContainerState state(int id) {
         return docker().inspectContainerCmd(container(id).getContainerId()).exec().getState();
     }

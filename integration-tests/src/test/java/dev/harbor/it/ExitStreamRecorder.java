@@ -1,5 +1,6 @@
 package dev.harbor.it;
 
+import dev.harbor.service.Handle;
 import dev.harbor.proto.ExitEvent;
 import dev.harbor.proto.ExitStreamItem;
 import dev.harbor.proto.NodeGrpc;
@@ -31,6 +32,35 @@ final class ExitStreamRecorder extends StreamRecorder<ExitStreamItem> implements
 
     void awaitExits(Duration within, Predicate<List<ExitEvent>> done) {
         Awaitility.await().atMost(within).until(() -> done.test(exits()));
+    }
+
+    /**
+     * The exit events {@code node} retains after {@code fromSeq}: its stream's backlog, read from a new
+     * WatchExits call up to its caught_up.
+     */
+    static List<ExitEvent> backlog(NodeGrpc.NodeStub node, long fromSeq, Duration within) {
+        try (ExitStreamRecorder r = follow(node, fromSeq)) {
+            r.awaitCaughtUp(within);
+            List<ExitStreamItem> items = List.copyOf(r.items);
+            int upTo = 0;
+            while (!items.get(upTo).hasCaughtUp()) {
+                upTo++;
+            }
+            return items.subList(0, upTo).stream().filter(ExitStreamItem::hasExit).map(ExitStreamItem::getExit).toList();
+        }
+    }
+
+    /** The seq of the newest exit event {@code node} has published (its stream's caught_up). */
+    static long lastSeq(NodeGrpc.NodeStub node, Duration within) {
+        try (ExitStreamRecorder r = follow(node, 0)) {
+            r.awaitCaughtUp(within);
+            return r.items.stream().filter(ExitStreamItem::hasCaughtUp).findFirst().orElseThrow().getCaughtUp().getLastSeq();
+        }
+    }
+
+    /** The handle an exit event is about. */
+    static Handle handle(ExitEvent e) {
+        return Handle.of(e.getHandle().getNode(), e.getHandle().getId());
     }
 
     /** Disconnects, as a subscriber that goes away would. */

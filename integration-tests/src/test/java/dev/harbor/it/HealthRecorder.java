@@ -25,6 +25,16 @@ final class HealthRecorder {
     private HealthRecorder() {
     }
 
+    /** The node's overall health now (one {@code Check}), or {@code UNKNOWN} if it does not answer within 5 s. */
+    static ServingStatus check(ManagedChannel channel) {
+        try {
+            return HealthGrpc.newBlockingStub(channel).withDeadlineAfter(5, java.util.concurrent.TimeUnit.SECONDS)
+                    .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+        } catch (io.grpc.StatusRuntimeException e) {
+            return ServingStatus.UNKNOWN;
+        }
+    }
+
     static HealthRecorder watch(ManagedChannel channel) {
         HealthRecorder r = new HealthRecorder();
         HealthGrpc.newStub(channel).watch(HealthCheckRequest.getDefaultInstance(), new StreamObserver<>() {

@@ -66,6 +66,8 @@ final class ExitStream implements Consumer<ExitEvent> {
     private volatile Status overflow;
     /** Set by {@link #close}: complete the stream once everything queued is sent. */
     private volatile boolean closing;
+    /** How the stream ends once closing: null for a normal end, else this status (a new life). Written before {@link #closing}. */
+    private volatile Status closingWith;
     /** Set by gRPC's cancel handler (client gone, or the server shutting down). */
     private volatile boolean cancelled;
     /** Drain only: the observer has been completed or failed; nothing more may be sent. */
@@ -156,6 +158,17 @@ final class ExitStream implements Consumer<ExitEvent> {
         schedule();
     }
 
+    /**
+     * Ends the stream with {@code status} once everything queued for it has been sent: the node has
+     * started a new life, and the subscriber should resume (from the last seq it saw) to learn the
+     * new identity. Any thread.
+     */
+    void close(Status status) {
+        closingWith = status;
+        closing = true;
+        schedule();
+    }
+
     private void schedule() {
         if (wip.getAndIncrement() == 0) {
             drainer.execute(this::drain);
@@ -210,8 +223,13 @@ final class ExitStream implements Consumer<ExitEvent> {
             log.warn("node {}: closing a WatchExits stream: {}", node.id(), failed.getDescription());
             failQuietly(failed);
         } else if (closing && !head.hasNext() && live.isEmpty()) {
-            out.onCompleted();
-            finish();
+            Status with = closingWith;
+            if (with != null) {
+                failQuietly(with);
+            } else {
+                out.onCompleted();
+                finish();
+            }
         }
     }
 

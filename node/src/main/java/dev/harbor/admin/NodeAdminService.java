@@ -28,6 +28,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.LongSupplier;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -80,7 +81,8 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
     public static final int DEFAULT_MAX_STREAMS = 1024;
 
     private final Node node;
-    private final long incarnation;
+    /** The node's current life, read at each stream's start (it changes when the node starts a new life). */
+    private final LongSupplier incarnation;
     private final Host host;
     private final int maxQueuedEvents;
     private final int maxStreams;
@@ -110,12 +112,21 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
      * resources, not an exact quota.)
      */
     public NodeAdminService(Node node, long incarnation, Host host, int maxQueuedEvents, int maxStreams) {
+        this(node, () -> incarnation, host, maxQueuedEvents, maxStreams);
+    }
+
+    /**
+     * As {@link #NodeAdminService(Node, long, Host, int, int)}, for a node whose life can change while
+     * it runs ({@code Harbor::incarnation}): each stream announces the life current when it starts,
+     * and {@link #newLife()} ends the open ones so their subscribers learn the new one.
+     */
+    public NodeAdminService(Node node, LongSupplier incarnation, Host host, int maxQueuedEvents, int maxStreams) {
         if (maxStreams < 1) {
             throw new IllegalArgumentException("maxStreams must be at least 1, got " + maxStreams);
         }
         this.maxStreams = maxStreams;
         this.node = Objects.requireNonNull(node, "node");
-        this.incarnation = incarnation;
+        this.incarnation = Objects.requireNonNull(incarnation, "incarnation");
         this.host = Objects.requireNonNull(host, "host");
         if (maxQueuedEvents < 1) {
             throw new IllegalArgumentException("maxQueuedEvents must be at least 1, got " + maxQueuedEvents);
@@ -131,7 +142,7 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         if (fromSeq < 0 || fromSeq > lastSeq) { // uint64 above Long.MAX_VALUE reads as negative
             responses.onError(Status.INVALID_ARGUMENT.withDescription("from_seq " + Long.toUnsignedString(fromSeq)
                     + " is above the newest exit event of node " + node.id() + " (seq " + lastSeq + ", incarnation "
-                    + incarnation + "): pass the last seq you received from this node, or 0 for everything retained."
+                    + incarnation.getAsLong() + "): pass the last seq you received from this node, or 0 for everything retained."
                     + " If the node restarted, its new life numbers its exits from 1 again").asRuntimeException());
             return;
         }
@@ -148,7 +159,7 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         ExitStream stream = new ExitStream(node, (ServerCallStreamObserver<ExitStreamItem>) responses, maxQueuedEvents,
                 drainer, streams::remove);
         streams.add(stream);
-        stream.open(fromSeq, incarnation);
+        stream.open(fromSeq, incarnation.getAsLong());
         if (closed) { // close() ran between the check above and the add: it may not have seen this stream
             stream.close();
         }
@@ -291,6 +302,19 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         closed = true;
         for (ExitStream s : streams) {
             s.close();
+        }
+    }
+
+    /**
+     * The node has started a new life: every open exit stream ends, after what is queued for it, with
+     * {@code UNAVAILABLE}, so its subscriber resumes from the last seq it saw and gets the new identity
+     * (the numbering of the node's exit events goes on across its lives in one process).
+     */
+    public void newLife() {
+        Status status = Status.UNAVAILABLE.withDescription("node " + node.id() + " started a new life (incarnation "
+                + incarnation.getAsLong() + "): resume from the last seq you received");
+        for (ExitStream s : streams) {
+            s.close(status);
         }
     }
 

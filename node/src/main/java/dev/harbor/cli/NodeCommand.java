@@ -90,6 +90,6 @@ final class NodeCommand implements Callable<Integer> {
         } catch (IllegalStateException e) {
             log.debug("node {}: the JVM is shutting down; its hook finishes the stop", settings.nodeId());
         }
-        return 0;
+        return process.exitCode();
     }
 }

@@ -1,5 +1,6 @@
 package dev.harbor.cli;
 
+import dev.harbor.harbor.Harbor;
 import dev.harbor.security.Tls;
 import dev.harbor.service.Handle;
 import java.io.IOException;
@@ -65,6 +66,7 @@ import java.util.regex.Pattern;
  * @param dns a name:port resolving to the nodes, or null
  * @param heartbeat heartbeat interval
  * @param lossTimeout silence after which a peer is lost
+ * @param onLost what the node does when its cluster declared its life lost ({@code membership.on-lost})
  * @param exitRetention exit events retained
  * @param extensionSettings the set keys of the {@linkplain NodeExtension extensions} on the class path
  * @param services services to launch at start, in order
@@ -74,7 +76,7 @@ import java.util.regex.Pattern;
  * @param limits sizes and counts the node's server accepts
  */
 public record NodeConfig(int nodeId, Address listen, Address advertise, String clusterName, List<String> peers, String dns,
-        Duration heartbeat, Duration lossTimeout, int exitRetention, List<ServiceSpec> services, Address metricsListen, Tls tls,
+        Duration heartbeat, Duration lossTimeout, Harbor.LostPolicy onLost, int exitRetention, List<ServiceSpec> services, Address metricsListen, Tls tls,
         String token, Limits limits, Map<String, String> extensionSettings) {
 
     public static final String NODE_ID = "node.id";
@@ -85,6 +87,7 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
     public static final String CLUSTER_DNS = "cluster.dns";
     public static final String HEARTBEAT_MS = "harbor.heartbeat-ms";
     public static final String LOSS_TIMEOUT_MS = "harbor.loss-timeout-ms";
+    public static final String ON_LOST = "membership.on-lost";
     public static final String EXIT_RETENTION = "exit.retention";
     public static final String SERVICES = "services";
     public static final String METRICS_LISTEN = "metrics.listen";
@@ -100,7 +103,7 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
 
     /** Every key, in the order they are documented. */
     public static final List<String> KEYS = List.of(NODE_ID, NODE_LISTEN, NODE_ADVERTISE, CLUSTER_NAME, CLUSTER_PEERS,
-            CLUSTER_DNS, HEARTBEAT_MS, LOSS_TIMEOUT_MS, EXIT_RETENTION, SERVICES, METRICS_LISTEN, TLS_CERT, TLS_KEY, TLS_CA,
+            CLUSTER_DNS, HEARTBEAT_MS, LOSS_TIMEOUT_MS, ON_LOST, EXIT_RETENTION, SERVICES, METRICS_LISTEN, TLS_CERT, TLS_KEY, TLS_CA,
             TLS_CLIENT_AUTH, TOKEN, TOKEN_FILE, MAX_MESSAGE_BYTES, MAX_STREAMS, MAX_EXIT_STREAMS);
 
     private static final Pattern SERVICE = Pattern.compile("([\\p{javaJavaIdentifierStart}][\\p{javaJavaIdentifierPart}.$]*)"
@@ -228,7 +231,7 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
     }
 
     private NodeConfig withExtensionSettings(Map<String, String> extra) {
-        return new NodeConfig(nodeId, listen, advertise, clusterName, peers, dns, heartbeat, lossTimeout, exitRetention,
+        return new NodeConfig(nodeId, listen, advertise, clusterName, peers, dns, heartbeat, lossTimeout, onLost, exitRetention,
                 services, metricsListen, tls, token, limits, extra);
     }
 
@@ -265,13 +268,24 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
             throw new InvalidConfigException(LOSS_TIMEOUT_MS + " (" + loss + ") must be at least twice " + HEARTBEAT_MS + " ("
                     + heartbeat + "), or a node would be declared lost between two heartbeats");
         }
+        Harbor.LostPolicy onLost = Harbor.LostPolicy.REJOIN;
+        if (present(s, ON_LOST)) {
+            String v = s.get(ON_LOST).value().strip().toLowerCase(java.util.Locale.ROOT);
+            switch (v) {
+                case "rejoin" -> onLost = Harbor.LostPolicy.REJOIN;
+                case "exit" -> onLost = Harbor.LostPolicy.EXIT;
+                default -> throw new InvalidConfigException(ON_LOST + " is '" + s.get(ON_LOST).value() + "' (from "
+                        + s.get(ON_LOST).source() + "): use rejoin (start a new life in the process, the default) or exit"
+                        + " (exit with code 3 so an orchestrator restarts the node)");
+            }
+        }
         int retention = integer(s, EXIT_RETENTION, 1, Integer.MAX_VALUE, 65_536);
         List<ServiceSpec> services = present(s, SERVICES) ? services(s.get(SERVICES)) : List.of();
         Address metrics = present(s, METRICS_LISTEN) ? address(s, METRICS_LISTEN, null, true) : null;
         Limits limits = new Limits(integer(s, MAX_MESSAGE_BYTES, 1024, Integer.MAX_VALUE, 4 * 1024 * 1024),
                 integer(s, MAX_STREAMS, 1, Integer.MAX_VALUE, 1000),
                 integer(s, MAX_EXIT_STREAMS, 1, Integer.MAX_VALUE, dev.harbor.admin.NodeAdminService.DEFAULT_MAX_STREAMS));
-        return new NodeConfig(id, listen, advertise, cluster, peers, dns, Duration.ofMillis(heartbeat), Duration.ofMillis(loss),
+        return new NodeConfig(id, listen, advertise, cluster, peers, dns, Duration.ofMillis(heartbeat), Duration.ofMillis(loss), onLost,
                 retention, services, metrics, tls(s), token(s), limits, Map.of());
     }
 

@@ -42,6 +42,14 @@ public interface NodeExtension {
     default void started() {
     }
 
+    /**
+     * The cluster declared the node's life lost and it has started a new one in the same process
+     * ({@code membership.on-lost=rejoin}): every service of the old life has ended and the configured
+     * services have been launched again; launch again whatever this extension runs.
+     */
+    default void newLife() {
+    }
+
     /** The node was told to stop (SIGTERM): drain what must be drained, within {@code budget}. */
     default void drain(Duration budget) {
     }

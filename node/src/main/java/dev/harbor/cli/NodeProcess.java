@@ -40,9 +40,19 @@ import org.slf4j.LoggerFactory;
  * its metrics ({@link NodeMetrics}) on {@code GET /metrics}.
  *
  * <p><b>Health.</b> {@code SERVING} (for the whole server, {@code ""}, and each of its services) once
- * the node has started and launched its services; {@code NOT_SERVING} from the moment it begins to
- * drain or stop (a {@code Cordon}, which the coordinator sends when a run's first step on this node
- * starts; SIGTERM; {@code Stop}), for good, so load balancers and readiness probes send no new work.
+ * the node has started and launched its services, while it hears from a majority of its cluster;
+ * {@code NOT_SERVING} while it is cut off from the majority or starting a new life, and from the
+ * moment it begins to drain or stop (a {@code Cordon}, which the coordinator sends when a run's first
+ * step on this node starts; SIGTERM; {@code Stop}) for good, so load balancers and readiness probes
+ * send no new work.
+ *
+ * <p><b>Membership</b> ({@link Harbor}): when the cluster declared this node's life lost, under
+ * {@code membership.on-lost=rejoin} (the default) the transport ends the old life's services and
+ * starts a new life; this process then waits until it is linked again to a majority of the nodes it
+ * knew (at most {@link #RELINK_WAIT}, so a global name such as the writer's is checked against the
+ * cluster's before it is taken again), relaunches the configured services and tells the extensions;
+ * a node already cordoned or stopping relaunches nothing (it is being shut down).
+ * Under {@code exit} it stops and {@link #exitCode()} is 3, for an orchestrator to restart it.
  *
  * <p>{@link #start} builds and starts all of it and launches the configured services; {@link #stop}
  * takes it down gracefully, in the order that lets everyone hear everything: the node first (every
@@ -55,6 +65,12 @@ import org.slf4j.LoggerFactory;
 public final class NodeProcess implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NodeProcess.class);
     private static final long SERVER_DRAIN_SECONDS = 5;
+    /** How long a new life waits to be linked again to a majority of its former peers before relaunching its services anyway. */
+    static final java.time.Duration RELINK_WAIT = java.time.Duration.ofSeconds(10);
+    /** How long a stopping node waits for its Leaving notice to reach its peers. */
+    private static final java.time.Duration LEAVE_WAIT = java.time.Duration.ofSeconds(1);
+    /** The process's exit code when it stopped because the cluster declared its life lost (policy exit). */
+    public static final int EXIT_DECLARED_LOST = 3;
 
     private final NodeConfig config;
     private final Node node;
@@ -70,6 +86,7 @@ public final class NodeProcess implements AutoCloseable {
     private final CountDownLatch stopped = new CountDownLatch(1);
     /** Guarded by this: whether a stop has begun. */
     private boolean stopping;
+    private volatile int exitCode;
 
     /** Why a node process could not start, with the exit code the command line should use. */
     public static final class StartException extends Exception {
@@ -128,8 +145,26 @@ public final class NodeProcess implements AutoCloseable {
         MetricsEndpoint endpoint = null;
         NodeMetrics metrics = null;
         try {
+            // The listener's calls come from the transport's timer thread, once this process exists.
+            Harbor.Listener membership = new Harbor.Listener() {
+                @Override
+                public void majorityChanged(boolean inMajority) {
+                    self.thenAccept(p -> p.health.majority(inMajority));
+                }
+
+                @Override
+                public void newLife(long incarnation, java.util.Set<Integer> formerPeers) {
+                    self.thenAccept(p -> p.startNewLife(incarnation, formerPeers));
+                }
+
+                @Override
+                public void declaredLost(String why) {
+                    self.thenAccept(p -> p.exitDeclaredLost(why));
+                }
+            };
             Harbor.Builder hb = Harbor.builder(node).cluster(config.clusterName()).advertise(advertise.toString())
                     .peers(config.peers()).heartbeat(config.heartbeat()).lossTimeout(config.lossTimeout())
+                    .onLost(config.onLost()).listener(membership)
                     .credentials(channelCredentials(config));
             if (config.dns() != null) {
                 hb.dnsPeers(config.dns());
@@ -140,8 +175,8 @@ public final class NodeProcess implements AutoCloseable {
             // has stopped everything already).
             // NOT_SERVING until the node has started; a Cordon may end it for good before that.
             Health health = new Health();
-            health.manager.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
-            NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), new NodeAdminService.Host() {
+            Harbor transport = harbor;
+            NodeAdminService admin = new NodeAdminService(node, transport::incarnation, new NodeAdminService.Host() {
                 @Override
                 public void stop() {
                     try {
@@ -219,10 +254,7 @@ public final class NodeProcess implements AutoCloseable {
                     config.clusterName(), listen, advertise, harbor.incarnation());
             process.launchServices(types);
             extensions.forEach(NodeExtension::started);
-            for (io.grpc.ServerServiceDefinition d : server.getServices()) {
-                health.manager.setStatus(d.getServiceDescriptor().getName(), ServingStatus.SERVING);
-            }
-            health.manager.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
+            health.started(server.getServices().stream().map(d -> d.getServiceDescriptor().getName()).toList());
             self.complete(process);
             return process;
         } catch (StartException | RuntimeException e) {
@@ -245,6 +277,63 @@ public final class NodeProcess implements AutoCloseable {
             }
             throw new StartException("node " + config.nodeId() + " failed to start: " + e, 1, e);
         }
+    }
+
+    /**
+     * The transport has started a new life (the old one's services have ended): once linked again to
+     * a majority of the former peers, or after {@link #RELINK_WAIT}, relaunch the configured services
+     * and tell the extensions. Runs on a thread of its own, so the transport's timer goes on linking.
+     */
+    private void startNewLife(long incarnation, java.util.Set<Integer> formerPeers) {
+        health.renewing(true);
+        admin.newLife();
+        Thread.ofVirtual().name("harbor-node-" + node.id() + "-new-life").start(() -> {
+            long deadline = System.nanoTime() + RELINK_WAIT.toNanos();
+            int needed = formerPeers.size() / 2 + 1; // a majority of the members counting this node
+            // Polls the transport's view every 50 ms: a new life is rare, and a wait bounded by RELINK_WAIT.
+            while (!isStopped() && harbor.connected().stream().filter(formerPeers::contains).count() + 1 < needed
+                    && System.nanoTime() < deadline) {
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
+            }
+            if (isStopped() || harbor.incarnation() != incarnation) {
+                return; // stopped meanwhile, or yet another life began: that one relaunches
+            }
+            if (health.hasEnded()) {
+                // Cordoned or stopping (a coordinator's run reached this node, or SIGTERM): the new life
+                // launches none of the configured services, so the run shutting it down finds nothing new
+                // to stop; the extensions still start theirs (the coordinator, to finish its run).
+                log.info("node {}: new life {}: the node is cordoned or stopping; its configured services stay ended",
+                        node.id(), incarnation);
+            } else {
+                log.info("node {}: new life {}: linked to {}; relaunching its services", node.id(), incarnation, harbor.connected());
+                try {
+                    launchServices(serviceClasses(config));
+                } catch (StartException e) {
+                    log.error("node {}: its new life could not relaunch its services: {}", node.id(), e.getMessage());
+                }
+            }
+            for (NodeExtension e : extensions) {
+                try {
+                    e.newLife();
+                } catch (RuntimeException ex) {
+                    log.error("node {}: an extension failed to start its part of the new life: {}", node.id(), ex.toString(), ex);
+                }
+            }
+            health.renewing(false);
+        });
+    }
+
+    /** Policy exit: the cluster declared this life lost; stop, and exit with {@link #EXIT_DECLARED_LOST}. */
+    private void exitDeclaredLost(String why) {
+        log.error("node {}: the cluster declared this node's life lost ({}); {}=exit: stopping, exit code {}, for the"
+                + " orchestrator to restart it", node.id(), why, NodeConfig.ON_LOST, EXIT_DECLARED_LOST);
+        exitCode = EXIT_DECLARED_LOST;
+        Thread.ofPlatform().name("harbor-node-" + node.id() + "-declared-lost").start(this::stop);
+    }
+
+    /** The exit code the process should end with: 0, or {@link #EXIT_DECLARED_LOST}. */
+    public int exitCode() {
+        return exitCode;
     }
 
     private void launchServices(List<Class<? extends Service>> types) throws StartException {
@@ -325,17 +414,59 @@ public final class NodeProcess implements AutoCloseable {
     }
 
     /**
-     * The node's health service, and the one way to end its {@code SERVING} for good: once, since
-     * grpc's manager logs a warning with a stack trace when told twice (a Cordon, then a Stop). Any thread.
+     * The node's health service: {@code SERVING} once started, while in the majority and not starting a
+     * new life; {@code NOT_SERVING} for good once {@link #stopServing} (ended once, since grpc's manager
+     * logs a warning with a stack trace when told twice: a Cordon, then a Stop). Any thread: the state
+     * is guarded by this object's lock, which also orders the manager's updates.
      */
     private static final class Health {
         final HealthStatusManager manager = new HealthStatusManager();
-        private final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+        private List<String> services = List.of();
+        private boolean started;
+        private boolean inMajority = true;
+        private boolean renewing;
+        private boolean ended;
 
-        void stopServing() {
-            if (ended.compareAndSet(false, true)) {
+        Health() {
+            manager.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
+        }
+
+        synchronized void started(List<String> serviceNames) {
+            services = List.copyOf(serviceNames);
+            started = true;
+            apply();
+        }
+
+        synchronized void majority(boolean now) {
+            inMajority = now;
+            apply();
+        }
+
+        synchronized void renewing(boolean now) {
+            renewing = now;
+            apply();
+        }
+
+        synchronized boolean hasEnded() {
+            return ended;
+        }
+
+        synchronized void stopServing() {
+            if (!ended) {
+                ended = true;
                 manager.enterTerminalState();
             }
+        }
+
+        private void apply() {
+            if (ended || !started) {
+                return;
+            }
+            ServingStatus status = inMajority && !renewing ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+            for (String name : services) {
+                manager.setStatus(name, status);
+            }
+            manager.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, status);
         }
     }
 
@@ -376,6 +507,7 @@ public final class NodeProcess implements AutoCloseable {
                 e.close();
             }
             admin.close();
+            harbor.leave("node " + node.id() + " stopped", LEAVE_WAIT);
             harbor.close();
             metrics.close();
             if (metricsEndpoint != null) {

@@ -13,6 +13,7 @@ import dev.harbor.proto.Envelope;
 import dev.harbor.proto.HarborGrpc;
 import dev.harbor.proto.Heartbeat;
 import dev.harbor.proto.Hello;
+import dev.harbor.proto.Leaving;
 import dev.harbor.proto.LinkFrame;
 import dev.harbor.proto.NameBinding;
 import dev.harbor.proto.Refusal;
@@ -64,17 +65,37 @@ import org.slf4j.LoggerFactory;
  * names. A peer of another cluster, a second node claiming a live node's id, and a life already
  * declared lost are refused with the reason.
  *
- * <p><b>Loss.</b> Both ends send heartbeats. A peer not heard from for the loss timeout (default 2 s,
- * with 500 ms heartbeats, so a loss is noticed within 2.5 s) is lost: every call in flight to it fails
- * with {@code NODE_LOST}, and this node publishes a {@code NODE_LOST} exit event for each of its
- * services in its own exit log, so every {@code WatchExits} subscriber of this node sees them. A lost
- * life stays lost; the node rejoins by restarting, as a new life whose handles are all new.
+ * <p><b>Membership.</b> A node's members are itself and every life of another node it has linked
+ * to and that has neither left nor been declared lost. Both ends of a link send heartbeats.
+ * <ul>
+ *   <li><b>Suspicion.</b> A peer silent for half the loss timeout is <i>suspected</i> (logged; nothing
+ *       else changes, and a word from it clears it). Silent for the whole loss timeout (default 2 s,
+ *       with 500 ms heartbeats: a verdict within 2.5 s), it gets a verdict.</li>
+ *   <li><b>Fresh evidence only.</b> Silence counts only while this node itself ran: when its own
+ *       link timer fires late by more than half the loss timeout (the process was paused, stopped or
+ *       starved), every peer gets a fresh observation window instead of a verdict.</li>
+ *   <li><b>Verdict by majority.</b> A node that still hears from a majority of its members (exactly
+ *       half counts if that half holds the lowest member id) declares the silent peers lost: every
+ *       call in flight to one fails with {@code NODE_LOST}, and each of its services gets a
+ *       {@code NODE_LOST} exit event in this node's log. A node in the minority declares nobody lost:
+ *       it fails calls to the silent peers ({@code UNREACHABLE}), re-dials them, refuses new global
+ *       names and tells its {@link Listener} (the node process turns {@code NOT_SERVING}) until it
+ *       hears from a majority again.</li>
+ *   <li><b>Declared lost.</b> A lost life stays lost: peers refuse its links, saying so. A node that
+ *       learns this follows its {@link LostPolicy}: {@code REJOIN} ends every service of its old life
+ *       with {@code NODE_LOST} (what its peers published for them), starts a new life in the same
+ *       process (new incarnation, new handles) and links again; {@code EXIT} tells the listener, which
+ *       stops the process so its orchestrator restarts it.</li>
+ *   <li><b>Leaving.</b> A node that stops on purpose tells its peers after its last exit event
+ *       ({@link #leave}); they record that it left (not lost), drop it from their members and stop
+ *       dialling it until it dials them again.</li>
+ * </ul>
  *
  * <p><b>Threading.</b> Frames from peers are handled on gRPC's event loops (the server and channels
  * use the direct executor: handling a frame only enqueues into mailboxes and never blocks). Calls out
- * come from service threads. Dialling, heartbeats and loss checks run on one timer thread. Membership
- * changes (a peer admitted or lost) take this object's lock; everything else is a concurrent map or a
- * volatile.
+ * come from service threads. Dialling, heartbeats, verdicts and a new life run on one timer thread
+ * (so a new life never overlaps a tick). Membership changes (a peer admitted, lost or left) take this
+ * object's lock; everything else is a concurrent map or a volatile.
  */
 public final class Harbor implements Remote, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Harbor.class);
@@ -83,7 +104,8 @@ public final class Harbor implements Remote, AutoCloseable {
     private final Node node;
     private final String cluster;
     private final String advertise;
-    private final long incarnation;
+    /** This node's life: written by {@link #renew} on the timer thread, read anywhere. */
+    private volatile long incarnation;
     private final List<String> staticPeers;
     private final String dnsPeers;
     private final Duration heartbeat;
@@ -93,6 +115,8 @@ public final class Harbor implements Remote, AutoCloseable {
     private final Payloads payloads;
     private final ChannelCredentials credentials;
     private final ScheduledExecutorService timer;
+    private final LostPolicy lostPolicy;
+    private final Listener listener;
 
     private final Map<Integer, Peer> peers = new ConcurrentHashMap<>();
     private final Map<String, Dial> dials = new ConcurrentHashMap<>();
@@ -102,6 +126,18 @@ public final class Harbor implements Remote, AutoCloseable {
     private final Set<String> selfAddresses = ConcurrentHashMap.newKeySet();
     /** Guarded by this: the newest life of each node id that was declared lost. */
     private final Map<Integer, Long> lostLives = new ConcurrentHashMap<>();
+    /** Guarded by this: the newest life of each node id that left on purpose. */
+    private final Map<Integer, Long> leftLives = new ConcurrentHashMap<>();
+    /** Addresses of nodes that left: not dialled until a node there dials this one. */
+    private final Set<String> leftAddresses = ConcurrentHashMap.newKeySet();
+    /** When the link timer last ran (timer thread only): a late tick means this node itself was paused. */
+    private long lastTickNanos;
+    /** Whether this node hears from a majority of its members; written on the timer thread. */
+    private volatile boolean inMajority = true;
+    /** Set while this node ends its life and starts a new one (or, under EXIT, for good). */
+    private final java.util.concurrent.atomic.AtomicBoolean renewing = new java.util.concurrent.atomic.AtomicBoolean();
+    private final LongAdder pauses = new LongAdder();
+    private final LongAdder lives = new LongAdder();
     private final LongAdder undeliverable = new LongAdder();
     /** Traffic counters, for metrics: added to by service threads (sent) and gRPC's event loops (the rest). */
     private final LongAdder sent = new LongAdder();
@@ -124,6 +160,8 @@ public final class Harbor implements Remote, AutoCloseable {
         this.batchSize = b.batchSize;
         this.payloads = b.payloads;
         this.credentials = b.credentials;
+        this.lostPolicy = b.lostPolicy;
+        this.listener = b.listener;
         this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "harbor-" + node.id() + "-links");
             t.setDaemon(true);
@@ -319,15 +357,38 @@ public final class Harbor implements Remote, AutoCloseable {
     // ------------------------------------------------------------------ dialling
 
     private void tick() {
-        if (closed) {
+        if (closed || renewing.get()) {
             return;
         }
         try {
             long now = System.nanoTime();
+            long late = lastTickNanos == 0 ? 0 : now - lastTickNanos - heartbeat.toNanos();
+            lastTickNanos = now;
+            if (late > lossTimeout.toNanos() / 2) {
+                // This node itself was stopped, paused or starved: its peers' silence meanwhile says
+                // nothing about them (their frames may be waiting unread). Judge by what comes next.
+                pauses.increment();
+                log.warn("node {}: its link timer ran {} ms late (the process was paused or starved); it judges its peers"
+                        + " only by what it hears from now on", node.id(), TimeUnit.NANOSECONDS.toMillis(late));
+                peers.values().forEach(Peer::heard);
+            }
+            List<Peer> silent = new ArrayList<>();
             for (Peer p : peers.values()) {
-                if (now - p.lastHeardNanos > lossTimeout.toNanos()) {
-                    declareLost(p, "no word from it for " + TimeUnit.NANOSECONDS.toMillis(now - p.lastHeardNanos) + " ms");
+                long quiet = now - p.lastHeardNanos;
+                if (quiet > lossTimeout.toNanos()) {
+                    silent.add(p);
                     continue;
+                }
+                if (quiet > lossTimeout.toNanos() / 2) {
+                    if (!p.suspected) {
+                        p.suspected = true;
+                        log.info("node {}: suspects node {}: no word from it for {} ms", node.id(), p.id,
+                                TimeUnit.NANOSECONDS.toMillis(quiet));
+                    }
+                } else if (p.suspected) {
+                    p.suspected = false;
+                    p.cutOff = false;
+                    log.info("node {}: hears from node {} again", node.id(), p.id);
                 }
                 Outbound out = p.out;
                 if (out != null) {
@@ -335,8 +396,25 @@ public final class Harbor implements Remote, AutoCloseable {
                 }
                 heartbeatBack(p);
             }
+            boolean majority = reachesMajority(now);
+            if (majority && !inMajority) {
+                // Back in the majority after a split: the peers still silent were silent while this node
+                // could pass no verdict (and may have passed one on it, which it is about to learn from
+                // their refusals). They get a fresh window rather than a verdict on stale silence.
+                silent.forEach(Peer::heard);
+                silent.clear();
+            }
+            for (Peer p : silent) {
+                String why = "no word from it for " + TimeUnit.NANOSECONDS.toMillis(now - p.lastHeardNanos) + " ms";
+                if (majority) {
+                    declareLost(p, why);
+                } else {
+                    cutOff(p, why);
+                }
+            }
+            majority(majority);
             for (String address : addresses()) {
-                if (selfAddresses.contains(address) || address.equals(advertise)) {
+                if (selfAddresses.contains(address) || address.equals(advertise) || leftAddresses.contains(address)) {
                     continue;
                 }
                 Dial dial = dials.computeIfAbsent(address, a -> new Dial(a, Grpc.newChannelBuilder(a, credentials)
@@ -372,6 +450,9 @@ public final class Harbor implements Remote, AutoCloseable {
         Outbound out = new Outbound(this, dial.address, outboundLimit, batchSize);
         dial.current = out;
         outbounds.add(out); // before the snapshot in the Hello: later births and deaths queue behind it
+        // This node re-dials on its own clock (each tick): gRPC's own reconnect backoff, which grows to
+        // minutes, would keep a healed link down long after the network came back.
+        dial.channel.resetConnectBackoff();
         try {
             HarborGrpc.newStub(dial.channel).link(out);
             out.sendFirst(LinkFrame.newBuilder().setHello(hello(true)).build());
@@ -418,7 +499,18 @@ public final class Harbor implements Remote, AutoCloseable {
                     p = admit(h, out.address);
                 } catch (LinkRefused e) {
                     log.warn("node {}: not linking to {}: {}", node.id(), out.address, e.getMessage());
-                    refusedBy(out, e.getMessage());
+                    if (e.declaredLost) {
+                        // It took our Hello before we saw its own: tell it, on this stream, that its life is
+                        // over here (a cancel could drop the frame; a half-close sends it, then the stream ends).
+                        Dial dial = dials.get(out.address);
+                        if (dial != null) {
+                            dial.retryAtNanos = System.nanoTime() + REFUSED_RETRY_NANOS;
+                        }
+                        out.refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(e.getMessage())
+                                .setDeclaredLost(true)).build());
+                    } else {
+                        refusedBy(out, e.getMessage());
+                    }
                     return;
                 }
                 p.heard();
@@ -429,9 +521,13 @@ public final class Harbor implements Remote, AutoCloseable {
                 log.info("node {}: linked to node {} at {}", node.id(), p.id, out.address);
             }
             case REFUSAL -> {
-                log.error("node {}: the node at {} refused this node's link: {}", node.id(), out.address,
-                        frame.getRefusal().getReason());
-                refusedBy(out, frame.getRefusal().getReason());
+                Refusal r = frame.getRefusal();
+                refusedBy(out, r.getReason());
+                if (r.getDeclaredLost()) {
+                    declaredLost(out.address, r.getReason());
+                } else {
+                    log.error("node {}: the node at {} refused this node's link: {}", node.id(), out.address, r.getReason());
+                }
             }
             case HEARTBEAT -> {
                 Peer p = out.peer;
@@ -506,7 +602,12 @@ public final class Harbor implements Remote, AutoCloseable {
         }
         Long lost = lostLives.get(id);
         if (lost != null && h.getIncarnation() <= lost) {
-            throw new LinkRefused("this life of node " + id + " was declared lost; restart it to rejoin");
+            throw new LinkRefused("node " + node.id() + " declared this life of node " + id + " (incarnation "
+                    + h.getIncarnation() + ") lost: it rejoins as a new life", true);
+        }
+        Long left = leftLives.get(id);
+        if (left != null && h.getIncarnation() <= left) {
+            throw new LinkRefused("this life of node " + id + " left the cluster", false);
         }
         Peer old = peers.get(id);
         if (old != null) {
@@ -581,6 +682,204 @@ public final class Harbor implements Remote, AutoCloseable {
         p.namesOf.forEach((h, names) -> names.forEach(n -> remoteNames.remove(n, h)));
     }
 
+    /**
+     * Whether this node hears from a majority of its members (itself and every peer life it knows,
+     * not lost, not left): more than half, or exactly half if that half holds the lowest member id,
+     * so that of two equal halves exactly one goes on.
+     */
+    private boolean reachesMajority(long now) {
+        int members = 1;
+        int reached = 1;
+        int lowest = node.id();
+        boolean lowestReached = true;
+        for (Peer p : peers.values()) {
+            if (p.lost) {
+                continue;
+            }
+            members++;
+            boolean heard = now - p.lastHeardNanos <= lossTimeout.toNanos();
+            if (heard) {
+                reached++;
+            }
+            if (p.id < lowest) {
+                lowest = p.id;
+                lowestReached = heard;
+            }
+        }
+        return 2 * reached > members || (2 * reached == members && lowestReached);
+    }
+
+    /** Records whether this node is in the majority, and tells the listener when that changes. Timer thread. */
+    private void majority(boolean now) {
+        if (now == inMajority) {
+            return;
+        }
+        inMajority = now;
+        if (now) {
+            log.info("node {}: hears from a majority of its cluster again ({}); it serves again", node.id(), connected());
+        } else {
+            log.warn("node {}: is cut off from the majority of its cluster (hears from {} of {} other nodes): it declares"
+                    + " nobody lost, takes no global name and serves nothing until it hears from a majority again",
+                    node.id(), connected().size(), peers.size());
+        }
+        notifyListener(() -> listener.majorityChanged(now));
+    }
+
+    /**
+     * A silent peer, seen from the minority side of a split: not declared lost (the majority decides
+     * that), but calls to it fail now and its link is dialled afresh.
+     */
+    private void cutOff(Peer p, String why) {
+        if (!p.cutOff) {
+            p.cutOff = true;
+            log.warn("node {}: cannot reach node {} at {} ({}); in the minority, it does not declare it lost", node.id(),
+                    p.id, p.address, why);
+        }
+        Outbound out = p.out;
+        p.out = null;
+        if (out != null) {
+            out.cancel("node " + p.id + " is unreachable");
+        }
+        CallException e = new CallException(CallException.Failure.UNREACHABLE, null, "node " + p.id
+                + " is unreachable from node " + node.id() + ", which is cut off from the majority of its cluster", null);
+        for (Long session : new ArrayList<>(p.outstanding.keySet())) {
+            failOutstanding(p, session, e);
+        }
+    }
+
+    /** A peer refused this node's link because it declared this life lost. Any thread. */
+    private void declaredLost(String address, String why) {
+        if (closed || !renewing.compareAndSet(false, true)) {
+            return;
+        }
+        log.warn("node {}: the node at {} says this node's life (incarnation {}) was declared lost: {}; policy {}", node.id(),
+                address, incarnation, why, lostPolicy);
+        timer.execute(() -> renew(address + ": " + why));
+    }
+
+    /** Ends this life and starts a new one, or (policy EXIT) tells the listener. Timer thread. */
+    private void renew(String why) {
+        if (closed) {
+            return;
+        }
+        try {
+            if (lostPolicy == LostPolicy.EXIT) {
+                notifyListener(() -> listener.declaredLost(why)); // renewing stays set: this life does nothing more
+                return;
+            }
+            Set<Integer> former = new TreeSet<>(peers.keySet());
+            inMajority = false;
+            notifyListener(() -> listener.majorityChanged(false));
+            dropLinks("node " + node.id() + " is starting a new life");
+            synchronized (this) {
+                peers.clear();
+                lostLives.clear(); // the new life starts with no verdicts of its own
+            }
+            remoteNames.clear();
+            long life = node.newLife(ExitReason.NODE_LOST, "node " + node.id() + "'s life was declared lost by its peers ("
+                    + why + ")");
+            incarnation = life;
+            lives.increment();
+            lastTickNanos = 0;
+            log.info("node {}: starts a new life, incarnation {}; linking again to {}", node.id(), life, former);
+            renewing.set(false);
+            notifyListener(() -> listener.newLife(life, former));
+        } catch (RuntimeException e) {
+            renewing.set(false);
+            log.error("node {}: starting a new life failed; it stays cut off: {}", node.id(), e.toString(), e);
+        }
+        tick();
+    }
+
+    private void notifyListener(Runnable call) {
+        try {
+            call.run();
+        } catch (RuntimeException e) {
+            log.error("node {}: the membership listener failed: {}", node.id(), e.toString(), e);
+        }
+    }
+
+    /**
+     * Tells every peer that this node leaves the cluster on purpose, after everything queued for it
+     * (stop the node first, so its exit events go before), and waits up to {@code max} for the queues
+     * to empty. Peers then record that it left rather than lost it. Call before {@link #close}.
+     */
+    public void leave(String why, Duration max) {
+        broadcast(Envelope.newBuilder().setLeaving(Leaving.newBuilder().setReason(why)).build());
+        long deadline = System.nanoTime() + max.toNanos();
+        // The queues drain on gRPC's threads; a short park is the simplest wait for "empty" here, and
+        // then for each peer to end its side of the half-closed streams (which delivers what was written).
+        while (System.nanoTime() < deadline && outbounds.stream().anyMatch(o -> o.depth() > 0)) {
+            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
+        }
+        outbounds.forEach(Outbound::finish);
+        while (System.nanoTime() < deadline && !outbounds.isEmpty()) {
+            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
+        }
+    }
+
+    /** A peer said it leaves: it is no member any more, and not lost. gRPC's event loop. */
+    private void left(Peer p, String why) {
+        synchronized (this) {
+            if (p.lost) {
+                return;
+            }
+            p.lost = true;
+            peers.remove(p.id, p);
+            leftLives.merge(p.id, p.incarnation, Math::max);
+        }
+        log.info("node {}: node {} at {} left the cluster ({})", node.id(), p.id, p.address, why);
+        if (!p.address.isEmpty() && !p.address.equals(advertise)) {
+            leftAddresses.add(p.address);
+            Dial d = dials.remove(p.address);
+            if (d != null) {
+                d.channel.shutdown();
+            }
+        }
+        Outbound out = p.out;
+        p.out = null;
+        if (out != null) {
+            out.cancel("node " + p.id + " left");
+        }
+        CallException e = new CallException(CallException.Failure.UNREACHABLE, null, "node " + p.id + " left the cluster", null);
+        for (Long session : new ArrayList<>(p.outstanding.keySet())) {
+            failOutstanding(p, session, e);
+        }
+        // Its exit events came before its Leaving; anything still listed ended with it.
+        List<Handle> gone = new ArrayList<>(p.live);
+        gone.sort(null);
+        p.live.clear();
+        for (Handle h : gone) {
+            List<String> names = p.namesOf.getOrDefault(h, List.of());
+            names.forEach(n -> remoteNames.remove(n, h));
+            node.exits().publish(h, names, ExitReason.NODE_STOPPED, "node " + p.id + " left the cluster");
+        }
+        p.namesOf.forEach((h, names) -> names.forEach(n -> remoteNames.remove(n, h)));
+    }
+
+    /** Whether this node hears from a majority of its cluster (see the class comment). */
+    public boolean inMajority() {
+        return inMajority;
+    }
+
+    /** How many times this node's link timer found the node itself had been paused or starved. */
+    public long pauses() {
+        return pauses.sum();
+    }
+
+    /** How many new lives this node has started since it was built (after being declared lost). */
+    public long newLives() {
+        return lives.sum();
+    }
+
+    @Override
+    public String refusesGlobalNames() {
+        if (renewing.get()) {
+            return "node " + node.id() + " is starting a new life";
+        }
+        return inMajority ? null : "node " + node.id() + " is cut off from the majority of its cluster";
+    }
+
     private static CallException lostError(Peer p, String why) {
         return new CallException(CallException.Failure.NODE_LOST, null, "node " + p.id + " was lost: " + why, null);
     }
@@ -624,6 +923,12 @@ public final class Harbor implements Remote, AutoCloseable {
                 hello(frame);
                 return;
             }
+            if (frame.hasRefusal()) { // the dialler would not take our Hello: it declared this life lost
+                if (frame.getRefusal().getDeclaredLost()) {
+                    declaredLost(peer.address, frame.getRefusal().getReason());
+                }
+                return;
+            }
             if (peer.lost) {
                 return;
             }
@@ -645,6 +950,10 @@ public final class Harbor implements Remote, AutoCloseable {
                 refuse("node " + node.id() + " is closing its links");
                 return;
             }
+            if (renewing.get()) {
+                refuse("node " + node.id() + " is starting a new life; it dials back when it has");
+                return;
+            }
             if (h.getNode() == node.id() && h.getIncarnation() == incarnation) {
                 self = true; // this node dialled itself through one of its peer addresses
                 synchronized (responses) {
@@ -658,7 +967,7 @@ public final class Harbor implements Remote, AutoCloseable {
                 p = admit(h, h.getAddress());
             } catch (LinkRefused e) {
                 log.warn("node {}: refused a link from {}: {}", node.id(), h.getAddress(), e.getMessage());
-                refuse(e.getMessage());
+                refuse(e.getMessage(), e.declaredLost);
                 return;
             }
             StreamObserver<LinkFrame> previous = p.inbound;
@@ -692,6 +1001,11 @@ public final class Harbor implements Remote, AutoCloseable {
             }
             if (!p.address.isEmpty()) {
                 learnedAddresses.add(p.address); // dial back a node that was not in our peer list
+                leftAddresses.remove(p.address); // a node that left is back
+                Dial d = dials.get(p.address);
+                if (d != null) {
+                    d.retryAtNanos = 0; // an earlier refusal (a lost or renewing life) says nothing of this one
+                }
             }
             if (p.out == null && !closed) {
                 timer.execute(Harbor.this::tick); // link back now rather than at the next tick
@@ -763,16 +1077,22 @@ public final class Harbor implements Remote, AutoCloseable {
                     }
                 }
                 case BOUND -> bound(peer, e.getBound());
+                case LEAVING -> left(peer, e.getLeaving().getReason());
                 case KIND_NOT_SET -> throw new IllegalArgumentException("an envelope of no kind");
             }
         }
 
         private void refuse(String why) {
+            refuse(why, false);
+        }
+
+        private void refuse(String why, boolean declaredLost) {
             refused = true;
             rejected.increment();
             synchronized (responses) {
                 try {
-                    responses.onNext(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(why)).build());
+                    responses.onNext(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(why)
+                            .setDeclaredLost(declaredLost)).build());
                     responses.onError(Status.FAILED_PRECONDITION.withDescription(why).asRuntimeException());
                 } catch (RuntimeException e) {
                     log.debug("node {}: refusing a link: {}", node.id(), e.toString());
@@ -929,6 +1249,44 @@ public final class Harbor implements Remote, AutoCloseable {
                 }
             }
         }
+        closeChannels();
+    }
+
+    /**
+     * Ends every link of this life (a new one is starting): streams both ways close, calls in flight
+     * to other nodes fail, and every peer is forgotten (not lost: nothing is published for them; the
+     * new life learns them again from their Hellos). Timer thread.
+     */
+    private void dropLinks(String why) {
+        for (Outbound out : outbounds) {
+            out.cancel(why);
+        }
+        for (Dial d : dials.values()) {
+            d.current = null;
+            d.retryAtNanos = 0;
+        }
+        CallException failure = new CallException(CallException.Failure.UNREACHABLE, null, why, null);
+        for (Peer p : peers.values()) {
+            p.lost = true;
+            p.out = null;
+            StreamObserver<LinkFrame> in = p.inbound;
+            if (in != null) {
+                synchronized (in) {
+                    try {
+                        in.onError(Status.UNAVAILABLE.withDescription(why).asRuntimeException());
+                    } catch (RuntimeException e) {
+                        log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
+                    }
+                }
+            }
+            for (Long session : new ArrayList<>(p.outstanding.keySet())) {
+                failOutstanding(p, session, failure);
+            }
+            p.waitingForLink.clear();
+        }
+    }
+
+    private void closeChannels() {
         for (Dial d : dials.values()) {
             d.channel.shutdownNow();
         }
@@ -939,6 +1297,39 @@ public final class Harbor implements Remote, AutoCloseable {
                 Thread.currentThread().interrupt();
                 return;
             }
+        }
+    }
+
+    /** What a node does when it learns that its cluster declared its life lost. */
+    public enum LostPolicy {
+        /**
+         * End the old life in the process (every service {@code NODE_LOST}, as the peers published),
+         * start a new one and link again; the listener relaunches the new life's services. The default:
+         * the node is back within a second or two of the heal, with no orchestrator needed.
+         */
+        REJOIN,
+        /** Tell the listener, which stops the process (non-zero), so an orchestrator restarts it. */
+        EXIT
+    }
+
+    /**
+     * Hears of this node's standing in its cluster. Called on the transport's timer thread: return
+     * quickly, hand long work to another thread.
+     */
+    public interface Listener {
+        /** This node now hears (true) or no longer hears (false) from a majority of its cluster. */
+        default void majorityChanged(boolean inMajority) {
+        }
+
+        /**
+         * Policy {@code REJOIN}: the old life has ended (every service but the monitor exited
+         * {@code NODE_LOST}) and a new one has begun, linking again to {@code formerPeers}.
+         */
+        default void newLife(long incarnation, Set<Integer> formerPeers) {
+        }
+
+        /** Policy {@code EXIT}: the cluster declared this life lost; the host should stop the process. */
+        default void declaredLost(String why) {
         }
     }
 
@@ -957,8 +1348,16 @@ public final class Harbor implements Remote, AutoCloseable {
 
     /** Why a link was refused. */
     private static final class LinkRefused extends Exception {
+        /** The refused life was declared lost by this node: the refusal tells it so. */
+        final boolean declaredLost;
+
         LinkRefused(String why) {
+            this(why, false);
+        }
+
+        LinkRefused(String why, boolean declaredLost) {
             super(why);
+            this.declaredLost = declaredLost;
         }
     }
 
@@ -975,6 +1374,8 @@ public final class Harbor implements Remote, AutoCloseable {
         private int batchSize = 64;
         private Payloads payloads = new Payloads();
         private ChannelCredentials credentials = InsecureChannelCredentials.create();
+        private LostPolicy lostPolicy = LostPolicy.REJOIN;
+        private Listener listener = new Listener() { };
 
         private Builder(Node node) {
             this.node = Objects.requireNonNull(node, "node");
@@ -1051,6 +1452,18 @@ public final class Harbor implements Remote, AutoCloseable {
         /** Credentials for links to peers (default plaintext). */
         public Builder credentials(ChannelCredentials credentials) {
             this.credentials = Objects.requireNonNull(credentials, "credentials");
+            return this;
+        }
+
+        /** What this node does when it learns the cluster declared its life lost (default {@link LostPolicy#REJOIN}). */
+        public Builder onLost(LostPolicy policy) {
+            this.lostPolicy = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /** Who hears of this node's standing in its cluster (majority, new life, declared lost). */
+        public Builder listener(Listener listener) {
+            this.listener = Objects.requireNonNull(listener, "listener");
             return this;
         }
 

@@ -52,6 +52,21 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
         stream.onNext(hello);
     }
 
+    /**
+     * Sends {@code refusal} instead of any envelope (the peer's Hello was refused) and half-closes the
+     * stream, which then ends when the peer ends its side. Called on gRPC's event loop before
+     * {@link #startDraining}, so no drain writes to the stream meanwhile.
+     */
+    void refuse(LinkFrame refusal) {
+        closed = true;
+        try {
+            stream.onNext(refusal);
+            stream.onCompleted();
+        } catch (RuntimeException e) {
+            cancel("refused: " + e); // the stream is gone already: the peer learns from its own dial instead
+        }
+    }
+
     /** Lets queued envelopes go (after the peer's Hello came back). */
     void startDraining() {
         started = true;
@@ -127,6 +142,31 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
             if ((queue.isEmpty() && !heartbeatDue) || !stream.isReady()) {
                 return;
             }
+        }
+    }
+
+    /**
+     * Ends the stream from this side once everything queued has been written: what was written is
+     * delivered, then the stream ends when the peer ends its side ({@link #onCompleted}). Takes the
+     * {@link #draining} flag so no drain writes meanwhile; later offers are refused. Any thread.
+     */
+    void finish() {
+        if (!started) {
+            cancel("this node is leaving"); // nothing was written on it: there is nothing to deliver
+            return;
+        }
+        while (!draining.compareAndSet(0, 1)) {
+            Thread.onSpinWait(); // a drain is writing: it lets go within one batch
+        }
+        try {
+            if (!closed && started) {
+                closed = true;
+                stream.onCompleted();
+            }
+        } catch (RuntimeException e) {
+            cancel("finishing the stream failed: " + e);
+        } finally {
+            draining.set(0);
         }
     }
 

@@ -28,6 +28,10 @@ final class Peer {
     volatile boolean inboundOpen;
     volatile long lastHeardNanos = System.nanoTime();
     volatile boolean lost;
+    /** Silent for half the loss timeout: logged once, cleared by a word from it. Timer thread. */
+    volatile boolean suspected;
+    /** Silent past the loss timeout while this node was in the minority: calls fail, not declared lost. */
+    volatile boolean cutOff;
 
     /** Calls from this node to services of the peer, by session, until answered. */
     final AtomicLong sessions = new AtomicLong();

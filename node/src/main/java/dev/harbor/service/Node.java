@@ -52,8 +52,10 @@ public final class Node implements AutoCloseable {
     private static final int STOPPED = 2;
 
     private final int id;
-    private final long firstId;
+    /** The first local id of the current life: written by {@link #newLife} (the transport's timer thread), read anywhere. */
+    private volatile long firstId;
     private final AtomicLong nextId;
+    private final Clock clock;
     private final ConcurrentHashMap<Long, ServiceCell> cells = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Handle> names = new ConcurrentHashMap<>();
     private final Object nameLock = new Object();
@@ -71,13 +73,18 @@ public final class Node implements AutoCloseable {
     private volatile CallTimer callTimer = (remote, nanos) -> { };
     private final CompletableFuture<ExitEvent> monitorExit = new CompletableFuture<>();
     private volatile int state = RUNNING;
-    private final Handle monitor;
+    /** The current life's monitor: replaced by {@link #newLife}, read anywhere. */
+    private volatile Handle monitor;
+    /** Where exit events go: the current monitor's cell (events for the monitor's own handle end the node's stop). */
+    private volatile ServiceCell monitorCell;
+    private final ServiceFactory monitorFactory;
     /** The cluster transport, once attached; null while the node is alone. */
     private volatile Remote remote;
 
     private Node(Builder b) {
         this.id = b.id;
-        this.firstId = Math.max(1, (b.clock.millis() - ID_EPOCH_MS) << ID_SHIFT);
+        this.clock = b.clock;
+        this.firstId = clockId();
         this.nextId = new AtomicLong(firstId);
         this.exits = new ExitLog(id, b.exitRetention, b.clock);
         this.timer = new ScheduledThreadPoolExecutor(1, r -> {
@@ -94,9 +101,10 @@ public final class Node implements AutoCloseable {
             throw new LaunchException("node " + id + " could not start its monitor: " + e.getMessage(), e);
         }
         this.monitor = m;
-        ServiceCell monitorCell = cells.get(m.id());
+        this.monitorFactory = b.monitor;
+        this.monitorCell = cells.get(m.id());
         List<ExitEvent> backlog = exits.subscribe(exits.lastSeq(), event -> {
-            if (event.handle().equals(m)) {
+            if (event.handle().equals(monitor)) {
                 monitorExit.complete(event);
             } else {
                 monitorCell.enqueue(new Message(null, event));
@@ -142,6 +150,57 @@ public final class Node implements AutoCloseable {
     /** The first local id of this node's current life; lower ids belonged to earlier lives. */
     public long firstIdOfThisLife() {
         return firstId;
+    }
+
+    /** The id the clock gives now: a restarted node's ids start above all of its previous life's. */
+    private long clockId() {
+        return Math.max(1, (clock.millis() - ID_EPOCH_MS) << ID_SHIFT);
+    }
+
+    /**
+     * Ends this life of the node and starts a new one in the same process: every service of the old
+     * life, its monitor included, ends with {@code reason} (each with its one exit event; everything it
+     * owes is answered with an error), and a new monitor starts; from then on local ids start above
+     * every id given out before, so handles of the old life stay dead ({@code gone: it belonged to an
+     * earlier life}). The exit log and its numbering carry on. For the cluster transport, when the
+     * cluster has declared this life lost (its peers then published the same reason for the same
+     * services, the monitor included); the caller relaunches whatever the new life should run.
+     *
+     * <p>Order: the old services end first, their events reaching the old monitor (so its pending
+     * watches are answered); then the new monitor starts and takes every later event; then the old
+     * monitor ends once it has handled what it was sent, and the new one sees that exit too. Called by
+     * one thread at a time (the transport's timer); {@link #stop} is refused meanwhile only in that
+     * it finds the new monitor.
+     *
+     * @return the first local id of the new life (the node's new incarnation)
+     * @throws IllegalStateException if the node is stopping or stopped
+     * @throws LaunchException if the new monitor cannot start (the old one then goes on)
+     */
+    public long newLife(ExitReason reason, String why) {
+        synchronized (this) {
+            if (state != RUNNING) {
+                throw new IllegalStateException("node " + id + " is stopping: it starts no new life");
+            }
+        }
+        for (ServiceCell cell : newestFirst()) {
+            cell.die(reason, why);
+        }
+        long first = nextId.updateAndGet(next -> Math.max(next, clockId()));
+        firstId = first;
+        // A launch that took its id before the bump and finished its init after the sweep above
+        // belongs to the old life too: end it as well.
+        for (ServiceCell cell : newestFirst()) {
+            if (cell.handle.id() < first) {
+                cell.die(reason, why);
+            }
+        }
+        ServiceCell oldCell = monitorCell;
+        Handle fresh = launch(monitorFactory);
+        monitorCell = cells.get(fresh.id());
+        monitor = fresh;
+        oldCell.enqueue(new ServiceCell.StopAfterDrain(reason, why));
+        log.info("node {}: new life from local id {}, monitor {} ({})", id, first, fresh, why);
+        return first;
     }
 
     // ------------------------------------------------------------------ launching
@@ -451,6 +510,10 @@ public final class Node implements AutoCloseable {
             }
             boolean global = !name.startsWith(".");
             Remote r = remote;
+            String refused = global && r != null ? r.refusesGlobalNames() : null;
+            if (refused != null) {
+                throw new IllegalStateException("the global name '" + name + "' cannot be taken now: " + refused);
+            }
             Handle holder = global && r != null ? r.whereis(name).orElse(null) : null;
             if (holder == null) {
                 holder = names.putIfAbsent(name, cell.handle);
@@ -642,7 +705,7 @@ public final class Node implements AutoCloseable {
             cell.die(ExitReason.NODE_STOPPED, "node " + id + " stopped");
         }
         ServiceCell monitorCell = cells.get(monitor.id());
-        if (monitorCell != null) {
+        if (monitorCell != null) { // the current life's monitor
             monitorCell.enqueue(new ServiceCell.StopAfterDrain(ExitReason.NODE_STOPPED, "node " + id + " stopped"));
             try {
                 monitorExit.get(STOP_WAIT.toMillis(), TimeUnit.MILLISECONDS);

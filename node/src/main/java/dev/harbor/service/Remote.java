@@ -33,4 +33,13 @@ public interface Remote {
 
     /** A service of this node has taken a global name. */
     void globalNameBound(String name, Handle handle);
+
+    /**
+     * Why no service of this node may take a global name now, or null if it may: a node cut off from
+     * the majority of its cluster takes none, so that a name meant to be held once (a writer's) is
+     * never held on both sides of a partition.
+     */
+    default String refusesGlobalNames() {
+        return null;
+    }
 }
