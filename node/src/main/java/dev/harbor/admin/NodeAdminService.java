@@ -28,7 +28,6 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.Objects;
 import java.util.Set;
-import java.util.function.LongSupplier;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -81,8 +80,8 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
     public static final int DEFAULT_MAX_STREAMS = 1024;
 
     private final Node node;
-    /** The node's current life, read at each stream's start (it changes when the node starts a new life). */
-    private final LongSupplier incarnation;
+    /** The life of the node's process and exit log, announced by every stream (NodeIdentity.incarnation). */
+    private final long incarnation;
     private final Host host;
     private final int maxQueuedEvents;
     private final int maxStreams;
@@ -112,21 +111,12 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
      * resources, not an exact quota.)
      */
     public NodeAdminService(Node node, long incarnation, Host host, int maxQueuedEvents, int maxStreams) {
-        this(node, () -> incarnation, host, maxQueuedEvents, maxStreams);
-    }
-
-    /**
-     * As {@link #NodeAdminService(Node, long, Host, int, int)}, for a node whose life can change while
-     * it runs ({@code Harbor::incarnation}): each stream announces the life current when it starts,
-     * and {@link #newLife()} ends the open ones so their subscribers learn the new one.
-     */
-    public NodeAdminService(Node node, LongSupplier incarnation, Host host, int maxQueuedEvents, int maxStreams) {
         if (maxStreams < 1) {
             throw new IllegalArgumentException("maxStreams must be at least 1, got " + maxStreams);
         }
         this.maxStreams = maxStreams;
         this.node = Objects.requireNonNull(node, "node");
-        this.incarnation = Objects.requireNonNull(incarnation, "incarnation");
+        this.incarnation = incarnation;
         this.host = Objects.requireNonNull(host, "host");
         if (maxQueuedEvents < 1) {
             throw new IllegalArgumentException("maxQueuedEvents must be at least 1, got " + maxQueuedEvents);
@@ -142,7 +132,7 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         if (fromSeq < 0 || fromSeq > lastSeq) { // uint64 above Long.MAX_VALUE reads as negative
             responses.onError(Status.INVALID_ARGUMENT.withDescription("from_seq " + Long.toUnsignedString(fromSeq)
                     + " is above the newest exit event of node " + node.id() + " (seq " + lastSeq + ", incarnation "
-                    + incarnation.getAsLong() + "): pass the last seq you received from this node, or 0 for everything retained."
+                    + incarnation + "): pass the last seq you received from this node, or 0 for everything retained."
                     + " If the node restarted, its new life numbers its exits from 1 again").asRuntimeException());
             return;
         }
@@ -159,7 +149,7 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         ExitStream stream = new ExitStream(node, (ServerCallStreamObserver<ExitStreamItem>) responses, maxQueuedEvents,
                 drainer, streams::remove);
         streams.add(stream);
-        stream.open(fromSeq, incarnation.getAsLong());
+        stream.open(fromSeq, incarnation);
         if (closed) { // close() ran between the check above and the add: it may not have seen this stream
             stream.close();
         }
@@ -306,13 +296,15 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
     }
 
     /**
-     * The node has started a new life: every open exit stream ends, after what is queued for it, with
-     * {@code UNAVAILABLE}, so its subscriber resumes from the last seq it saw and gets the new identity
-     * (the numbering of the node's exit events goes on across its lives in one process).
+     * The node has started a new life in this process (its cluster declared the old one lost): every
+     * open exit stream ends, after what is queued for it (the old life's {@code NODE_LOST} exits among
+     * it), with {@code UNAVAILABLE}, so its subscriber resumes from the last seq it saw and gets the
+     * services alive now. The stream's identity and the numbering of the exit log stay the same: a new
+     * life in the process is not a restart.
      */
     public void newLife() {
-        Status status = Status.UNAVAILABLE.withDescription("node " + node.id() + " started a new life (incarnation "
-                + incarnation.getAsLong() + "): resume from the last seq you received");
+        Status status = Status.UNAVAILABLE.withDescription("node " + node.id() + " started a new life in its process:"
+                + " resume from the last seq you received");
         for (ExitStream s : streams) {
             s.close(status);
         }

@@ -175,8 +175,9 @@ public final class NodeProcess implements AutoCloseable {
             // has stopped everything already).
             // NOT_SERVING until the node has started; a Cordon may end it for good before that.
             Health health = new Health();
-            Harbor transport = harbor;
-            NodeAdminService admin = new NodeAdminService(node, transport::incarnation, new NodeAdminService.Host() {
+            // Exit streams announce the process's first life: the exit log and its numbering outlive a new
+            // life in the process (see NodeAdminService#newLife).
+            NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), new NodeAdminService.Host() {
                 @Override
                 public void stop() {
                     try {

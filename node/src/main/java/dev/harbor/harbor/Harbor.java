@@ -768,8 +768,6 @@ public final class Harbor implements Remote, AutoCloseable {
                 return;
             }
             Set<Integer> former = new TreeSet<>(peers.keySet());
-            inMajority = false;
-            notifyListener(() -> listener.majorityChanged(false));
             dropLinks("node " + node.id() + " is starting a new life");
             synchronized (this) {
                 peers.clear();
@@ -781,6 +779,10 @@ public final class Harbor implements Remote, AutoCloseable {
             incarnation = life;
             lives.increment();
             lastTickNanos = 0;
+            if (!inMajority) { // a new life starts with no peers and no verdicts: it is its own majority until it links
+                inMajority = true;
+                notifyListener(() -> listener.majorityChanged(true));
+            }
             log.info("node {}: starts a new life, incarnation {}; linking again to {}", node.id(), life, former);
             renewing.set(false);
             notifyListener(() -> listener.newLife(life, former));
