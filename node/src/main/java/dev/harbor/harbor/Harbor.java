@@ -641,45 +641,68 @@ public final class Harbor implements Remote, AutoCloseable {
      * services gets a {@code NODE_LOST} exit event in this node's log, its names go.
      */
     private void declareLost(Peer p, String why) {
-        synchronized (this) {
-            if (p.lost) {
-                return;
-            }
-            p.lost = true;
-            peers.remove(p.id, p);
-            lostLives.merge(p.id, p.incarnation, Math::max);
+        if (!retire(p, lostLives)) {
+            return;
         }
         log.warn("node {}: lost node {} at {}: {}", node.id(), p.id, p.address, why);
+        endPeer(p, "node " + p.id + " was declared lost: " + why, lostError(p, why), ExitReason.NODE_LOST,
+                "node " + p.id + " was lost: " + why);
+    }
+
+    /**
+     * Takes a peer's life out of this node's members, once, recording it in {@code verdicts} (the lost
+     * lives, or those that left), so that life is never admitted again.
+     *
+     * @return false if it was out already
+     */
+    private synchronized boolean retire(Peer p, Map<Integer, Long> verdicts) {
+        if (p.lost) {
+            return false;
+        }
+        p.lost = true;
+        peers.remove(p.id, p);
+        verdicts.merge(p.id, p.incarnation, Math::max);
+        return true;
+    }
+
+    /**
+     * Ends what this node has of a retired peer's life: both links close ({@code why}), calls in flight
+     * to it fail with {@code failure}, each of its services still listed gets one exit event with
+     * {@code reason} in this node's log, and its global names go.
+     */
+    private void endPeer(Peer p, String why, CallException failure, ExitReason reason, String detail) {
         Outbound out = p.out;
         p.out = null;
         if (out != null) {
-            out.cancel("node " + p.id + " was lost");
+            out.cancel(why);
         }
         StreamObserver<LinkFrame> in = p.inbound;
         if (in != null) {
             synchronized (in) {
                 try {
-                    in.onError(Status.UNAVAILABLE.withDescription("node " + p.id + " was declared lost: " + why).asRuntimeException());
+                    in.onError(Status.UNAVAILABLE.withDescription(why).asRuntimeException());
                 } catch (RuntimeException e) {
                     log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
                 }
             }
         }
-        CallException e = lostError(p, why);
-        for (Long session : new ArrayList<>(p.outstanding.keySet())) {
-            failOutstanding(p, session, e);
-        }
+        failCallsTo(p, failure);
         List<Handle> gone = new ArrayList<>(p.live);
         gone.sort(null);
         p.live.clear();
         for (Handle h : gone) {
             List<String> names = p.namesOf.getOrDefault(h, List.of());
-            for (String n : names) {
-                remoteNames.remove(n, h);
-            }
-            node.exits().publish(h, names, ExitReason.NODE_LOST, "node " + p.id + " was lost: " + why);
+            names.forEach(n -> remoteNames.remove(n, h));
+            node.exits().publish(h, names, reason, detail);
         }
         p.namesOf.forEach((h, names) -> names.forEach(n -> remoteNames.remove(n, h)));
+    }
+
+    /** Fails every call in flight from this node to {@code p} with {@code e}. */
+    private void failCallsTo(Peer p, CallException e) {
+        for (Long session : new ArrayList<>(p.outstanding.keySet())) {
+            failOutstanding(p, session, e);
+        }
     }
 
     /**
@@ -740,11 +763,8 @@ public final class Harbor implements Remote, AutoCloseable {
         if (out != null) {
             out.cancel("node " + p.id + " is unreachable");
         }
-        CallException e = new CallException(CallException.Failure.UNREACHABLE, null, "node " + p.id
-                + " is unreachable from node " + node.id() + ", which is cut off from the majority of its cluster", null);
-        for (Long session : new ArrayList<>(p.outstanding.keySet())) {
-            failOutstanding(p, session, e);
-        }
+        failCallsTo(p, new CallException(CallException.Failure.UNREACHABLE, null, "node " + p.id + " is unreachable from node "
+                + node.id() + ", which is cut off from the majority of its cluster", null));
     }
 
     /** A peer refused this node's link because it declared this life lost. Any thread. */
@@ -822,13 +842,8 @@ public final class Harbor implements Remote, AutoCloseable {
 
     /** A peer said it leaves: it is no member any more, and not lost. gRPC's event loop. */
     private void left(Peer p, String why) {
-        synchronized (this) {
-            if (p.lost) {
-                return;
-            }
-            p.lost = true;
-            peers.remove(p.id, p);
-            leftLives.merge(p.id, p.incarnation, Math::max);
+        if (!retire(p, leftLives)) {
+            return;
         }
         log.info("node {}: node {} at {} left the cluster ({})", node.id(), p.id, p.address, why);
         if (!p.address.isEmpty() && !p.address.equals(advertise)) {
@@ -838,25 +853,9 @@ public final class Harbor implements Remote, AutoCloseable {
                 d.channel.shutdown();
             }
         }
-        Outbound out = p.out;
-        p.out = null;
-        if (out != null) {
-            out.cancel("node " + p.id + " left");
-        }
-        CallException e = new CallException(CallException.Failure.UNREACHABLE, null, "node " + p.id + " left the cluster", null);
-        for (Long session : new ArrayList<>(p.outstanding.keySet())) {
-            failOutstanding(p, session, e);
-        }
-        // Its exit events came before its Leaving; anything still listed ended with it.
-        List<Handle> gone = new ArrayList<>(p.live);
-        gone.sort(null);
-        p.live.clear();
-        for (Handle h : gone) {
-            List<String> names = p.namesOf.getOrDefault(h, List.of());
-            names.forEach(n -> remoteNames.remove(n, h));
-            node.exits().publish(h, names, ExitReason.NODE_STOPPED, "node " + p.id + " left the cluster");
-        }
-        p.namesOf.forEach((h, names) -> names.forEach(n -> remoteNames.remove(n, h)));
+        // Its exit events came before its Leaving: anything still listed ended with it.
+        endPeer(p, "node " + p.id + " left", new CallException(CallException.Failure.UNREACHABLE, null, "node " + p.id
+                + " left the cluster", null), ExitReason.NODE_STOPPED, "node " + p.id + " left the cluster");
     }
 
     /** Whether this node hears from a majority of its cluster (see the class comment). */
@@ -1281,9 +1280,7 @@ public final class Harbor implements Remote, AutoCloseable {
                     }
                 }
             }
-            for (Long session : new ArrayList<>(p.outstanding.keySet())) {
-                failOutstanding(p, session, failure);
-            }
+            failCallsTo(p, failure);
             p.waitingForLink.clear();
         }
     }

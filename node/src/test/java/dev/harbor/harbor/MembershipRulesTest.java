@@ -4,14 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.harbor.cli.NamedService;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
 import dev.harbor.service.LaunchException;
-import dev.harbor.service.Message;
-import dev.harbor.service.Service;
-import dev.harbor.service.ServiceContext;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -30,20 +28,6 @@ class MembershipRulesTest {
 
     @AutoClose
     private final TestCluster cluster = new TestCluster();
-
-    private static Service named(String name) {
-        return new Service() {
-            @Override
-            public void init(ServiceContext ctx) {
-                ctx.register(name);
-            }
-
-            @Override
-            public Object receive(ServiceContext ctx, Message msg) {
-                return name;
-            }
-        };
-    }
 
     private TestCluster.Member[] linked(int... ids) {
         cluster.plan(ids);
@@ -68,7 +52,7 @@ class MembershipRulesTest {
     @Test
     void ofTwoNodesTheOneWithTheLowerIdDeclaresTheOtherLost() {
         TestCluster.Member[] m = linked(1, 2);
-        Handle two = m[1].node.launch(() -> named("on-two"));
+        Handle two = m[1].node.launch(NamedService.class, "on-two");
         await().atMost(WAIT).until(() -> m[0].node.isAlive(two));
 
         m[1].crash();
@@ -95,7 +79,7 @@ class MembershipRulesTest {
                 () -> inFlight.get(WAIT.toMillis(), TimeUnit.MILLISECONDS));
         assertThat(((CallException) failed.getCause()).failure()).isEqualTo(CallException.Failure.UNREACHABLE);
         assertThat(failed.getCause().getMessage()).contains("cut off from the majority");
-        assertThatThrownBy(() -> m[1].node.launch(() -> named("writer"))).isInstanceOf(LaunchException.class)
+        assertThatThrownBy(() -> m[1].node.launch(NamedService.class, "writer")).isInstanceOf(LaunchException.class)
                 .hasStackTraceContaining("the global name 'writer' cannot be taken now: node 2 is cut off from the majority");
         // Three more loss timeouts: still no verdict on node 1 from this side.
         await().pollDelay(Duration.ofMillis(1_800)).atMost(WAIT).until(() -> true);
@@ -106,7 +90,7 @@ class MembershipRulesTest {
     @Test
     void aNodeThatLeavesIsNotLostAndItsPeersStopDiallingIt() {
         TestCluster.Member[] m = linked(1, 2, 3);
-        Handle three = m[2].node.launch(() -> named("on-three"));
+        Handle three = m[2].node.launch(NamedService.class, "on-three");
         await().atMost(WAIT).until(() -> m[0].node.isAlive(three) && m[1].node.isAlive(three));
 
         m[2].node.stop();
