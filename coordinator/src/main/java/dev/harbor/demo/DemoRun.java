@@ -169,8 +169,10 @@ public final class DemoRun {
         java.time.Instant shutdownAt = java.time.Instant.now();
         List<ShutdownProgress> items = new ArrayList<>();
         Report report = null;
+        ShutdownRequest request = ShutdownRequest.newBuilder().setBudgetMs((int) options.budget().toMillis()).build();
+        long followUntil = shutdownStart + options.budget().plusSeconds(30).toNanos();
         Iterator<ShutdownProgress> it = coordinator.withDeadlineAfter(options.budget().toMillis() + 30_000, TimeUnit.MILLISECONDS)
-                .shutdown(ShutdownRequest.newBuilder().setBudgetMs((int) options.budget().toMillis()).build());
+                .shutdown(request);
         java.util.concurrent.CompletableFuture<Void> hook = new java.util.concurrent.CompletableFuture<>();
         Thread.ofVirtual().name("demo-shutdown-hook").start(() -> {
             try {
@@ -180,8 +182,27 @@ public final class DemoRun {
                 hook.completeExceptionally(t);
             }
         });
-        while (it.hasNext()) {
-            ShutdownProgress p = it.next();
+        while (report == null) {
+            ShutdownProgress p;
+            try {
+                if (!it.hasNext()) {
+                    break;
+                }
+                p = it.next();
+            } catch (io.grpc.StatusRuntimeException broken) {
+                // The coordinator's node went away mid-run (paused and declared lost, say) and its
+                // coordinator, relaunched, resumes the run: call Shutdown again, as an operator would,
+                // which joins the run in progress; until the run's time is up.
+                long left = followUntil - System.nanoTime();
+                if (left <= 0) {
+                    throw broken;
+                }
+                progress.accept("the Shutdown stream broke (" + broken.getStatus().getCode() + ": "
+                        + broken.getStatus().getDescription() + "); calling Shutdown again to follow the run");
+                Thread.sleep(500); // a pause between attempts, not a wait for a condition
+                it = coordinator.withDeadlineAfter(TimeUnit.NANOSECONDS.toMillis(left), TimeUnit.MILLISECONDS).shutdown(request);
+                continue;
+            }
             items.add(p);
             switch (p.getItemCase()) {
                 case STARTED -> progress.accept(String.format("%6d ms  step started   %s", p.getAtMs(), p.getStarted().getStep()));
