@@ -98,6 +98,13 @@ public final class CoordinationExtension implements NodeExtension {
     }
 
     @Override
+    public void newLife() {
+        if (host != null) {
+            host.newLife();
+        }
+    }
+
+    @Override
     public void drain(Duration budget) {
         if (node != null) {
             LocalDrain.drain(node, budget);

@@ -22,9 +22,10 @@ import java.util.concurrent.CompletionException;
 final class CoordinatorApi extends CoordinatorGrpc.CoordinatorImplBase {
     private static final Duration ASK = Duration.ofSeconds(10);
     private final Node node;
-    private final Handle coordinator;
+    /** The coordinator service of the node's current life (a new life relaunches it). */
+    private final java.util.function.Supplier<Handle> coordinator;
 
-    CoordinatorApi(Node node, Handle coordinator) {
+    CoordinatorApi(Node node, java.util.function.Supplier<Handle> coordinator) {
         this.node = node;
         this.coordinator = coordinator;
     }
@@ -34,7 +35,7 @@ final class CoordinatorApi extends CoordinatorGrpc.CoordinatorImplBase {
         if (!validNodes(request.getNodesList(), responses)) {
             return;
         }
-        node.call(coordinator, request, ASK).whenComplete((answer, error) -> {
+        node.call(coordinator.get(), request, ASK).whenComplete((answer, error) -> {
             if (error != null) {
                 responses.onError(status(error).asRuntimeException());
                 return;
@@ -51,8 +52,8 @@ final class CoordinatorApi extends CoordinatorGrpc.CoordinatorImplBase {
         }
         ServerCallStreamObserver<ShutdownProgress> out = (ServerCallStreamObserver<ShutdownProgress>) responses;
         Follower follower = new Follower(out);
-        out.setOnCancelHandler(() -> node.send(coordinator, new CoordinatorService.Detach(follower)));
-        node.call(coordinator, new CoordinatorService.Start(request, request.getDryRun() ? null : follower), ASK)
+        out.setOnCancelHandler(() -> node.send(coordinator.get(), new CoordinatorService.Detach(follower)));
+        node.call(coordinator.get(), new CoordinatorService.Start(request, request.getDryRun() ? null : follower), ASK)
                 .whenComplete((answer, error) -> {
                     if (error != null) {
                         follower.fail(status(error));

@@ -15,6 +15,7 @@ import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
@@ -38,7 +39,9 @@ public final class CoordinatorHost implements AutoCloseable {
 
     private final Node node;
     private final Harbor harbor;
-    private final Handle coordinator;
+    /** The coordinator service of the node's current life: replaced by {@link #newLife}, read by any thread. */
+    private volatile Handle coordinator;
+    private final CoordinatorService.Settings settings;
     private final ServerServiceDefinition api;
     private final ScheduledExecutorService timer;
     private final Map<String, ExitSubscriber> feeds = new ConcurrentHashMap<>();
@@ -71,10 +74,10 @@ public final class CoordinatorHost implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        CoordinatorService.Settings settings = new CoordinatorService.Settings(defaultBudget, timeouts,
+        this.settings = new CoordinatorService.Settings(defaultBudget, timeouts,
                 ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir), metrics);
         this.coordinator = node.launch(() -> CoordinatorService.create(settings, this::admin));
-        this.api = ServerInterceptors.intercept(new CoordinatorApi(node, coordinator),
+        this.api = ServerInterceptors.intercept(new CoordinatorApi(node, () -> coordinator),
                 token == null ? BearerAuth.open() : BearerAuth.requiring(token));
     }
 
@@ -91,6 +94,21 @@ public final class CoordinatorHost implements AutoCloseable {
     /** The coordinator service's handle. */
     public Handle coordinator() {
         return coordinator;
+    }
+
+    /**
+     * The node started a new life (its cluster declared the old one lost), which ended the coordinator
+     * service: launches it again, as a restarted coordinator (it finishes a recorded run in progress),
+     * and follows every node's exit stream afresh so it learns the whole cluster again. The node
+     * process's new-life thread.
+     */
+    public void newLife() {
+        coordinator = node.launch(() -> CoordinatorService.create(settings, this::admin));
+        log.info("coordinator: relaunched as {} in node {}'s new life", coordinator, node.id());
+        List<ExitSubscriber> old = List.copyOf(feeds.values());
+        feeds.clear();
+        old.forEach(ExitSubscriber::close);
+        timer.execute(this::followNewNodes);
     }
 
     /** Starts following the nodes' exit streams. Call once the node's server is up. */
