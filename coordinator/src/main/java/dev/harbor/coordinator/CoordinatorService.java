@@ -213,8 +213,12 @@ public final class CoordinatorService implements Service {
             throw new IllegalArgumentException("a registration must come from the service itself, not from outside");
         }
         ClusterView.NodeState node = view.nodes().get(from.node());
-        if (node != null && node.lost) {
-            throw new IllegalStateException("service " + from + " registers after its node " + from.node() + " was lost");
+        // A registration comes from the service itself, so it is alive: refuse it only if its own exit
+        // was reported. Its node may have been reported lost a moment ago: a new life of the node (in
+        // its process, or a restarted one) registers its services before their stream says so.
+        if (node != null && node.exited.contains(from)) {
+            throw new IllegalStateException("service " + from + " registers after its exit was reported (its node "
+                    + from.node() + " was lost, or it ended): a service of a new life registers under its new handle");
         }
         ServiceInfo known = node == null ? null : node.alive.get(from);
         String role = known == null ? null : known.getTagsMap().get(OrderedExit.ROLE_TAG);

@@ -67,6 +67,8 @@ public final class NodeProcess implements AutoCloseable {
     private static final long SERVER_DRAIN_SECONDS = 5;
     /** How long a new life waits to be linked again to a majority of its former peers before relaunching its services anyway. */
     static final java.time.Duration RELINK_WAIT = java.time.Duration.ofSeconds(10);
+    /** How long a new life keeps trying to relaunch a configured service that fails (a port still held, say). */
+    static final java.time.Duration RELAUNCH_WAIT = java.time.Duration.ofSeconds(5);
     /** How long a stopping node waits for its Leaving notice to reach its peers. */
     private static final java.time.Duration LEAVE_WAIT = java.time.Duration.ofSeconds(1);
     /** The process's exit code when it stopped because the cluster declared its life lost (policy exit). */
@@ -299,26 +301,23 @@ public final class NodeProcess implements AutoCloseable {
             if (isStopped() || harbor.incarnation() != incarnation) {
                 return; // stopped meanwhile, or yet another life began: that one relaunches
             }
-            if (health.hasEnded()) {
-                // Cordoned or stopping (a coordinator's run reached this node, or SIGTERM): the new life
-                // launches none of the configured services, so the run shutting it down finds nothing new
-                // to stop; the extensions still start theirs (the coordinator, to finish its run).
-                log.info("node {}: new life {}: the node is cordoned or stopping; its configured services stay ended",
-                        node.id(), incarnation);
-            } else {
-                log.info("node {}: new life {}: linked to {}; relaunching its services", node.id(), incarnation, harbor.connected());
-                try {
-                    launchServices(serviceClasses(config));
-                } catch (StartException e) {
-                    log.error("node {}: its new life could not relaunch its services: {}", node.id(), e.getMessage());
-                }
-            }
+            // The extensions first, as at start (the coordinator, which the services register with).
             for (NodeExtension e : extensions) {
                 try {
                     e.newLife();
                 } catch (RuntimeException ex) {
                     log.error("node {}: an extension failed to start its part of the new life: {}", node.id(), ex.toString(), ex);
                 }
+            }
+            if (health.hasEnded()) {
+                // Cordoned or stopping (a coordinator's run reached this node, or SIGTERM): the new life
+                // launches none of the configured services, so the run shutting it down finds nothing new
+                // to stop; the extensions have started theirs (the coordinator, to finish its run).
+                log.info("node {}: new life {}: the node is cordoned or stopping; its configured services stay ended",
+                        node.id(), incarnation);
+            } else {
+                log.info("node {}: new life {}: linked to {}; relaunching its services", node.id(), incarnation, harbor.connected());
+                relaunchServices();
             }
             health.renewing(false);
         });
@@ -335,6 +334,39 @@ public final class NodeProcess implements AutoCloseable {
     /** The exit code the process should end with: 0, or {@link #EXIT_DECLARED_LOST}. */
     public int exitCode() {
         return exitCode;
+    }
+
+    /**
+     * Launches the configured services again in a new life, in order. What the old life held may take a
+     * moment to let go (a gateway's listening port closes as its service ends), so a service that
+     * fails to launch is tried again every 200 ms for up to {@link #RELAUNCH_WAIT}; then the failure is
+     * logged and the next service launched. New-life thread.
+     */
+    private void relaunchServices() {
+        List<Class<? extends Service>> types;
+        try {
+            types = serviceClasses(config);
+        } catch (StartException e) {
+            log.error("node {}: its new life cannot relaunch its services: {}", node.id(), e.getMessage());
+            return;
+        }
+        List<NodeConfig.ServiceSpec> specs = config.services();
+        for (int i = 0; i < specs.size(); i++) {
+            long deadline = System.nanoTime() + RELAUNCH_WAIT.toNanos();
+            while (true) {
+                try {
+                    log.info("node {}: relaunched {} as {}", node.id(), specs.get(i), node.launch(types.get(i), specs.get(i).args().toArray()));
+                    break;
+                } catch (LaunchException e) {
+                    if (isStopped() || System.nanoTime() > deadline) {
+                        log.error("node {}: its new life could not relaunch {} within {} s: {}", node.id(), specs.get(i),
+                                RELAUNCH_WAIT.toSeconds(), e.getCause() != null ? e.getCause() : e);
+                        break;
+                    }
+                    java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200)); // then try again
+                }
+            }
+        }
     }
 
     private void launchServices(List<Class<? extends Service>> types) throws StartException {

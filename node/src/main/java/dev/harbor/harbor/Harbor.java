@@ -707,8 +707,9 @@ public final class Harbor implements Remote, AutoCloseable {
 
     /**
      * Whether this node hears from a majority of its members (itself and every peer life it knows,
-     * not lost, not left): more than half, or exactly half if that half holds the lowest member id,
-     * so that of two equal halves exactly one goes on.
+     * not lost, not left, counting only those heard within half the loss timeout): more than half, or
+     * exactly half if that half holds the lowest member id, so that of two equal halves exactly one
+     * goes on.
      */
     private boolean reachesMajority(long now) {
         int members = 1;
@@ -720,7 +721,10 @@ public final class Harbor implements Remote, AutoCloseable {
                 continue;
             }
             members++;
-            boolean heard = now - p.lastHeardNanos <= lossTimeout.toNanos();
+            // Heard lately: not even suspected. A peer that has gone quiet but is not yet past the loss
+            // timeout does not count, or the first of two peers cut off together would be judged by a
+            // "majority" that holds the second.
+            boolean heard = now - p.lastHeardNanos <= lossTimeout.toNanos() / 2;
             if (heard) {
                 reached++;
             }
