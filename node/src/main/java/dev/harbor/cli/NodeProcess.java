@@ -189,6 +189,7 @@ public final class NodeProcess implements AutoCloseable {
                                 NodeGrpc.getAbortMethod(), NodeGrpc.getCordonMethod())))))
                         .addService(health.manager.getHealthService())
                         .addService(ProtoReflectionServiceV1.newInstance())
+                        .addService(reflectionV1alpha())
                         .maxInboundMessageSize(config.limits().maxMessageBytes())
                         .maxConcurrentCallsPerConnection(config.limits().maxStreams())
                         // Exit subscribers ping every 10 s to notice half-open connections; allow it.
@@ -337,6 +338,15 @@ public final class NodeProcess implements AutoCloseable {
                 manager.enterTerminalState();
             }
         }
+    }
+
+    /**
+     * Reflection as {@code grpc.reflection.v1alpha}, which older grpcurl and many tools still ask for
+     * (grpc-java deprecates the class in favour of v1, which the node serves too).
+     */
+    @SuppressWarnings("deprecation")
+    private static io.grpc.BindableService reflectionV1alpha() {
+        return io.grpc.protobuf.services.ProtoReflectionService.newInstance();
     }
 
     /** The credentials every channel this node opens to another node uses. */

@@ -278,6 +278,21 @@ class OperationsTest {
     }
 
     @Test
+    void olderToolsListTheNodesServicesThroughReflectionV1alpha() throws Exception {
+        NodeProcess a = start(1, Map.of());
+        // What older grpcurl and many tools still ask: the v1alpha ServerReflection service.
+        io.grpc.stub.BlockingClientCall<io.grpc.reflection.v1alpha.ServerReflectionRequest, io.grpc.reflection.v1alpha.ServerReflectionResponse> reflection =
+                io.grpc.reflection.v1alpha.ServerReflectionGrpc.newBlockingV2Stub(channel(a)).withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .serverReflectionInfo();
+        reflection.write(io.grpc.reflection.v1alpha.ServerReflectionRequest.newBuilder().setListServices("").build());
+        io.grpc.reflection.v1alpha.ServerReflectionResponse r = reflection.read();
+        reflection.halfClose();
+        assertThat(r.getListServicesResponse().getServiceList()).extracting(io.grpc.reflection.v1alpha.ServiceResponse::getName)
+                .contains("harbor.v1.Node", "harbor.v1.Harbor", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                        "grpc.reflection.v1alpha.ServerReflection");
+    }
+
+    @Test
     void killStopAndAbortNeedTheTokenWhileListingDoesNot() throws Exception {
         NodeProcess a = start(1, Map.of("HARBOR_COORDINATOR_TOKEN", TOKEN));
         Handle victim = a.node().launch(() -> (ctx, m) -> m.payload());
