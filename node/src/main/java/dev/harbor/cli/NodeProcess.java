@@ -187,7 +187,7 @@ public final class NodeProcess implements AutoCloseable {
                         .addService(MalformedRequests.guard(ServerInterceptors.intercept(admin, auth.only(List.of(
                                 NodeGrpc.getKillMethod(), NodeGrpc.getKillManyMethod(), NodeGrpc.getStopMethod(),
                                 NodeGrpc.getAbortMethod(), NodeGrpc.getCordonMethod())))))
-                        .addService(health.manager.getHealthService())
+                        .addService(ServerInterceptors.intercept(health.manager.getHealthService(), health.watches))
                         .addService(ProtoReflectionServiceV1.newInstance())
                         .addService(reflectionV1alpha())
                         .maxInboundMessageSize(config.limits().maxMessageBytes())
@@ -331,6 +331,8 @@ public final class NodeProcess implements AutoCloseable {
      */
     private static final class Health {
         final HealthStatusManager manager = new HealthStatusManager();
+        /** Its open calls: a stopping node ends the Watch streams once they have heard NOT_SERVING. */
+        final EndableStreams watches = new EndableStreams();
         private final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
 
         void stopServing() {
@@ -365,7 +367,8 @@ public final class NodeProcess implements AutoCloseable {
 
     /**
      * Stops gracefully: the node (every service, then the monitor), the exit streams once they have
-     * sent everything, the links, the server (waiting up to 5 s for calls in progress).
+     * sent everything, the links, the health Watch streams (which heard NOT_SERVING at the start), the
+     * server (waiting up to 5 s for calls still in progress).
      *
      * @return true if this call did the stopping; false if another call had begun it (this one then
      *     waits until it is done)
@@ -391,6 +394,9 @@ public final class NodeProcess implements AutoCloseable {
             if (metricsEndpoint != null) {
                 metricsEndpoint.close();
             }
+            // Health Watch streams (load balancers, probes) never end on their own: they heard
+            // NOT_SERVING when the stop began; end them, so the server need not wait for them.
+            health.watches.endAll(io.grpc.Status.UNAVAILABLE.withDescription("node " + node.id() + " stopped"));
             server.shutdown();
             if (!server.awaitTermination(SERVER_DRAIN_SECONDS, TimeUnit.SECONDS)) {
                 log.warn("node {}: calls still open {} s after the stop began; closing them", node.id(), SERVER_DRAIN_SECONDS);
