@@ -206,7 +206,17 @@ public final class NodeProcess implements AutoCloseable {
                 NodeMetrics sampled = metrics;
                 try {
                     endpoint = MetricsEndpoint.start(m.isWildcard() ? new InetSocketAddress(m.port())
-                            : new InetSocketAddress(m.host(), m.port()), registry, List.of(sampled::sample));
+                            : new InetSocketAddress(m.host(), m.port()), registry, List.of(sampled::sample), new MetricsEndpoint.Probes() {
+                                @Override
+                                public boolean alive() {
+                                    return !node.isStopped();
+                                }
+
+                                @Override
+                                public boolean ready() {
+                                    return health.ready();
+                                }
+                            });
                 } catch (IOException e) {
                     throw new StartException("node " + config.nodeId() + " cannot serve metrics on " + m + ": " + e.getMessage()
                             + ". Set " + NodeConfig.METRICS_LISTEN + " to a free host:port", 1, e);
@@ -224,6 +234,7 @@ public final class NodeProcess implements AutoCloseable {
                 health.manager.setStatus(d.getServiceDescriptor().getName(), ServingStatus.SERVING);
             }
             health.manager.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
+            health.started = true;
             self.complete(process);
             return process;
         } catch (StartException | RuntimeException e) {
@@ -334,6 +345,13 @@ public final class NodeProcess implements AutoCloseable {
         /** Its open calls: a stopping node ends the Watch streams once they have heard NOT_SERVING. */
         final EndableStreams watches = new EndableStreams();
         private final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+        /** Set once by the start, when it says SERVING. */
+        volatile boolean started;
+
+        /** What the manager says for {@code ""}: SERVING once started, until it stopped serving. */
+        boolean ready() {
+            return started && !ended.get();
+        }
 
         void stopServing() {
             if (ended.compareAndSet(false, true)) {

@@ -230,6 +230,24 @@ class OperationsTest {
         return out;
     }
 
+    /** The HTTP health endpoints a shell probe reads (the image's harbor-health): alive while running, ready while SERVING. */
+    @Test
+    void httpHealthSaysAliveWhileTheNodeRunsAndReadyUntilItIsCordoned() throws Exception {
+        NodeProcess a = start(1, Map.of("HARBOR_METRICS_LISTEN", "127.0.0.1:0"));
+        assertThat(get(a.metricsPort(), "/health")).isEqualTo("200 alive, ready\n");
+        assertThat(get(a.metricsPort(), "/ready")).isEqualTo("200 ready\n");
+        NodeGrpc.newBlockingStub(channel(a)).withDeadlineAfter(5, TimeUnit.SECONDS).cordon(CordonRequest.getDefaultInstance());
+        assertThat(get(a.metricsPort(), "/health")).as("a cordoned, draining node is alive: not to be restarted")
+                .isEqualTo("200 alive, not ready\n");
+        assertThat(get(a.metricsPort(), "/ready")).isEqualTo("503 not ready\n");
+    }
+
+    private static String get(int port, String path) throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                + path)).GET().build(), HttpResponse.BodyHandlers.ofString());
+        return r.statusCode() + " " + r.body();
+    }
+
     @Test
     void healthSaysServingOnceStartedAndNotServingFromTheMomentTheNodeIsCordoned() throws Exception {
         NodeProcess a = start(1, Map.of());
