@@ -214,7 +214,7 @@ public final class NodeProcess implements AutoCloseable {
 
                                 @Override
                                 public boolean ready() {
-                                    return health.ready();
+                                    return serving(health.manager);
                                 }
                             });
                 } catch (IOException e) {
@@ -234,7 +234,6 @@ public final class NodeProcess implements AutoCloseable {
                 health.manager.setStatus(d.getServiceDescriptor().getName(), ServingStatus.SERVING);
             }
             health.manager.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
-            health.started = true;
             self.complete(process);
             return process;
         } catch (StartException | RuntimeException e) {
@@ -341,23 +340,41 @@ public final class NodeProcess implements AutoCloseable {
      * grpc's manager logs a warning with a stack trace when told twice (a Cordon, then a Stop). Any thread.
      */
     private static final class Health {
-        final HealthStatusManager manager = new HealthStatusManager();
         /** Its open calls: a stopping node ends the Watch streams once they have heard NOT_SERVING. */
         final EndableStreams watches = new EndableStreams();
+        final HealthStatusManager manager = new HealthStatusManager();
         private final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
-        /** Set once by the start, when it says SERVING. */
-        volatile boolean started;
-
-        /** What the manager says for {@code ""}: SERVING once started, until it stopped serving. */
-        boolean ready() {
-            return started && !ended.get();
-        }
 
         void stopServing() {
             if (ended.compareAndSet(false, true)) {
                 manager.enterTerminalState();
             }
         }
+    }
+
+    /**
+     * Whether the node's {@code grpc.health.v1} says SERVING for {@code ""}, asked of the health service
+     * itself (it answers {@code Check} at once, on the calling thread), so HTTP and gRPC probes agree.
+     */
+    private static boolean serving(HealthStatusManager manager) {
+        java.util.concurrent.atomic.AtomicReference<ServingStatus> status = new java.util.concurrent.atomic.AtomicReference<>();
+        ((io.grpc.health.v1.HealthGrpc.HealthImplBase) manager.getHealthService()).check(
+                io.grpc.health.v1.HealthCheckRequest.getDefaultInstance(), new io.grpc.stub.StreamObserver<>() {
+                    @Override
+                    public void onNext(io.grpc.health.v1.HealthCheckResponse r) {
+                        status.set(r.getStatus());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        status.set(ServingStatus.UNKNOWN); // not known: not ready
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                    }
+                });
+        return status.get() == ServingStatus.SERVING;
     }
 
     /**
