@@ -60,6 +60,8 @@ final class Connection extends SimpleChannelInboundHandler<String> {
     private final Handle gateway;
     private final int maxLine;
     private final AtomicInteger waiting = new AtomicInteger();
+    /** Set once, by the write that found too much output queued and closed the connection. */
+    private final java.util.concurrent.atomic.AtomicBoolean overflowed = new java.util.concurrent.atomic.AtomicBoolean();
     private volatile Channel channel;
     private volatile Handle agent;
     private final GatedDecoder decoder;
@@ -182,7 +184,7 @@ final class Connection extends SimpleChannelInboundHandler<String> {
         Channel c = channel;
         io.netty.channel.ChannelOutboundBuffer queued = c.unsafe().outboundBuffer();
         if (queued != null && queued.totalPendingWriteBytes() > MAX_QUEUED_OUTPUT) {
-            if (c.isOpen()) {
+            if (overflowed.compareAndSet(false, true)) {
                 log.warn("gateway connection {}: the client has not read {} bytes of answers; closing the connection",
                         c.remoteAddress(), queued.totalPendingWriteBytes());
                 c.close();
