@@ -23,14 +23,16 @@ COPY deploy/docker/harbor deploy/docker/harbor-health /usr/local/bin/
 
 # The node's gRPC port (links between nodes, the admin API, the coordinator API); the coordinator's
 # run record goes to the state dir (mount a volume there to keep it across restarts).
+# The metrics port also serves GET /health and /ready, which the health check reads without a JVM.
 ENV HARBOR_NODE_LISTEN=0.0.0.0:7700 \
+    HARBOR_METRICS_LISTEN=0.0.0.0:9700 \
     HARBOR_COORDINATOR_STATE_DIR=/var/lib/harbor/coordinator
-EXPOSE 7700
+EXPOSE 7700 9700
 USER 10001:10001
 WORKDIR /var/lib/harbor
 
-# Healthy once the node answers its admin API (ListServices) on its own port.
-HEALTHCHECK --interval=10s --timeout=8s --start-period=30s --retries=3 CMD ["harbor-health"]
+# Healthy while the node runs (GET /health on the metrics port, read by bash: milliseconds, no JVM).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["harbor-health"]
 
 # `harbor` execs java, so the JVM is PID 1 and gets docker stop's SIGTERM itself: the node drains
 # (through the coordinator if there is one), stops, and exits 0. Other commands work too:

@@ -225,8 +225,9 @@ public final class NodeProcess implements AutoCloseable {
                         .addService(MalformedRequests.guard(ServerInterceptors.intercept(admin, auth.only(List.of(
                                 NodeGrpc.getKillMethod(), NodeGrpc.getKillManyMethod(), NodeGrpc.getStopMethod(),
                                 NodeGrpc.getAbortMethod(), NodeGrpc.getCordonMethod())))))
-                        .addService(health.manager.getHealthService())
+                        .addService(ServerInterceptors.intercept(health.manager.getHealthService(), health.watches))
                         .addService(ProtoReflectionServiceV1.newInstance())
+                        .addService(reflectionV1alpha())
                         .maxInboundMessageSize(config.limits().maxMessageBytes())
                         .maxConcurrentCallsPerConnection(config.limits().maxStreams())
                         // Exit subscribers ping every 10 s to notice half-open connections; allow it.
@@ -243,7 +244,17 @@ public final class NodeProcess implements AutoCloseable {
                 NodeMetrics sampled = metrics;
                 try {
                     endpoint = MetricsEndpoint.start(m.isWildcard() ? new InetSocketAddress(m.port())
-                            : new InetSocketAddress(m.host(), m.port()), registry, List.of(sampled::sample));
+                            : new InetSocketAddress(m.host(), m.port()), registry, List.of(sampled::sample), new MetricsEndpoint.Probes() {
+                                @Override
+                                public boolean alive() {
+                                    return !node.isStopped();
+                                }
+
+                                @Override
+                                public boolean ready() {
+                                    return serving(health.manager);
+                                }
+                            });
                 } catch (IOException e) {
                     throw new StartException("node " + config.nodeId() + " cannot serve metrics on " + m + ": " + e.getMessage()
                             + ". Set " + NodeConfig.METRICS_LISTEN + " to a free host:port", 1, e);
@@ -453,6 +464,8 @@ public final class NodeProcess implements AutoCloseable {
      * is guarded by this object's lock, which also orders the manager's updates.
      */
     private static final class Health {
+        /** Its open calls: a stopping node ends the Watch streams once they have heard NOT_SERVING. */
+        final EndableStreams watches = new EndableStreams();
         final HealthStatusManager manager = new HealthStatusManager();
         private List<String> services = List.of();
         private boolean started;
@@ -503,6 +516,40 @@ public final class NodeProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether the node's {@code grpc.health.v1} says SERVING for {@code ""}, asked of the health service
+     * itself (it answers {@code Check} at once, on the calling thread), so HTTP and gRPC probes agree.
+     */
+    private static boolean serving(HealthStatusManager manager) {
+        java.util.concurrent.atomic.AtomicReference<ServingStatus> status = new java.util.concurrent.atomic.AtomicReference<>();
+        ((io.grpc.health.v1.HealthGrpc.HealthImplBase) manager.getHealthService()).check(
+                io.grpc.health.v1.HealthCheckRequest.getDefaultInstance(), new io.grpc.stub.StreamObserver<>() {
+                    @Override
+                    public void onNext(io.grpc.health.v1.HealthCheckResponse r) {
+                        status.set(r.getStatus());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        status.set(ServingStatus.UNKNOWN); // not known: not ready
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                    }
+                });
+        return status.get() == ServingStatus.SERVING;
+    }
+
+    /**
+     * Reflection as {@code grpc.reflection.v1alpha}, which older grpcurl and many tools still ask for
+     * (grpc-java deprecates the class in favour of v1, which the node serves too).
+     */
+    @SuppressWarnings("deprecation")
+    private static io.grpc.BindableService reflectionV1alpha() {
+        return io.grpc.protobuf.services.ProtoReflectionService.newInstance();
+    }
+
     /** The credentials every channel this node opens to another node uses. */
     private static io.grpc.ChannelCredentials channelCredentials(NodeConfig config) throws StartException {
         try {
@@ -519,7 +566,8 @@ public final class NodeProcess implements AutoCloseable {
 
     /**
      * Stops gracefully: the node (every service, then the monitor), the exit streams once they have
-     * sent everything, the links, the server (waiting up to 5 s for calls in progress).
+     * sent everything, the links, the health Watch streams (which heard NOT_SERVING at the start), the
+     * server (waiting up to 5 s for calls still in progress).
      *
      * @return true if this call did the stopping; false if another call had begun it (this one then
      *     waits until it is done)
@@ -546,6 +594,9 @@ public final class NodeProcess implements AutoCloseable {
             if (metricsEndpoint != null) {
                 metricsEndpoint.close();
             }
+            // Health Watch streams (load balancers, probes) never end on their own: they heard
+            // NOT_SERVING when the stop began; end them, so the server need not wait for them.
+            health.watches.endAll(io.grpc.Status.UNAVAILABLE.withDescription("node " + node.id() + " stopped"));
             server.shutdown();
             if (!server.awaitTermination(SERVER_DRAIN_SECONDS, TimeUnit.SECONDS)) {
                 log.warn("node {}: calls still open {} s after the stop began; closing them", node.id(), SERVER_DRAIN_SECONDS);

@@ -6,6 +6,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.LineBasedFrameDecoder;
 import io.netty.handler.codec.TooLongFrameException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
@@ -21,15 +22,32 @@ import org.slf4j.LoggerFactory;
  * (the agent's handlers); Netty keeps the order of writes made by one thread, and the agent's handlers
  * never run at once, so frames go out in the order the agent writes them.
  *
- * <p><b>Back-pressure.</b> Reading stops while more than {@value #HIGH_WATER} lines wait for the agent,
- * and resumes below {@value #LOW_WATER}; a client that pipelines faster than its session answers is
- * slowed by TCP, not buffered without bound.
+ * <p><b>Back-pressure.</b> The connection hands its agent no further line, and stops reading from the
+ * socket, while {@value #HIGH_WATER} lines wait for the agent (until they are down to {@value #LOW_WATER}),
+ * or while the channel is not writable: more than {@value #WRITE_HIGH_WATER} bytes of answers wait for a
+ * client that does not read them (until they are down to {@value #WRITE_LOW_WATER}). Bytes already read
+ * stay in the line decoder, undecoded, until then. So a client that pipelines faster than its session
+ * answers, or than it reads its answers, is slowed by TCP, not buffered without bound: the node holds per
+ * connection at most one socket read of undecoded bytes, {@value #HIGH_WATER} lines, and the answers to
+ * those on top of the write high-water mark. Answers are written whatever the writability (they are
+ * owed); if one finds more than {@value #MAX_QUEUED_OUTPUT} bytes queued (long answers), the
+ * connection is closed, and its session ends as if the client had gone.
+ *
+ * <p>The decision to pass a line on is made on the event loop (in the decoder); the count of lines
+ * waiting is atomic because the agent lowers it from its own thread, and schedules a resume on the
+ * event loop when it reaches {@value #LOW_WATER}.
  */
 final class Connection extends SimpleChannelInboundHandler<String> {
     private static final Logger log = LoggerFactory.getLogger(Connection.class);
     static final int HIGH_WATER = 256;
     static final int LOW_WATER = 64;
+    /** Answers queued for the client above which reading stops (Netty's write-buffer high-water mark). */
+    static final int WRITE_HIGH_WATER = 64 * 1024;
+    /** ... and below which it may start again. */
+    static final int WRITE_LOW_WATER = 32 * 1024;
     private static final int CLOSE_WAIT_SECONDS = 5;
+    /** Output a connection may hold for a client that does not read it; past this, the connection is closed. */
+    static final long MAX_QUEUED_OUTPUT = 1 << 20;
 
     /** The message an agent receives when its client has gone (or the connection broke). */
     enum Disconnected { INSTANCE }
@@ -42,13 +60,37 @@ final class Connection extends SimpleChannelInboundHandler<String> {
     private final Handle gateway;
     private final int maxLine;
     private final AtomicInteger waiting = new AtomicInteger();
+    /** Set once, by the write that found too much output queued and closed the connection. */
+    private final java.util.concurrent.atomic.AtomicBoolean overflowed = new java.util.concurrent.atomic.AtomicBoolean();
     private volatile Channel channel;
     private volatile Handle agent;
+    private final GatedDecoder decoder;
 
     Connection(Node node, Handle gateway, int maxLine) {
         this.node = node;
         this.gateway = gateway;
         this.maxLine = maxLine;
+        this.decoder = new GatedDecoder(maxLine);
+    }
+
+    /** Netty's line decoder that decodes nothing while the connection is paused, keeping the bytes. */
+    private final class GatedDecoder extends LineBasedFrameDecoder {
+        GatedDecoder(int maxLine) {
+            super(maxLine, true, true);
+        }
+
+        @Override
+        protected Object decode(ChannelHandlerContext ctx, io.netty.buffer.ByteBuf buffer) throws Exception {
+            if (!accepting()) {
+                ctx.channel().config().setAutoRead(false); // and no more reads until resume()
+                return null;
+            }
+            return super.decode(ctx, buffer);
+        }
+
+        int buffered() {
+            return actualReadableBytes();
+        }
     }
 
     @Override
@@ -56,6 +98,49 @@ final class Connection extends SimpleChannelInboundHandler<String> {
         channel = ctx.channel();
         node.send(gateway, new Gateway.Accepted(this));
         ctx.fireChannelActive();
+    }
+
+    /** The channel option that makes a connection unwritable at {@value #WRITE_HIGH_WATER} bytes of pending output. */
+    static io.netty.channel.WriteBufferWaterMark writeWaterMark() {
+        return new io.netty.channel.WriteBufferWaterMark(WRITE_LOW_WATER, WRITE_HIGH_WATER);
+    }
+
+    /** The line decoder for this connection: it decodes no further line while the connection is paused. */
+    LineBasedFrameDecoder decoder() {
+        return decoder;
+    }
+
+    /** Whether another line may go to the agent now. On the event loop. */
+    private boolean accepting() {
+        Channel c = channel;
+        return waiting.get() < HIGH_WATER && c.isWritable();
+    }
+
+    /**
+     * On the event loop: if the connection may take lines again, reads again and decodes the bytes
+     * its decoder kept while it was paused (an empty read through the pipeline makes it decode them).
+     */
+    private void resume() {
+        Channel c = channel;
+        if (!c.isActive() || agent == null || !accepting()) {
+            return;
+        }
+        if (!c.config().isAutoRead()) {
+            c.config().setAutoRead(true);
+        }
+        if (decoder.buffered() > 0) {
+            c.pipeline().fireChannelRead(io.netty.buffer.Unpooled.EMPTY_BUFFER);
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (ctx.channel().isWritable()) {
+            resume();
+        } else {
+            ctx.channel().config().setAutoRead(false);
+        }
+        ctx.fireChannelWritabilityChanged();
     }
 
     /** Binds the connection to its agent, greets the client and starts reading. Called from the agent's init. */
@@ -79,9 +164,7 @@ final class Connection extends SimpleChannelInboundHandler<String> {
         if (a == null) {
             return; // cannot happen: reading starts only after attach
         }
-        if (waiting.incrementAndGet() > HIGH_WATER) {
-            ctx.channel().config().setAutoRead(false);
-        }
+        waiting.incrementAndGet(); // the decoder passed this line on only below HIGH_WATER
         node.send(a, new Line(line));
     }
 
@@ -89,15 +172,30 @@ final class Connection extends SimpleChannelInboundHandler<String> {
     void lineDone() {
         if (waiting.decrementAndGet() == LOW_WATER) {
             Channel c = channel;
-            if (c.isActive() && !c.config().isAutoRead()) {
-                c.config().setAutoRead(true);
-            }
+            c.eventLoop().execute(this::resume);
         }
     }
 
-    /** Sends one frame (a line without its line end). */
+    /**
+     * Sends one frame (a line without its line end), whether or not the client reads: answers are owed.
+     * If more than {@value #MAX_QUEUED_OUTPUT} bytes already wait for the client, closes the connection instead.
+     */
     void write(String frame) {
-        channel.writeAndFlush(frame + "\n");
+        Channel c = channel;
+        io.netty.channel.ChannelOutboundBuffer queued = c.unsafe().outboundBuffer();
+        if (queued != null && queued.totalPendingWriteBytes() > MAX_QUEUED_OUTPUT) {
+            if (overflowed.compareAndSet(false, true)) {
+                log.warn("gateway connection {}: the client has not read {} bytes of answers; closing the connection",
+                        c.remoteAddress(), queued.totalPendingWriteBytes());
+                c.close();
+            }
+            return;
+        }
+        // Encoded here, not by the pipeline's StringEncoder: Netty counts a ByteBuf's bytes against the
+        // write high-water mark as soon as it is written from this thread, a String's only once the
+        // event loop has encoded it, which is too late to stop the decoder in the middle of a read.
+        c.writeAndFlush(io.netty.buffer.ByteBufUtil.encodeString(c.alloc(), java.nio.CharBuffer.wrap(frame + "\n"),
+                java.nio.charset.StandardCharsets.UTF_8));
     }
 
     /**

@@ -17,16 +17,16 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.handler.codec.LineBasedFrameDecoder;
 import io.netty.handler.codec.string.StringDecoder;
 import io.netty.handler.codec.string.StringEncoder;
 import java.lang.reflect.Constructor;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -88,6 +88,8 @@ public final class Gateway implements Service {
     private final Session.Factory sessions;
     private final Duration drainTimeout;
     private Channel server;
+    /** The listener and every open connection; a concurrent group (Netty's), read by {@link #queuedOutput}. */
+    private volatile io.netty.channel.group.ChannelGroup channels;
     /** Live agents. */
     private final Set<Handle> agents = new HashSet<>();
     /** Made in init, once the listener is bound (its address tags the meters). */
@@ -135,6 +137,7 @@ public final class Gateway implements Service {
         // closed (their agents then see them go) and its event loops stop.
         io.netty.channel.group.ChannelGroup open = new io.netty.channel.group.DefaultChannelGroup(
                 io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
+        channels = open;
         ctx.node().watch(self).whenComplete((exit, e) -> open.close().addListener(
                 done -> g.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS)));
         var node = ctx.node();
@@ -143,13 +146,15 @@ public final class Gateway implements Service {
                     .option(ChannelOption.SO_BACKLOG, 1024)
                     .childOption(ChannelOption.AUTO_READ, false) // reading starts when the session's agent is up
                     .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Connection.writeWaterMark())
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel ch) {
                             open.add(ch); // removed again when it closes
-                            ch.pipeline().addLast(new LineBasedFrameDecoder(MAX_LINE, true, true),
+                            Connection connection = new Connection(node, self, MAX_LINE);
+                            ch.pipeline().addLast(connection.decoder(),
                                     new StringDecoder(StandardCharsets.UTF_8), new StringEncoder(StandardCharsets.UTF_8),
-                                    new Connection(node, self, MAX_LINE));
+                                    connection);
                         }
                     })
                     .bind(parseAddress(listen)).sync().channel();
@@ -251,6 +256,24 @@ public final class Gateway implements Service {
             log.info("gateway {}: every session closed; exiting", ctx.self());
             ctx.exit();
         }
+    }
+
+    /**
+     * The output bytes each open connection holds now, written but not yet taken by its socket (what a
+     * client that does not read its answers costs the node). Any thread.
+     */
+    List<Long> queuedOutput() {
+        List<Long> out = new ArrayList<>();
+        io.netty.channel.group.ChannelGroup group = channels;
+        if (group != null) {
+            for (Channel c : group) {
+                io.netty.channel.ChannelOutboundBuffer buffer = c.unsafe().outboundBuffer();
+                if (c != server && buffer != null) {
+                    out.add(buffer.totalPendingWriteBytes());
+                }
+            }
+        }
+        return out;
     }
 
     static InetSocketAddress parseAddress(String listen) {

@@ -14,7 +14,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Serves a Prometheus registry as text on {@code GET /metrics}, with the JDK's HTTP server. Before each
+ * Serves a Prometheus registry as text on {@code GET /metrics}, and the node's health on {@code GET /health}
+ * and {@code GET /ready}, with the JDK's HTTP server. Before each
  * scrape it runs the {@code samplers} (such as {@link NodeMetrics#sample()}), so meters that need a
  * pass over the node's services are computed once per scrape.
  *
@@ -32,13 +33,25 @@ public final class MetricsEndpoint implements AutoCloseable {
         this.executor = executor;
     }
 
+    /** What the health endpoints report; called on the endpoint's thread, so cheap and non-blocking. */
+    public interface Probes {
+        /** The node runs (it has not stopped): {@code GET /health}. A draining node is alive. */
+        boolean alive();
+
+        /** The node wants work (its {@code grpc.health.v1} says SERVING): {@code GET /ready}. */
+        boolean ready();
+    }
+
     /**
-     * Starts serving {@code registry} on {@code bind}.
+     * Starts serving {@code registry} on {@code bind}, and the health endpoints: {@code GET /health},
+     * 200 while {@link Probes#alive} (a liveness probe), else 503; {@code GET /ready}, 200 while
+     * {@link Probes#ready} (a readiness probe), else 503. Each answers with one line of text, so a probe
+     * can read them with no more than a shell (the image's {@code harbor-health}).
      *
      * @throws IOException if the address cannot be bound
      */
-    public static MetricsEndpoint start(InetSocketAddress bind, PrometheusMeterRegistry registry, List<Runnable> samplers)
-            throws IOException {
+    public static MetricsEndpoint start(InetSocketAddress bind, PrometheusMeterRegistry registry, List<Runnable> samplers,
+            Probes probes) throws IOException {
         HttpServer server = HttpServer.create(bind, 16);
         ExecutorService executor = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "harbor-metrics-http");
@@ -58,9 +71,23 @@ public final class MetricsEndpoint implements AutoCloseable {
                 log.warn("a metrics scrape failed: {}", e.toString(), e);
             }
         });
+        server.createContext("/health", exchange -> {
+            try (exchange) {
+                boolean alive = probes.alive();
+                send(exchange, alive ? 200 : 503, alive ? (probes.ready() ? "alive, ready\n" : "alive, not ready\n") : "stopped\n",
+                        "text/plain; charset=utf-8");
+            }
+        });
+        server.createContext("/ready", exchange -> {
+            try (exchange) {
+                boolean ready = probes.ready();
+                send(exchange, ready ? 200 : 503, ready ? "ready\n" : "not ready\n", "text/plain; charset=utf-8");
+            }
+        });
         server.createContext("/", exchange -> {
             try (exchange) {
-                send(exchange, 404, "not found: the metrics are at /metrics\n", "text/plain; charset=utf-8");
+                send(exchange, 404, "not found: the metrics are at /metrics, health at /health and /ready\n",
+                        "text/plain; charset=utf-8");
             }
         });
         server.start();

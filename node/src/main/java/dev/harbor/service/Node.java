@@ -45,7 +45,16 @@ public final class Node implements AutoCloseable {
     /** 2026-01-01T00:00:00Z: local ids are (milliseconds since then) shifted left by 22, plus a counter. */
     private static final long ID_EPOCH_MS = 1_767_225_600_000L;
     private static final int ID_SHIFT = 22;
+    /** How long a stop waits for the monitor to handle every exit event (thousands, on a big node). */
     private static final Duration STOP_WAIT = Duration.ofSeconds(5);
+    /**
+     * How long a stop waits for handlers still running after their service ended. Such a handler can
+     * no longer answer anyone (its callers had their error replies); the wait only lets a step it is in
+     * the middle of (a write, a JDBC statement) finish before the process exits. A handler still
+     * running after that is stuck (sleeping, blocked on I/O): it is left to the process exit, and
+     * logged. One second, so a stuck handler costs a stopping node little of the coordinator's node step.
+     */
+    static final Duration STUCK_HANDLER_WAIT = Duration.ofSeconds(1);
 
     private static final int RUNNING = 0;
     private static final int STOPPING = 1;
@@ -692,7 +701,8 @@ public final class Node implements AutoCloseable {
 
     /**
      * Stops the node: ends every service, newest first ({@code NODE_STOPPED}), lets the monitor handle
-     * every exit event, ends it, then waits (at most 5 s) for service threads to finish. Idempotent.
+     * every exit event (at most 5 s), ends it, then waits (at most {@link #STUCK_HANDLER_WAIT}, 1 s) for
+     * handlers still running to finish. Idempotent.
      */
     public void stop() {
         synchronized (this) {
@@ -717,7 +727,7 @@ public final class Node implements AutoCloseable {
             }
         }
         timer.shutdownNow();
-        awaitRunners(STOP_WAIT);
+        awaitRunners(STUCK_HANDLER_WAIT);
         state = STOPPED;
     }
 

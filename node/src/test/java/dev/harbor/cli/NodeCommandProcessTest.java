@@ -105,6 +105,67 @@ class NodeCommandProcessTest {
         assertThat(stderr).as(String.join("\n", stderr)).anyMatch(l -> l.contains("node 1: stopped"));
     }
 
+    /**
+     * What a load balancer or a Kubernetes probe keeps open (a health Watch), and an idle client
+     * channel, must not hold a stopping node: the Watch hears NOT_SERVING and ends, and the process
+     * exits without waiting for the server's 5 s backstop.
+     */
+    @Test
+    void aHealthWatchAndAnIdleChannelDoNotHoldAStoppingNode() throws Exception {
+        String address = startNode("node.id=1\nnode.listen=127.0.0.1:0\n");
+        io.grpc.ManagedChannel watchChannel = io.grpc.Grpc.newChannelBuilder(address, io.grpc.InsecureChannelCredentials.create()).build();
+        io.grpc.ManagedChannel idle = io.grpc.Grpc.newChannelBuilder(address, io.grpc.InsecureChannelCredentials.create()).build();
+        try {
+            dev.harbor.proto.NodeGrpc.newBlockingStub(idle).withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .listServices(dev.harbor.proto.ListServicesRequest.getDefaultInstance()); // connected, then idle
+            LinkedBlockingQueue<Object> watched = new LinkedBlockingQueue<>();
+            io.grpc.health.v1.HealthGrpc.newStub(watchChannel).watch(io.grpc.health.v1.HealthCheckRequest.getDefaultInstance(),
+                    new io.grpc.stub.StreamObserver<>() {
+                        @Override
+                        public void onNext(io.grpc.health.v1.HealthCheckResponse r) {
+                            watched.add(r.getStatus());
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            watched.add(io.grpc.Status.fromThrowable(t).getCode());
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            watched.add("completed");
+                        }
+                    });
+            assertThat(watched.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS))
+                    .isEqualTo(io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
+
+            MainTest.Run r = MainTest.harbor("stop", "--node", address);
+            assertThat(r.code()).as(r.err()).isZero();
+
+            // Well inside the server's 5 s backstop: the node ends its streams itself.
+            await().atMost(Duration.ofSeconds(3)).until(() -> !process.isAlive());
+            assertThat(process.exitValue()).as("exit code; stderr: %s", stderr).isZero();
+            assertThat(List.copyOf(watched)).as("the Watch hears NOT_SERVING, then ends")
+                    .startsWith(io.grpc.health.v1.HealthCheckResponse.ServingStatus.NOT_SERVING).hasSize(2);
+            assertThat(stderr).as(String.join("\n", stderr)).noneMatch(l -> l.contains("still open"))
+                    .anyMatch(l -> l.contains("node 1: stopped"));
+        } finally {
+            watchChannel.shutdownNow();
+            idle.shutdownNow();
+        }
+    }
+
+    /** A stuck handler holds a stopping node for {@code Node.STUCK_HANDLER_WAIT} (1 s), then is left to the exit. */
+    @Test
+    void aStuckHandlerHoldsAStoppingNodeOneSecondOnly() throws Exception {
+        String address = startNode("node.id=1\nnode.listen=127.0.0.1:0\nservices=" + StuckService.class.getName() + "\n");
+        MainTest.Run r = MainTest.harbor("stop", "--node", address);
+        assertThat(r.code()).as(r.err()).isZero();
+        await().atMost(Duration.ofSeconds(3)).until(() -> !process.isAlive());
+        assertThat(process.exitValue()).as("exit code; stderr: %s", stderr).isZero();
+        assertThat(stderr).as(String.join("\n", stderr)).anyMatch(l -> l.contains("1 service thread(s) still running 1000 ms after stop"));
+    }
+
     @Test
     void anAdminStopStopsTheNodeAndTheProcessExitsZero() throws Exception {
         String address = startNode("node.id=1\nnode.listen=127.0.0.1:0\n");

@@ -35,8 +35,11 @@ import org.junit.jupiter.api.Test;
 class GatewayTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
 
+    private static final String PAD = "x".repeat(1000);
+    private static final String HUGE = "x".repeat(64 * 1024);
     private Node node;
     private Handle gateway;
+    private Gateway gatewayService;
     private InetSocketAddress address;
     /** Requests parked by HOLD, answered when the test says so. */
     private final Queue<DeferredReply> held = new ConcurrentLinkedQueue<>();
@@ -50,6 +53,8 @@ class GatewayTest {
         public String request(dev.harbor.service.ServiceContext ctx, long id, String verb, String text) {
             return switch (verb) {
                 case "ECHO" -> text;
+                case "PAD" -> PAD; // a short request with a long answer
+                case "HUGE" -> HUGE;
                 case "HOLD" -> (String) ctx.call(holder, text, WAIT);
                 case "FAIL" -> throw new IllegalArgumentException("failed on purpose: " + text);
                 default -> throw new IllegalArgumentException("unknown verb " + verb);
@@ -69,7 +74,8 @@ class GatewayTest {
             held.add(msg.defer());
             return null;
         });
-        gateway = node.launch(() -> new Gateway("127.0.0.1:0", s -> new TestSession(), Duration.ofSeconds(5)));
+        gatewayService = new Gateway("127.0.0.1:0", s -> new TestSession(), Duration.ofSeconds(5));
+        gateway = node.launch(() -> gatewayService);
         String listen = node.services().stream().filter(s -> s.handle().equals(gateway)).findFirst().orElseThrow()
                 .tags().get(Gateway.LISTEN_TAG);
         address = new InetSocketAddress("127.0.0.1", Integer.parseInt(listen.substring(listen.lastIndexOf(':') + 1)));
@@ -312,6 +318,107 @@ class GatewayTest {
             c.send(1, "ECHO", "after the fuzz");
             assertThat(c.read()).isEqualTo(new Frame(1, "OK", "after the fuzz"));
         }
+    }
+
+    /**
+     * 100 clients that pipeline requests with long answers and never read them: the gateway stops
+     * reading from each once its answers back up, so what it holds per connection stays bounded and
+     * the node's heap does not grow with what they send, while another client is served as usual.
+     */
+    @Test
+    void clientsThatNeverReadTheirAnswersCannotGrowTheNode() throws Exception {
+        int clients = 100;
+        int requestsEach = 10_000; // 10 MB of answers each, far more than the socket buffers take
+        java.lang.management.MemoryMXBean memory = java.lang.management.ManagementFactory.getMemoryMXBean();
+        long heapBefore = heapAfterGc(memory);
+        List<java.nio.channels.SocketChannel> stalled = new ArrayList<>();
+        try {
+            for (int i = 0; i < clients; i++) {
+                var ch = java.nio.channels.SocketChannel.open();
+                ch.setOption(java.net.StandardSocketOptions.SO_RCVBUF, 64 * 1024); // a small window: its answers back up soon
+                ch.connect(address);
+                ch.configureBlocking(false);
+                stalled.add(ch);
+            }
+            StringBuilder requests = new StringBuilder();
+            for (int id = 1; id <= requestsEach; id++) {
+                requests.append(id).append(" PAD\n");
+            }
+            long written = writeWhileTaken(stalled, requests.toString().getBytes(StandardCharsets.UTF_8));
+
+            try (GatewayClient c = connect()) {
+                c.send(1, "ECHO", "served while 100 others stall");
+                assertThat(c.read()).isEqualTo(new Frame(1, "OK", "served while 100 others stall"));
+            }
+            List<Long> queued = gatewayService.queuedOutput();
+            long heapAfter = heapAfterGc(memory);
+            org.slf4j.LoggerFactory.getLogger(GatewayTest.class).info(
+                    "{} clients not reading: {} request bytes taken of {}; output queued per connection max {} bytes, total {};"
+                            + " heap after GC {} MB before, {} MB after", clients, written, (long) clients * requests.length(),
+                    queued.stream().mapToLong(Long::longValue).max().orElse(0), queued.stream().mapToLong(Long::longValue).sum(),
+                    heapBefore >> 20, heapAfter >> 20);
+            assertThat(queued).as("output queued per connection").hasSizeGreaterThanOrEqualTo(clients)
+                    .allSatisfy(bytes -> assertThat(bytes).isLessThanOrEqualTo(Connection.MAX_QUEUED_OUTPUT));
+            assertThat(heapAfter - heapBefore).as("heap grown by the stalled clients").isLessThan(64L << 20);
+        } finally {
+            for (var ch : stalled) {
+                ch.close();
+            }
+        }
+    }
+
+    /** Answers too long to hold for a client that does not read them: the connection is closed and the session saved. */
+    @Test
+    void aClientThatDoesNotReadLongAnswersIsDisconnected() throws Exception {
+        try (Socket s = new Socket()) {
+            s.setReceiveBufferSize(64 * 1024);
+            s.connect(address);
+            s.setSoTimeout((int) WAIT.toMillis());
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
+            String hello = in.readLine();
+            assertThat(hello).startsWith("* HELLO ");
+            String session = hello.substring("* HELLO ".length());
+            StringBuilder requests = new StringBuilder();
+            for (int id = 1; id <= 300; id++) {
+                requests.append(id).append(" HUGE\n"); // 19 MB of answers, which the client never reads
+            }
+            s.getOutputStream().write(requests.toString().getBytes(StandardCharsets.UTF_8));
+            s.getOutputStream().flush();
+            await().atMost(WAIT).until(() -> saved.containsKey(session));
+            assertThat(saved.get(session).why()).isEqualTo("disconnected");
+        }
+    }
+
+    private static long heapAfterGc(java.lang.management.MemoryMXBean memory) {
+        System.gc();
+        return memory.getHeapMemoryUsage().getUsed();
+    }
+
+    /**
+     * Writes {@code bytes} to every channel for as long as the other end takes them: until all is
+     * written, or no channel has taken anything for a second (the gateway stopped reading), at most 60 s.
+     *
+     * @return the bytes written in all
+     */
+    private static long writeWhileTaken(List<java.nio.channels.SocketChannel> channels, byte[] bytes) throws IOException {
+        long total = 0;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        try (var selector = java.nio.channels.Selector.open()) {
+            for (var ch : channels) {
+                ch.register(selector, java.nio.channels.SelectionKey.OP_WRITE, java.nio.ByteBuffer.wrap(bytes));
+            }
+            while (!selector.keys().isEmpty() && System.nanoTime() < deadline && selector.select(1_000) > 0) {
+                for (var key : selector.selectedKeys()) {
+                    var buffer = (java.nio.ByteBuffer) key.attachment();
+                    total += ((java.nio.channels.SocketChannel) key.channel()).write(buffer);
+                    if (!buffer.hasRemaining()) {
+                        key.cancel();
+                    }
+                }
+                selector.selectedKeys().clear();
+            }
+        }
+        return total;
     }
 
     static final int FUZZ_LINES = 2_000;

@@ -230,6 +230,24 @@ class OperationsTest {
         return out;
     }
 
+    /** The HTTP health endpoints a shell probe reads (the image's harbor-health): alive while running, ready while SERVING. */
+    @Test
+    void httpHealthSaysAliveWhileTheNodeRunsAndReadyUntilItIsCordoned() throws Exception {
+        NodeProcess a = start(1, Map.of("HARBOR_METRICS_LISTEN", "127.0.0.1:0"));
+        assertThat(get(a.metricsPort(), "/health")).isEqualTo("200 alive, ready\n");
+        assertThat(get(a.metricsPort(), "/ready")).isEqualTo("200 ready\n");
+        NodeGrpc.newBlockingStub(channel(a)).withDeadlineAfter(5, TimeUnit.SECONDS).cordon(CordonRequest.getDefaultInstance());
+        assertThat(get(a.metricsPort(), "/health")).as("a cordoned, draining node is alive: not to be restarted")
+                .isEqualTo("200 alive, not ready\n");
+        assertThat(get(a.metricsPort(), "/ready")).isEqualTo("503 not ready\n");
+    }
+
+    private static String get(int port, String path) throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                + path)).GET().build(), HttpResponse.BodyHandlers.ofString());
+        return r.statusCode() + " " + r.body();
+    }
+
     @Test
     void healthSaysServingOnceStartedAndNotServingFromTheMomentTheNodeIsCordoned() throws Exception {
         NodeProcess a = start(1, Map.of());
@@ -275,6 +293,21 @@ class OperationsTest {
         assertThat(node.getServiceList().stream().filter(s -> s.getName().equals("Node")).findFirst().orElseThrow().getMethodList())
                 .extracting(com.google.protobuf.DescriptorProtos.MethodDescriptorProto::getName)
                 .contains("WatchExits", "ListServices", "Kill", "KillMany", "Stop", "Abort", "Cordon");
+    }
+
+    @Test
+    void olderToolsListTheNodesServicesThroughReflectionV1alpha() throws Exception {
+        NodeProcess a = start(1, Map.of());
+        // What older grpcurl and many tools still ask: the v1alpha ServerReflection service.
+        io.grpc.stub.BlockingClientCall<io.grpc.reflection.v1alpha.ServerReflectionRequest, io.grpc.reflection.v1alpha.ServerReflectionResponse> reflection =
+                io.grpc.reflection.v1alpha.ServerReflectionGrpc.newBlockingV2Stub(channel(a)).withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .serverReflectionInfo();
+        reflection.write(io.grpc.reflection.v1alpha.ServerReflectionRequest.newBuilder().setListServices("").build());
+        io.grpc.reflection.v1alpha.ServerReflectionResponse r = reflection.read();
+        reflection.halfClose();
+        assertThat(r.getListServicesResponse().getServiceList()).extracting(io.grpc.reflection.v1alpha.ServiceResponse::getName)
+                .contains("harbor.v1.Node", "harbor.v1.Harbor", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                        "grpc.reflection.v1alpha.ServerReflection");
     }
 
     @Test
