@@ -8,7 +8,7 @@ import java.util.TreeMap;
 import picocli.CommandLine.Command;
 
 /** {@code harbor services}: lists a node's live services. */
-@Command(name = "services", description = "Lists the services alive on a node: handle, type, names, tags, mailbox depth, messages handled.")
+@Command(name = "services", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, description = "Lists the services alive on a node: handle, type, names, tags, mailbox depth, messages handled.")
 final class ServicesCommand extends NodeClientCommand {
     @Override
     public Integer call() {

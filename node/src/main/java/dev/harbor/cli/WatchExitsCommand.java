@@ -19,7 +19,7 @@ import picocli.CommandLine.Option;
  * {@code --follow} it ends once it has printed the retained backlog; with it, it follows the live
  * events through disconnects and node restarts until interrupted.
  */
-@Command(name = "watch-exits", description = {
+@Command(name = "watch-exits", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, description = {
         "Prints the services alive on a node, then one line per exit event: seq, handle, names, node, reason, time, detail.",
         "Without --follow it stops once it has caught up with the node; with --follow it keeps following through"
                 + " disconnects (resuming after the last event it printed) until interrupted (Ctrl-C)."})

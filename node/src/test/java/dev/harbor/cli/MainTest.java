@@ -77,6 +77,29 @@ class MainTest {
     }
 
     @Test
+    void everyCommandAnswersHelpWithItsUsageAndExitsZero() {
+        for (String command : Main.commandLine().getSubcommands().keySet()) {
+            if (command.equals("help")) {
+                continue;
+            }
+            Run r = harbor(command, "--help");
+            assertThat(r.code()).as("harbor %s --help: %s", command, r.err()).isZero();
+            assertThat(r.out()).as("harbor %s --help", command).contains("Usage: harbor " + command).contains("--help");
+            assertThat(r.err()).as("harbor %s --help", command).isEmpty();
+        }
+    }
+
+    @Test
+    void nodeHelpListsEverySettingAndTheClasspathOption() {
+        Run r = harbor("node", "--help");
+        assertThat(r.code()).isZero();
+        for (String key : NodeConfig.KEYS) {
+            assertThat(r.out()).as("harbor node --help names %s", key).containsPattern("(?m)^\\s+" + java.util.regex.Pattern.quote(key) + "\\s");
+        }
+        assertThat(r.out()).contains("--classpath").contains("HARBOR_CLASSPATH").contains("--config");
+    }
+
+    @Test
     void servicesPrintsATableOfTheLiveServices() {
         Run r = harbor("services", "--node", node.advertise());
         assertThat(r.code()).as(r.err()).isZero();

@@ -43,17 +43,24 @@ class NodeCommandProcessTest {
     }
 
     /** Starts a node process and returns the address from its ready line. */
-    private String startNode(String config) throws Exception {
-        Path file = dir.resolve("node.properties");
-        Files.writeString(file, config);
-        String java = ProcessHandle.current().info().command().orElse("java");
-        process = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "node", "--config", file.toString()).start();
-        pump(process.getInputStream(), stdout::add);
-        pump(process.getErrorStream(), stderr::add);
+    private String startNode(String config, String... moreArgs) throws Exception {
+        launch(config, moreArgs);
         String ready = stdout.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         assertThat(ready).as("the ready line; stderr: %s", stderr).isNotNull().matches("harbor node 1 ready on 127\\.0\\.0\\.1:\\d+");
         return ready.substring(ready.lastIndexOf(' ') + 1);
+    }
+
+    /** Starts {@code harbor node --config <config> <moreArgs>} as a child JVM, its output pumped into the queues. */
+    private void launch(String config, String... moreArgs) throws IOException {
+        Path file = dir.resolve("node.properties");
+        Files.writeString(file, config);
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> command = new java.util.ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "node", "--config", file.toString()));
+        command.addAll(List.of(moreArgs));
+        process = new ProcessBuilder(command).start();
+        pump(process.getInputStream(), stdout::add);
+        pump(process.getErrorStream(), stderr::add);
     }
 
     private static void pump(java.io.InputStream in, java.util.function.Consumer<String> sink) {
@@ -112,5 +119,29 @@ class NodeCommandProcessTest {
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).as("exited; stderr: %s", stderr).isTrue();
         assertThat(process.exitValue()).as("exit code; stderr: %s", stderr).isZero();
+    }
+
+    @Test
+    void aServiceCompiledOutsideTheProjectRunsFromTheFolderGivenWithClasspath() throws Exception {
+        Path services = dir.resolve("services");
+        Files.createDirectories(services);
+        OutsideService.jar(services.resolve("greeter.jar"), dir.resolve("src"));
+        String config = "node.id=1\nnode.listen=127.0.0.1:0\nservices=" + OutsideService.CLASS + "(hello)\n";
+
+        // Without the folder the node refuses to start, and says how to add the jar.
+        launch(config);
+        assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).as("exited; stderr: %s", stderr).isTrue();
+        assertThat(process.exitValue()).isEqualTo(2);
+        await().atMost(WAIT).until(() -> stderr.stream().anyMatch(l -> l.contains("--classpath")));
+        assertThat(String.join("\n", stderr)).contains("no class " + OutsideService.CLASS).doesNotContain("lib/");
+
+        stderr.clear();
+        String address = startNode(config, "--classpath", services.toString());
+        MainTest.Run listed = MainTest.harbor("services", "--node", address);
+        assertThat(listed.code()).as(listed.err()).isZero();
+        assertThat(listed.out()).contains(OutsideService.CLASS).contains("hello");
+        MainTest.Run stopped = MainTest.harbor("stop", "--node", address);
+        assertThat(stopped.code()).as(stopped.err()).isZero();
+        assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
     }
 }
