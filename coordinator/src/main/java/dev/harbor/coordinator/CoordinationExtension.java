@@ -144,12 +144,13 @@ public final class CoordinationExtension implements NodeExtension {
         }
         try {
             long n = Long.parseLong(v);
-            if (n <= 0) {
+            if (n <= 0 || n > 0xFFFF_FFFFL) {
                 throw new NumberFormatException();
             }
             return n;
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + " must be a positive number of milliseconds, not '" + v + "'");
+            throw new IllegalArgumentException(key + " must be a number of milliseconds from 1 to 4294967295 (a budget on the"
+                    + " wire is a uint32), not '" + v + "'");
         }
     }
 

@@ -14,7 +14,7 @@ final class ServicesCommand extends NodeClientCommand {
     public Integer call() {
         return unary(stub -> stub.listServices(ListServicesRequest.getDefaultInstance()), answer -> {
             PrintWriter out = out();
-            out.println("node " + answer.getNode() + " at " + node + ": " + answer.getServicesCount() + " service(s)");
+            out.println("node " + Integer.toUnsignedString(answer.getNode()) + " at " + node + ": " + answer.getServicesCount() + " service(s)");
             TextTable table = new TextTable("HANDLE", "TYPE", "NAMES", "TAGS", "MAILBOX", "HANDLED");
             for (var wire : answer.getServicesList()) {
                 ServiceInfo s = Wire.service(wire);

@@ -493,7 +493,7 @@ public final class Harbor implements Remote, AutoCloseable {
         }
         int id = h.getNode();
         if (id < 1 || id > Handle.MAX_NODE) {
-            throw new LinkRefused("node id " + id + " is out of range 1-" + Handle.MAX_NODE);
+            throw new LinkRefused("node id " + Integer.toUnsignedString(id) + " is out of range 1-" + Handle.MAX_NODE);
         }
         if (id == node.id()) {
             throw new LinkRefused("node id " + id + " is this node's own id: node ids must be unique in a cluster");

@@ -299,9 +299,10 @@ class HostileInputTest {
         Outcome otherCluster = link(List.of(frame(hello(77, 5).setHello(Hello.newBuilder().setCluster("evil").setNode(77)))));
         assertClear(otherCluster, Status.Code.FAILED_PRECONDITION, "cluster 'evil'");
 
-        for (int id : new int[] {0, 65536, -1}) {
+        for (int id : new int[] {0, 65536, -1, Integer.MIN_VALUE}) {
+            // Node ids are uint32 on the wire: 2^31 and 2^32-1 are shown as such, never as negative numbers.
             Outcome outOfRange = link(List.of(frame(hello(id, 5))));
-            assertClear(outOfRange, Status.Code.FAILED_PRECONDITION, "out of range");
+            assertClear(outOfRange, Status.Code.FAILED_PRECONDITION, "node id " + Integer.toUnsignedString(id) + " is out of range");
         }
 
         // A Hello that lists the target's own service, or binds a name to the peer's service, as its own.
