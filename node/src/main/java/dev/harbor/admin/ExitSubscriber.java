@@ -265,7 +265,11 @@ public final class ExitSubscriber implements AutoCloseable {
         Attempt a = new Attempt(fromSeq);
         current = a;
         try {
-            stub.watchExits(WatchExitsRequest.newBuilder().setFromSeq(fromSeq).build(), a);
+            // The incarnation our from_seq was counted in: a node whose process restarted since starts
+            // its new life from the first event at once (new_life), instead of our seq of the old one.
+            Identity known = identity;
+            stub.watchExits(WatchExitsRequest.newBuilder().setFromSeq(fromSeq)
+                    .setIncarnation(fromSeq > 0 && known != null ? known.incarnation() : 0).build(), a);
         } catch (RuntimeException e) { // the channel was shut down by close() meanwhile
             log.debug("exit subscriber of {}: not connecting: {}", target, e.toString());
         }
@@ -370,8 +374,9 @@ public final class ExitSubscriber implements AutoCloseable {
             Identity before = identity;
             if (before != null && (before.node() != now.node() || before.incarnation() != now.incarnation())) {
                 newLife(before, now);
-                if (requestedFrom > 0) {
-                    // We asked the new life for events after a seq of the old one: start it again from 0.
+                if (requestedFrom > 0 && !wire.getNewLife()) {
+                    // A node that does not read the request's incarnation (an older one) took our seq of
+                    // the old life as one of its own: ask it again from 0.
                     identity = now;
                     restartFromZero = true;
                     cancel("a new life of the node answered; restarting from its first event");

@@ -144,4 +144,58 @@ class NodeCommandProcessTest {
         assertThat(stopped.code()).as(stopped.err()).isZero();
         assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
     }
+
+    @Test
+    void anExitSubscriberFollowsANodeAcrossAProcessRestartAndTheStreamMarksTheNewLife() throws Exception {
+        int port = MainTest.freePort();
+        String config = "node.id=1\nnode.listen=127.0.0.1:" + port + "\nservices=" + NamedService.class.getName() + "(db), "
+                + NamedService.class.getName() + "(cache)\n";
+        String address = startNode(config);
+        Seen seen = new Seen();
+        try (ExitSubscriber watcher = ExitSubscriber.builder(address, seen).start()) {
+            assertThat(watcher.awaitCaughtUp(WAIT)).isTrue();
+            long oldLife = watcher.identity().orElseThrow().incarnation();
+            MainTest.Run killed = MainTest.harbor("kill", "--node", address, handleNamed(seen, "cache"));
+            assertThat(killed.code()).as(killed.err()).isZero();
+            // A stop streams its last events (db, then the monitor): the subscriber has seq 1-3 of this life.
+            assertThat(MainTest.harbor("stop", "--node", address).code()).isZero();
+            assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+            await().atMost(WAIT).until(() -> watcher.lastSeq() == 3);
+
+            // The same node, a new process: its exit log numbers from 1 again.
+            stdout.clear();
+            startNode(config);
+            await().atMost(WAIT).until(() -> watcher.identity().orElseThrow().incarnation() != oldLife && watcher.isCaughtUp());
+            assertThat(MainTest.harbor("kill", "--node", address, handleNamed(seen, "cache")).code()).isZero();
+            await().atMost(WAIT).until(() -> watcher.lastSeq() == 1);
+            List<ExitEvent> all = List.copyOf(seen.exits);
+            assertThat(all).extracting(ExitEvent::seq).containsExactly(1L, 2L, 3L, 1L);
+            assertThat(all.getLast().names()).containsExactly("cache");
+            assertThat(all.getLast().reason()).isEqualTo(ExitReason.KILLED);
+
+            // What the subscriber asks when it resumes: seq 3 of the old life. The stream says it is a new life.
+            var channel = io.grpc.Grpc.newChannelBuilder(address, io.grpc.InsecureChannelCredentials.create()).build();
+            try {
+                var items = dev.harbor.proto.NodeGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .watchExits(dev.harbor.proto.WatchExitsRequest.newBuilder().setFromSeq(3).setIncarnation(oldLife).build());
+                var head = items.next().getNode();
+                assertThat(head.getNewLife()).isTrue();
+                assertThat(head.getIncarnation()).isNotEqualTo(oldLife);
+                dev.harbor.proto.ExitStreamItem item = items.next();
+                while (item.hasAlive()) {
+                    item = items.next();
+                }
+                assertThat(item.getExit().getSeq()).as("this life's first event").isEqualTo(1);
+            } finally {
+                channel.shutdownNow();
+            }
+        }
+        assertThat(MainTest.harbor("stop", "--node", address).code()).isZero();
+    }
+
+    /** The handle, as text, of the live service named {@code name} the subscriber knows of. */
+    private static String handleNamed(Seen seen, String name) {
+        return await().atMost(WAIT).until(() -> seen.alive.stream().filter(s -> s.names().contains(name)).map(s -> s.handle().toString())
+                .reduce((a, b) -> b).orElse(null), java.util.Objects::nonNull);
+    }
 }
