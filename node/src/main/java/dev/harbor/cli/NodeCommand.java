@@ -111,15 +111,27 @@ final class NodeCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Lists every setting a node reads, its own and its extensions', at the end of {@code harbor node --help}. */
+    /** Lists every setting a node reads, its own and its extensions', before the end of {@code harbor node --help}. */
     static final class SettingsHelp implements picocli.CommandLine.IModelTransformer {
+        private static final String SECTION = "settings";
+
         @Override
         public CommandSpec transform(CommandSpec spec) {
-            java.util.List<String> footer = new java.util.ArrayList<>();
-            footer.add("");
-            footer.add("Settings (in the --config file, or HARBOR_<KEY> variables):");
-            NodeConfig.allKeyHelp().forEach((key, help) -> footer.add(String.format("  %-26s %s", key, help)));
-            spec.usageMessage().footer(footer.toArray(String[]::new));
+            var usage = spec.usageMessage();
+            java.util.Map<String, picocli.CommandLine.IHelpSectionRenderer> sections = new java.util.LinkedHashMap<>(usage.sectionMap());
+            sections.put(SECTION, help -> {
+                int width = usage.width();
+                var table = picocli.CommandLine.Help.TextTable.forColumns(help.colorScheme(),
+                        new picocli.CommandLine.Help.Column(28, 2, picocli.CommandLine.Help.Column.Overflow.SPAN),
+                        new picocli.CommandLine.Help.Column(width - 28, 1, picocli.CommandLine.Help.Column.Overflow.WRAP));
+                NodeConfig.allKeyHelp().forEach(table::addRowValues);
+                return "%nSettings (in the --config file, or HARBOR_<KEY> variables):%n".formatted() + table;
+            });
+            java.util.List<String> keys = new java.util.ArrayList<>(usage.sectionKeys());
+            int footer = keys.indexOf(picocli.CommandLine.Model.UsageMessageSpec.SECTION_KEY_FOOTER_HEADING);
+            keys.add(footer < 0 ? keys.size() : footer, SECTION);
+            usage.sectionMap(sections);
+            usage.sectionKeys(keys);
             return spec;
         }
     }
