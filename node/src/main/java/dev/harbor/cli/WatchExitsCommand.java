@@ -30,6 +30,11 @@ final class WatchExitsCommand extends NodeClientCommand {
             description = "Print the exit events after this seq (default 0: every event the node still retains).")
     long from;
 
+    @Option(names = "--incarnation", paramLabel = "N", defaultValue = "0",
+            description = "The incarnation --from was counted in (as the header line printed it): if the node's process"
+                    + " has restarted since, print its new life from the first event instead. Default 0: --from is of the current life.")
+    long incarnation;
+
     @Option(names = "--follow", description = "Keep following live exit events, reconnecting after disconnects.")
     boolean follow;
 
@@ -40,7 +45,8 @@ final class WatchExitsCommand extends NodeClientCommand {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--from: expected a seq of 0 or more, got " + from);
         }
         Printer printer = new Printer(out());
-        ExitSubscriber subscriber = ExitSubscriber.builder(target, printer).fromSeq(from).credentials(credentials()).start();
+        ExitSubscriber subscriber = ExitSubscriber.builder(target, printer).fromSeq(from, incarnation).credentials(credentials())
+                .start();
         try {
             Status failure = printer.done.get();
             return failure == null ? 0 : failed(failure);

@@ -231,6 +231,22 @@ class MainTest {
     }
 
     @Test
+    void watchExitsFromASeqOfAnEarlierProcessLifePrintsThisLifeFromItsFirstEvent() {
+        node.node().kill(node.node().launch(() -> (ctx, msg) -> null));
+        node.node().kill(db);
+        Run current = harbor("watch-exits", "--node", node.advertise());
+        String incarnation = current.out().lines().findFirst().orElseThrow().replaceAll(".*incarnation (-?\\d+),.*", "$1");
+        // --from 9 counted in another life (incarnation 1): the node's new life from its first event.
+        Run earlier = harbor("watch-exits", "--node", node.advertise(), "--from", "9", "--incarnation", "1");
+        assertThat(earlier.code()).as(earlier.err()).isZero();
+        assertThat(earlier.out()).contains(System.lineSeparator() + "1 ").contains(System.lineSeparator() + "2 ")
+                .contains("-- caught up at #2");
+        // Counted in this life, 9 is still above the newest.
+        Run sameLife = harbor("watch-exits", "--node", node.advertise(), "--from", "9", "--incarnation", incarnation);
+        assertThat(sameLife.code()).as(sameLife.out()).isEqualTo(2);
+    }
+
+    @Test
     void watchExitsFollowPrintsLiveExitsUntilInterrupted() throws Exception {
         StringWriter out = new StringWriter();
         CommandLine cli = new CommandLine(new Main());
