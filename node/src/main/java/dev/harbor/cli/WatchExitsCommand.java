@@ -78,7 +78,7 @@ final class WatchExitsCommand extends NodeClientCommand {
 
         @Override
         public void onIdentity(ExitSubscriber.Identity id) {
-            out.println((connectedOnce ? "-- reconnected: " : "") + "node " + id.node() + " at " + node + ", incarnation "
+            out.println((connectedOnce ? "-- reconnected: " : "") + "node " + Integer.toUnsignedString(id.node()) + " at " + node + ", incarnation "
                     + id.incarnation() + ", newest exit #" + id.lastSeq());
             out.flush();
             connectedOnce = true;
