@@ -91,6 +91,8 @@ class MainTest {
 
     @Test
     void nodeHelpListsEverySettingAndTheClasspathOption() {
+        assertThat(NodeConfig.KEY_HELP).as("a line of help for every key, and for keys only").containsOnlyKeys(NodeConfig.KEYS)
+                .allSatisfy((key, help) -> assertThat(help).as(key).isNotBlank());
         Run r = harbor("node", "--help");
         assertThat(r.code()).isZero();
         for (String key : NodeConfig.KEYS) {
