@@ -445,6 +445,9 @@ class HostileInputTest {
                 Status.Code.INVALID_ARGUMENT, "belongs to node 2");
         assertClear(unary(KILL, KillRequest.newBuilder().setHandle(dev.harbor.proto.Handle.newBuilder().setNode(1)).build()
                 .toByteArray(), TOKEN), Status.Code.INVALID_ARGUMENT, "local id 0");
+        // uint32 node ids at or above 2^31 are named as such, not as negative numbers.
+        assertClear(unary(KILL, KillRequest.newBuilder().setHandle(dev.harbor.proto.Handle.newBuilder().setNode(Integer.MIN_VALUE)
+                .setId(-1L)).build().toByteArray(), TOKEN), Status.Code.INVALID_ARGUMENT, "node id 2147483648 is out of range");
         assertClear(unary(KILL, new byte[] {0x0a, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x07}, TOKEN),
                 Status.Code.INVALID_ARGUMENT, "not a valid protobuf message");
         assertClear(unary(KILL, KillRequest.newBuilder().setHandle(Wire.handle(target.node().monitor())).build().toByteArray(),
