@@ -49,6 +49,15 @@ public final class CoordinationExtension implements NodeExtension {
     }
 
     @Override
+    public Map<String, String> keyHelp() {
+        return Map.of(ENABLED, "true to host the shutdown coordinator on this node (default false)",
+                OPEN, "true to serve the coordinator's API without a token (default false: a token is required)",
+                STATE_DIR, "where the coordinator keeps its run record (default harbor-coordinator-<node.id>, in the working directory)",
+                BUDGET_MS, "the budget of a Shutdown or Plan call that names none, in ms (default 30000)",
+                DEPENDS_ON, "comma-separated ids of the nodes this node depends on: it stops before them");
+    }
+
+    @Override
     public List<ServerServiceDefinition> prepare(Node node, Harbor harbor, Map<String, String> s) {
         this.node = node;
         this.dependsOn = nodeIds(s.getOrDefault(DEPENDS_ON, ""));
@@ -142,12 +151,13 @@ public final class CoordinationExtension implements NodeExtension {
         }
         try {
             long n = Long.parseLong(v);
-            if (n <= 0) {
+            if (n <= 0 || n > 0xFFFF_FFFFL) {
                 throw new NumberFormatException();
             }
             return n;
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + " must be a positive number of milliseconds, not '" + v + "'");
+            throw new IllegalArgumentException(key + " must be a number of milliseconds from 1 to 4294967295 (a budget on the"
+                    + " wire is a uint32), not '" + v + "'");
         }
     }
 

@@ -74,7 +74,7 @@ final class CoordinatorApi extends CoordinatorGrpc.CoordinatorImplBase {
     private static boolean validNodes(java.util.List<Integer> nodes, StreamObserver<?> responses) {
         for (int n : nodes) {
             if (n < 1 || n > Handle.MAX_NODE) {
-                responses.onError(Status.INVALID_ARGUMENT.withDescription("node id " + n + " is out of range 1-" + Handle.MAX_NODE)
+                responses.onError(Status.INVALID_ARGUMENT.withDescription("node id " + Integer.toUnsignedString(n) + " is out of range 1-" + Handle.MAX_NODE)
                         .asRuntimeException());
                 return false;
             }

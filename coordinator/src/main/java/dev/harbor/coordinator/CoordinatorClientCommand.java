@@ -30,9 +30,11 @@ abstract class CoordinatorClientCommand extends RemoteCommand {
             description = "Stop only these nodes (and those that depend on them), e.g. --nodes 2,3. Default: all.")
     List<Integer> nodes = new ArrayList<>();
 
+    /** The --budget in ms as the wire's uint32 carries it: 1 to 4294967295 (about 49 days). */
     int budgetMs() {
-        if (budget.isZero() || budget.toMillis() > Integer.MAX_VALUE) {
-            throw new ParameterException(spec.commandLine(), "--budget: expected a positive duration under 24 days, got " + budget);
+        if (budget.isZero() || budget.isNegative() || budget.toMillis() > 0xFFFF_FFFFL) {
+            throw new ParameterException(spec.commandLine(), "--budget: expected a positive duration of at most 4294967295ms"
+                    + " (about 49 days), got " + budget.toMillis() + "ms");
         }
         return (int) budget.toMillis();
     }

@@ -20,30 +20,33 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       how long each finished step took, from its start to its exit event;</li>
  *   <li>{@code harbor.coordinator.escalations} ({@code harbor_coordinator_escalations_total}): steps that overran their timeout.</li>
  * </ul>
- * Meters live in a composite registry of their own from the start, so the coordinator service can record
- * before the node's registry is bound ({@link #bindTo}). Recorded from the coordinator service's
+ * Meters live in a composite registry of their own, so the coordinator service records the same way
+ * whether or not a node's registry is bound ({@link #bindTo}, which registers them; a node binds it right
+ * after the coordinator is made, before it can run a shutdown). Recorded from the coordinator service's
  * handlers (one at a time); read by the scraping thread (an atomic and Micrometer's own meters).
  */
 public final class CoordinatorMetrics {
     private final CompositeMeterRegistry registry = new CompositeMeterRegistry();
     private final AtomicInteger running = new AtomicInteger();
-    private final Counter escalations;
 
     CoordinatorMetrics() {
+    }
+
+    /**
+     * Serves the meters through {@code node} (the node's Prometheus registry) too. The node's registry is
+     * added before any meter is registered: Micrometer warns (at start-up, on every coordinator node)
+     * when a registry joins a composite that already has meters.
+     */
+    void bindTo(MeterRegistry node) {
+        registry.add(node);
         Gauge.builder("harbor.coordinator.run", running, AtomicInteger::get).tag("state", "running")
                 .description("1 while a shutdown run is in progress").register(registry);
         Gauge.builder("harbor.coordinator.run", running, r -> 1 - r.get()).tag("state", "idle")
                 .description("1 while no shutdown run is in progress").register(registry);
-        escalations = Counter.builder("harbor.coordinator.escalations").description("steps that overran their timeout")
-                .register(registry);
+        Counter.builder("harbor.coordinator.escalations").description("steps that overran their timeout").register(registry);
         for (String result : new String[] {"clean", "not_clean"}) {
             Counter.builder("harbor.coordinator.runs").tag("result", result).description("shutdown runs ended").register(registry);
         }
-    }
-
-    /** Serves the meters through {@code node} (the node's Prometheus registry) too. */
-    void bindTo(MeterRegistry node) {
-        registry.add(node);
     }
 
     void runStarted() {
@@ -62,6 +65,7 @@ public final class CoordinatorMetrics {
     }
 
     void escalated() {
-        escalations.increment();
+        Counter.builder("harbor.coordinator.escalations").description("steps that overran their timeout").register(registry)
+                .increment();
     }
 }

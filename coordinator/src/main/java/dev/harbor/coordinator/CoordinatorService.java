@@ -167,7 +167,11 @@ public final class CoordinatorService implements Service {
             }
             case RegisterService r -> register(m.from(), r);
             case RegisterNode r -> {
-                nodeDependencies.put(r.getNode(), new HashSet<>(r.getDependsOnList()));
+                Set<Integer> on = new HashSet<>();
+                for (int d : r.getDependsOnList()) {
+                    on.add(nodeId(d, "depends_on"));
+                }
+                nodeDependencies.put(nodeId(r.getNode(), "node"), on);
                 yield Registered.newBuilder().setCoordinator(context.self().toString()).build();
             }
             case PlanRequest r -> plan(budgetOf(r.getBudgetMs()), r.getNodesList());
@@ -228,20 +232,29 @@ public final class CoordinatorService implements Service {
         }
         ServiceInfo.Builder info = known == null
                 ? ServiceInfo.newBuilder().setHandle(Wire.handle(from)) : known.toBuilder();
-        info.putTags(OrderedExit.ROLE_TAG, r.getRole()).putTags(OrderedExit.DRAIN_TIMEOUT_TAG, Integer.toString(r.getDrainTimeoutMs()));
+        info.putTags(OrderedExit.ROLE_TAG, r.getRole()).putTags(OrderedExit.DRAIN_TIMEOUT_TAG, Integer.toUnsignedString(r.getDrainTimeoutMs()));
         if (r.getDependsOnCount() > 0) {
             info.putTags(OrderedExit.DEPENDS_ON_TAG, String.join(",", r.getDependsOnList()));
         }
         view.alive(new Feed.Alive(from.node(), info.build()));
-        log.info("coordinator: {} registered as {} (drain {} ms, depends on {})", from, r.getRole(), r.getDrainTimeoutMs(),
+        log.info("coordinator: {} registered as {} (drain {} ms, depends on {})", from, r.getRole(), Integer.toUnsignedLong(r.getDrainTimeoutMs()),
                 r.getDependsOnList());
         return Registered.newBuilder().setCoordinator(ctx.self().toString()).build();
     }
 
     // ------------------------------------------------------------------ planning
 
+    /** A node id from the wire (a uint32), checked to be 1-65535; the error shows it unsigned. */
+    private static int nodeId(int wire, String field) {
+        if (wire < 1 || wire > dev.harbor.service.Handle.MAX_NODE) {
+            throw new IllegalArgumentException(field + ": node id " + Integer.toUnsignedString(wire) + " is out of range 1-"
+                    + dev.harbor.service.Handle.MAX_NODE);
+        }
+        return wire;
+    }
+
     private Duration budgetOf(int ms) {
-        return ms == 0 ? settings.defaultBudget() : Duration.ofMillis(ms);
+        return Run.budgetOf(ms, settings.defaultBudget());
     }
 
     private PlanResponse plan(Duration budget, List<Integer> scope) {
@@ -249,9 +262,9 @@ public final class CoordinatorService implements Service {
             Plan p = makePlan(scope);
             try {
                 p.checkBudget(budget, settings.escalationGrace());
-                return Run.describe(p, budget, "");
+                return Run.describe(p, budget, settings.escalationGrace(), "");
             } catch (PlanRefused e) {
-                return Run.describe(p, budget, e.getMessage());
+                return Run.describe(p, budget, settings.escalationGrace(), e.getMessage());
             }
         } catch (PlanRefused e) {
             return PlanResponse.newBuilder().setBudgetMs((int) budget.toMillis()).setRefusal(e.getMessage()).build();
@@ -284,7 +297,7 @@ public final class CoordinatorService implements Service {
         }
         if (run != null && !run.ended) {
             join(s.listener());
-            return new Started(Run.describe(run.plan, run.budget, ""), true, false);
+            return new Started(Run.describe(run.plan, run.budget, settings.escalationGrace(), ""), true, false);
         }
         Duration budget = budgetOf(s.request().getBudgetMs());
         Plan plan;
@@ -298,7 +311,7 @@ public final class CoordinatorService implements Service {
             }
             return new Started(refused, false, true);
         }
-        PlanResponse described = Run.describe(plan, budget, "");
+        PlanResponse described = Run.describe(plan, budget, settings.escalationGrace(), "");
         if (s.request().getDryRun()) {
             return new Started(described, false, false);
         }
@@ -607,7 +620,7 @@ public final class CoordinatorService implements Service {
                     p.hasService() ? Wire.handle(p.getService()) : null, p.getRole().isEmpty() ? null : p.getRole(),
                     Duration.ofMillis(p.getTimeoutMs()), new LinkedHashSet<>(p.getAfterList())));
         }
-        run = new Run(saved.id(), Plan.restore(steps), Duration.ofMillis(saved.budgetMs()), saved.startEpochMs());
+        run = new Run(saved.id(), Plan.restore(steps), Duration.ofMillis(Integer.toUnsignedLong(saved.budgetMs())), saved.startEpochMs());
         settings.metrics().runStarted();
         run.emit(ShutdownProgress.newBuilder().setPlan(saved.plan()));
         saved.finished().forEach((id, outcome) -> {

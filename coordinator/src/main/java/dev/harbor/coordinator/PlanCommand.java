@@ -31,11 +31,15 @@ final class PlanCommand extends CoordinatorClientCommand {
         for (PlannedStep s : plan.getStepsList()) {
             String after = s.getAfterCount() == 0 ? "-" : s.getAfterCount() <= 3 ? String.join(", ", s.getAfterList())
                     : s.getAfterCount() + " steps";
-            out.printf("%-40s %-9s %5d %7d ms  %s%n", s.getId(), s.getKind(), s.getNode(), s.getTimeoutMs(), after);
+            out.printf("%-40s %-9s %5s %7s ms  %s%n", s.getId(), s.getKind(), Integer.toUnsignedString(s.getNode()),
+                    Long.toUnsignedString(s.getTimeoutMs()), after);
         }
-        out.printf("critical path %d ms (%s), budget %d ms%n", plan.getCriticalPathMs(), String.join(" -> ", plan.getCriticalStepsList()),
-                plan.getBudgetMs());
-        out.println(plan.getRefusal().isEmpty() ? "the plan fits the budget" : "REFUSED: " + plan.getRefusal());
+        // The same names as the API's fields (worst_case_ms, critical_path_ms, escalation_grace_ms, budget_ms).
+        out.printf("worst case %s ms = critical path %s ms (%s) + %d steps x %s ms escalation grace; budget %s ms%n",
+                Long.toUnsignedString(plan.getWorstCaseMs()), Long.toUnsignedString(plan.getCriticalPathMs()),
+                String.join(" -> ", plan.getCriticalStepsList()), Integer.toUnsignedLong(plan.getEscalatableSteps()),
+                Long.toUnsignedString(plan.getEscalationGraceMs()), Integer.toUnsignedString(plan.getBudgetMs()));
+        out.println(plan.getRefusal().isEmpty() ? "the plan fits the budget (worst case <= budget)" : "REFUSED: " + plan.getRefusal());
         out.flush();
     }
 }

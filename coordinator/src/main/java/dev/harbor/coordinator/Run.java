@@ -128,7 +128,7 @@ final class Run {
 
     Report report() {
         Report.Builder r = Report.newBuilder().setRunId(id).setTotalMs(elapsedMs())
-                .setCriticalPathMs(plan.criticalPath().toMillis());
+                .setCriticalPathMs(plan.criticalPath().toMillis()).setBudgetMs((int) budget.toMillis());
         boolean clean = true;
         for (StepState s : steps.values()) {
             r.addSteps(finishedItem(s));
@@ -137,10 +137,15 @@ final class Run {
         return r.setClean(clean && elapsedMs() <= budget.toMillis()).build();
     }
 
-    /** The plan as the API shows it. */
-    static PlanResponse describe(Plan plan, Duration budget, String refusal) {
+    /**
+     * The plan as the API shows it, with the figures of its budget check ({@link Plan#checkBudget}).
+     * {@code budget} is at most 2^32-1 ms (the wire's uint32), as {@link #budgetOf} makes it.
+     */
+    static PlanResponse describe(Plan plan, Duration budget, Duration escalationGrace, String refusal) {
         PlanResponse.Builder b = PlanResponse.newBuilder().setCriticalPathMs(plan.criticalPath().toMillis())
                 .addAllCriticalSteps(plan.criticalSteps()).setBudgetMs((int) budget.toMillis()).setRefusal(refusal)
+                .setWorstCaseMs(plan.worstCase(escalationGrace).toMillis()).setEscalationGraceMs(escalationGrace.toMillis())
+                .setEscalatableSteps(plan.escalatableSteps())
                 .addAllNodes(plan.nodes());
         for (Step s : plan.steps()) {
             PlannedStep.Builder p = PlannedStep.newBuilder().setId(s.id())
@@ -153,6 +158,14 @@ final class Run {
             b.addSteps(p);
         }
         return b.build();
+    }
+
+    /**
+     * The budget a request's {@code budget_ms} (a uint32, so read unsigned: up to 4294967295 ms) asks
+     * for, or {@code fallback} if it is 0 (unset).
+     */
+    static Duration budgetOf(int budgetMs, Duration fallback) {
+        return budgetMs == 0 ? fallback : Duration.ofMillis(Integer.toUnsignedLong(budgetMs));
     }
 
     /** Follows a run's progress. Called on the coordinator service's thread, one item at a time. */

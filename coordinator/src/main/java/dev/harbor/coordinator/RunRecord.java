@@ -40,7 +40,7 @@ final class RunRecord {
     }
 
     void begin(String id, int budgetMs, long startEpochMs, PlanResponse plan) {
-        String line = "run " + id + " " + budgetMs + " " + startEpochMs + " "
+        String line = "run " + id + " " + Integer.toUnsignedString(budgetMs) + " " + startEpochMs + " "
                 + Base64.getEncoder().encodeToString(plan.toByteArray()) + "\n";
         try {
             Files.writeString(file, line, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
@@ -87,7 +87,7 @@ final class RunRecord {
                     done.put(f[1], StepFinished.Outcome.valueOf(f[2]));
                 }
             }
-            return new Saved(head[1], Integer.parseInt(head[2]), Long.parseLong(head[3]), plan, done);
+            return new Saved(head[1], Integer.parseUnsignedInt(head[2]), Long.parseLong(head[3]), plan, done);
         } catch (IOException | RuntimeException e) {
             throw new IllegalStateException("the run record " + file + " is damaged (" + e.getMessage()
                     + "): move it away to start without it", e);

@@ -36,16 +36,17 @@ final class ShutdownCommand extends CoordinatorClientCommand {
                                 return p.getPlan().getRefusal().isEmpty() ? 0 : 1;
                             }
                         }
-                        case STARTED -> out.printf("%7d ms  started   %s%n", p.getAtMs(), p.getStarted().getStep());
+                        case STARTED -> out.printf("%7s ms  started   %s%n", Long.toUnsignedString(p.getAtMs()), p.getStarted().getStep());
                         case FINISHED -> {
                             StepFinished f = p.getFinished();
-                            out.printf("%7d ms  %-9s %s (%d ms)%s%n", p.getAtMs(), f.getOutcome(), f.getStep(), f.getDurationMs(),
+                            out.printf("%7s ms  %-9s %s (%s ms)%s%n", Long.toUnsignedString(p.getAtMs()), f.getOutcome(), f.getStep(),
+                                    Long.toUnsignedString(f.getDurationMs()),
                                     f.getDetail().isEmpty() ? "" : ": " + f.getDetail());
                         }
                         case EXIT -> {
                             ExitEvent e = p.getExit();
-                            out.printf("%7d ms  exit      :%04x%016x node %d %s%s%s%n", p.getAtMs(), e.getHandle().getNode(),
-                                    e.getHandle().getId(), e.getNode(), e.getReason(),
+                            out.printf("%7s ms  exit      :%04x%016x node %s %s%s%s%n", Long.toUnsignedString(p.getAtMs()),
+                                    e.getHandle().getNode(), e.getHandle().getId(), Integer.toUnsignedString(e.getNode()), e.getReason(),
                                     e.getNamesCount() == 0 ? "" : " " + e.getNamesList(), e.getDetail().isEmpty() ? "" : " (" + e.getDetail() + ")");
                         }
                         case REPORT -> report = p.getReport();
@@ -61,8 +62,9 @@ final class ShutdownCommand extends CoordinatorClientCommand {
                 err().flush();
                 return 1;
             }
-            out.printf("run %s %s in %d ms (critical path of timeouts %d ms)%n", report.getRunId(),
-                    report.getClean() ? "ended clean" : "did NOT end clean", report.getTotalMs(), report.getCriticalPathMs());
+            out.printf("run %s %s in %s ms (budget %s ms, critical path %s ms)%n", report.getRunId(),
+                    report.getClean() ? "ended clean" : "did NOT end clean", Long.toUnsignedString(report.getTotalMs()),
+                    Integer.toUnsignedString(report.getBudgetMs()), Long.toUnsignedString(report.getCriticalPathMs()));
             out.flush();
             return report.getClean() ? 0 : 1;
         });

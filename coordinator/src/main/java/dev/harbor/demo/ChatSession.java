@@ -25,6 +25,19 @@ public final class ChatSession implements Session {
         this.session = session;
     }
 
+    /**
+     * Refuses the session while no writer is registered in the cluster (at start-up, before the writer's
+     * node has linked): a session could store nothing, not even its own summary, so the client is told
+     * {@code * BYE} at once and connects again later, rather than having every line refused and its
+     * session's state lost.
+     */
+    @Override
+    public void start(ServiceContext ctx) throws Refused {
+        if (ctx.node().whereis(WRITER).isEmpty()) {
+            throw new Refused("the chat room is not ready: its writer ('" + WRITER + "') is not up yet; connect again shortly");
+        }
+    }
+
     @Override
     public String request(ServiceContext ctx, long id, String verb, String text) {
         if (!verb.equals("SAY")) {

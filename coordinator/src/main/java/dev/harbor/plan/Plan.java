@@ -125,25 +125,43 @@ public final class Plan {
 
     /**
      * Refuses a plan that cannot fit {@code budget} even if every step on its critical path is
-     * escalated: each step's timeout plus {@code escalationGrace}, the time allowed for the kill's exit
-     * event to arrive.
+     * escalated: its {@linkplain #worstCase worst case}, each step's timeout plus {@code escalationGrace},
+     * the time allowed for the kill's exit event to arrive.
      *
-     * @throws PlanRefused saying by how much and along which steps
+     * @throws PlanRefused saying the worst case and its parts, the smallest budget that would pass, and
+     *     the steps whose timeouts dominate it
      */
     public void checkBudget(Duration budget, Duration escalationGrace) throws PlanRefused {
         Duration worst = worstCase(escalationGrace);
         if (worst.compareTo(budget) > 0) {
-            throw new PlanRefused("the plan's critical path takes up to " + worst.toMillis() + " ms ("
-                    + String.join(" -> ", criticalSteps) + (escalationGrace.isZero() ? "" : ", each step's timeout plus "
-                    + escalationGrace.toMillis() + " ms to confirm a kill") + "), more than the budget of " + budget.toMillis()
-                    + " ms: raise the budget or lower the drain timeouts");
+            List<Step> longest = criticalSteps.stream().map(byId::get).filter(st -> st.kind() != Step.Kind.BARRIER)
+                    .sorted((a, b) -> b.timeout().compareTo(a.timeout())).limit(3).toList();
+            StringBuilder dominant = new StringBuilder();
+            for (Step st : longest) {
+                dominant.append(dominant.isEmpty() ? "" : ", ").append(st.id()).append(' ').append(st.timeout().toMillis()).append(" ms");
+            }
+            throw new PlanRefused("the plan takes up to " + worst.toMillis() + " ms in the worst case, more than the budget of "
+                    + budget.toMillis() + " ms: its critical path (" + String.join(" -> ", criticalSteps) + ") is "
+                    + criticalPath.toMillis() + " ms of step timeouts"
+                    + (escalationGrace.isZero() ? "" : " plus " + escalationGrace.toMillis() + " ms for each of its "
+                    + escalatableSteps() + " steps to confirm a kill") + ". A budget of " + worst.toMillis()
+                    + " ms or more would pass (--budget " + worst.toMillis() + "ms), or lower the timeouts that dominate it: "
+                    + dominant);
         }
     }
 
-    /** The longest the plan can take if every step on its critical path is escalated. */
+    /**
+     * The figure the budget check uses: the longest the plan can take if every step on its critical
+     * path is escalated, {@link #criticalPath()} plus {@code escalationGrace} per
+     * {@linkplain #escalatableSteps() escalatable step}.
+     */
     public Duration worstCase(Duration escalationGrace) {
-        long escalatable = criticalSteps.stream().filter(id -> byId.get(id).kind() != Step.Kind.BARRIER).count();
-        return criticalPath.plus(escalationGrace.multipliedBy(escalatable));
+        return criticalPath.plus(escalationGrace.multipliedBy(escalatableSteps()));
+    }
+
+    /** How many steps of the critical path can be escalated (all but role barriers). */
+    public int escalatableSteps() {
+        return (int) criticalSteps.stream().filter(id -> byId.get(id).kind() != Step.Kind.BARRIER).count();
     }
 
     /**

@@ -130,7 +130,24 @@ class PlanTest {
         // If each of the four real steps on the path is escalated and needs 1 s more to confirm its kill:
         assertThat(p.worstCase(Duration.ofSeconds(1))).isEqualTo(Duration.ofSeconds(41));
         assertThatThrownBy(() -> p.checkBudget(Duration.ofSeconds(40), Duration.ofSeconds(1)))
-                .hasMessageContaining("plus 1000 ms to confirm a kill");
+                .hasMessageContaining("plus 1000 ms for each of its 4 steps to confirm a kill");
+    }
+
+    @Test
+    void theBudgetCheckComparesTheWorstCaseAndARefusalNamesTheBudgetThatWouldPassAndTheDominantSteps() throws PlanRefused {
+        // The case: 8000 ms of timeouts on the critical path, three escalatable steps.
+        Plan p = plan(List.of(reg(1, 1, "gateway", Duration.ofSeconds(1))), Map.of(), Set.of(1), Set.of());
+        Duration grace = Duration.ofSeconds(1);
+        assertThat(p.criticalPath()).isEqualTo(Duration.ofMillis(8000));
+        assertThat(p.escalatableSteps()).isEqualTo(3);
+        assertThat(p.worstCase(grace)).isEqualTo(Duration.ofMillis(11_000));
+        p.checkBudget(Duration.ofMillis(11_000), grace); // exactly the worst case fits
+        assertThatThrownBy(() -> p.checkBudget(Duration.ofMillis(10_999), grace))
+                .isInstanceOf(PlanRefused.class)
+                .hasMessageContaining("takes up to 11000 ms in the worst case, more than the budget of 10999 ms")
+                .hasMessageContaining("is 8000 ms of step timeouts plus 1000 ms for each of its 3 steps to confirm a kill")
+                .hasMessageContaining("A budget of 11000 ms or more would pass (--budget 11000ms)")
+                .hasMessageContaining("dominate it: node@1 5000 ms, stateless@1 2000 ms, " + id("gateway", 1, 1) + " 1000 ms");
     }
 
     @Test

@@ -40,8 +40,37 @@ class DemoZeroLossTest {
     }
 
     private static DemoReport run(String name, String databaseUrl, DemoRun.Hooks hooks) throws Exception {
-        DemoRun.Options options = new DemoRun.Options(CLIENTS, LOAD, BUDGET, databaseUrl, dir(name));
+        return run(dir(name), name, databaseUrl, hooks);
+    }
+
+    private static DemoReport run(Path dir, String name, String databaseUrl, DemoRun.Hooks hooks) throws Exception {
+        DemoRun.Options options = new DemoRun.Options(CLIENTS, LOAD, BUDGET, databaseUrl, dir);
         return printed(new DemoRun(options, progress(name), hooks).run());
+    }
+
+    /**
+     * The ERROR and WARN lines of the run's node logs ({@code node-<id>.log} in its directory) logged
+     * before {@code until} (each line starts with its ISO-8601 UTC time).
+     */
+    static List<String> errorsAndWarnings(Path dir, java.time.Instant until) throws java.io.IOException {
+        List<String> out = new java.util.ArrayList<>();
+        try (var logs = Files.list(dir)) {
+            for (Path log : logs.filter(p -> p.getFileName().toString().matches("node-\\d+\\.log")).sorted().toList()) {
+                for (String line : Files.readAllLines(log)) {
+                    int space = line.indexOf(' ');
+                    java.time.Instant at;
+                    try {
+                        at = java.time.Instant.parse(space > 0 ? line.substring(0, space) : line);
+                    } catch (java.time.format.DateTimeParseException e) {
+                        continue; // a stack trace's or a message's continuation line: its first line counted
+                    }
+                    if (at.isBefore(until) && (line.contains(" ERROR ") || line.contains(" WARN "))) {
+                        out.add(log.getFileName() + ": " + line);
+                    }
+                }
+            }
+        }
+        return out;
     }
 
     /** The run's progress lines, on the test's output, tagged with {@code name}. */
@@ -79,7 +108,9 @@ class DemoZeroLossTest {
     void aShutdownUnderLoadLosesNothingOnH2() throws Exception {
         AtomicReference<GatewayClient> watcher = new AtomicReference<>();
         List<String> seen = new CopyOnWriteArrayList<>();
-        DemoReport r = run("h2", null, new DemoRun.Hooks() {
+        Path dir = dir("h2");
+        AtomicReference<java.time.Instant> shutdownAt = new AtomicReference<>();
+        DemoReport r = run(dir, "h2", null, new DemoRun.Hooks() {
             @Override
             public void loadStarted(DemoTarget cluster) throws Exception {
                 watcher.set(GatewayClient.connect(cluster.gateways().get(0), Duration.ofSeconds(30)));
@@ -88,6 +119,7 @@ class DemoZeroLossTest {
             /** A client of the draining gateway: BYE, an error frame for a late request, no new connection. */
             @Override
             public void shutdownCalled(DemoTarget cluster) throws Exception {
+                shutdownAt.compareAndSet(null, java.time.Instant.now());
                 try (GatewayClient c = watcher.get()) {
                     Frame bye = c.read();
                     seen.add("first frame: " + bye);
@@ -112,6 +144,10 @@ class DemoZeroLossTest {
         assertThat(r.stored).isEqualTo(r.acked);
         assertThat(r.storedNotAcked).isZero();
         assertThat(r.passed()).isTrue();
+        // A normal start (and the load after it) logs nothing an operator must look at: no session that
+        // could not save its state before the writer was up, no Micrometer warning.
+        assertThat(errorsAndWarnings(dir, shutdownAt.get())).as("ERROR and WARN lines of the nodes' logs before the Shutdown call")
+                .isEmpty();
     }
 
     @Test

@@ -52,6 +52,8 @@ import picocli.CommandLine;
 class ShutdownRefusalTest {
     /** gw-2 (20 s) -> writer-2 (20 s) -> stateless@2 (2 s) -> node@2 (5 s). */
     private static final long CRITICAL_PATH_MS = 20_000 + 20_000 + 2_000 + 5_000;
+    /** The budget check's figure: the critical path plus 1 s per step on it to confirm a kill. */
+    private static final long WORST_CASE_MS = CRITICAL_PATH_MS + 4 * 1_000;
     private static CoordinatedCluster c;
     private static Node driver;
     /** What each node listed once the cluster was up: its services by handle, with their names. */
@@ -207,6 +209,52 @@ class ShutdownRefusalTest {
     }
 
     @Test
+    void theBudgetCheckUsesTheWorstCaseThePlanReports() {
+        PlanResponse fits = c.coordinator(TOKEN).plan(PlanRequest.newBuilder().setBudgetMs((int) WORST_CASE_MS).build());
+        assertThat(fits.getRefusal()).as("a budget of exactly the reported worst case").isEmpty();
+        assertThat(fits.getWorstCaseMs()).isEqualTo(WORST_CASE_MS);
+        assertThat(fits.getCriticalPathMs()).isEqualTo(CRITICAL_PATH_MS);
+        assertThat(fits.getEscalationGraceMs()).isEqualTo(1_000);
+        assertThat(fits.getEscalatableSteps()).isEqualTo(4);
+        assertThat(fits.getWorstCaseMs()).isEqualTo(fits.getCriticalPathMs() + fits.getEscalatableSteps() * fits.getEscalationGraceMs());
+
+        PlanResponse tooSmall = c.coordinator(TOKEN).plan(PlanRequest.newBuilder().setBudgetMs((int) WORST_CASE_MS - 1).build());
+        assertThat(tooSmall.getRefusal()).contains("A budget of " + WORST_CASE_MS + " ms or more would pass")
+                .contains("dominate it: gateway:").contains("20000 ms");
+        Cli justEnough = harbor(withCoordinator("shutdown", "--dry-run", "--budget", WORST_CASE_MS + "ms"));
+        assertThat(justEnough.exit()).as(justEnough.out()).isZero();
+    }
+
+    @Test
+    void budgetsAndNodeIdsAtOrAbove2To31AreReadUnsigned() {
+        // uint32 budgets: 2^31 ms and 2^32-1 ms are long budgets, not negative ones.
+        PlanResponse big = c.coordinator(TOKEN).plan(PlanRequest.newBuilder().setBudgetMs(Integer.MIN_VALUE).build());
+        assertThat(big.getRefusal()).isEmpty();
+        assertThat(Integer.toUnsignedLong(big.getBudgetMs())).isEqualTo(2_147_483_648L);
+        ProgressRecorder biggest = new ProgressRecorder();
+        c.coordinatorAsync(TOKEN).shutdown(ShutdownRequest.newBuilder().setDryRun(true).setBudgetMs(-1).build(), biggest);
+        biggest.awaitEnd(WAIT);
+        assertThat(biggest.error).isNull();
+        assertThat(biggest.items.get(0).getPlan().getRefusal()).isEmpty();
+        assertThat(Integer.toUnsignedLong(biggest.items.get(0).getPlan().getBudgetMs())).isEqualTo(4_294_967_295L);
+        Cli printed = harbor(withCoordinator("plan", "--budget", "4294967295ms"));
+        assertThat(printed.exit()).as(printed.err()).isZero();
+        assertThat(printed.out()).contains("budget 4294967295 ms").doesNotContain("-1 ms");
+        Cli tooBig = harbor(withCoordinator("plan", "--budget", "4294967296ms"));
+        assertThat(tooBig.exit()).isEqualTo(2);
+        assertThat(tooBig.err()).contains("--budget: expected a positive duration of at most 4294967295ms");
+
+        // uint32 node ids: shown unsigned in the refusal.
+        for (int id : new int[] {Integer.MIN_VALUE, -1}) {
+            ProgressRecorder r = refused(TOKEN, ShutdownRequest.newBuilder().setBudgetMs(120_000).addNodes(id).build());
+            assertThat(r.status().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+            assertThat(r.status().getDescription()).contains("node id " + Integer.toUnsignedString(id) + " is out of range 1-65535");
+            assertThatThrownBy(() -> c.coordinator(TOKEN).plan(PlanRequest.newBuilder().addNodes(id).build()))
+                    .hasMessageContaining("node id " + Integer.toUnsignedString(id) + " is out of range");
+        }
+    }
+
+    @Test
     void unknownNodeIdsAreRefusedAndOutOfRangeIdsAreInvalid() {
         ProgressRecorder unknown = refused(TOKEN, ShutdownRequest.newBuilder().setBudgetMs(120_000).addNodes(2).addNodes(9).build());
         assertThat(unknown.status().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
@@ -280,7 +328,8 @@ class ShutdownRefusalTest {
             assertThat(indexOf(lines, "stateless@" + n)).isGreaterThan(writer);
             assertThat(indexOf(lines, "node@" + n)).isGreaterThan(indexOf(lines, "stateless@" + n));
         }
-        assertThat(out).contains("critical path " + CRITICAL_PATH_MS + " ms (gateway:");
+        assertThat(out).contains("worst case " + WORST_CASE_MS + " ms = critical path " + CRITICAL_PATH_MS + " ms (gateway:")
+                .contains("+ 4 steps x 1000 ms escalation grace");
     }
 
     private static int indexOf(List<String> lines, String start) {
@@ -302,7 +351,8 @@ class ShutdownRefusalTest {
         Cli tooSmall = harbor(withCoordinator("plan", "--budget", "10s"));
         assertThat(tooSmall.exit()).isEqualTo(1);
         assertPrintsThePlan(tooSmall.out());
-        assertThat(tooSmall.out()).contains("REFUSED: the plan's critical path takes up to").contains("budget of 10000 ms");
+        assertThat(tooSmall.out()).contains("REFUSED: the plan takes up to " + WORST_CASE_MS + " ms in the worst case")
+                .contains("budget of 10000 ms").contains("A budget of " + WORST_CASE_MS + " ms or more would pass");
 
         Cli unknown = harbor(withCoordinator("plan", "--budget", "2m", "--nodes", "9"));
         assertThat(unknown.exit()).isEqualTo(1);
@@ -319,7 +369,7 @@ class ShutdownRefusalTest {
         Cli tooSmall = harbor(withCoordinator("shutdown", "--dry-run", "--budget", "10s"));
         assertThat(tooSmall.exit()).isEqualTo(1);
         assertPrintsThePlan(tooSmall.out());
-        assertThat(tooSmall.out()).contains("REFUSED: the plan's critical path takes up to");
+        assertThat(tooSmall.out()).contains("REFUSED: the plan takes up to " + WORST_CASE_MS + " ms in the worst case");
     }
 
     @Test

@@ -88,7 +88,7 @@ final class ExitStream implements Consumer<ExitEvent> {
      * before listing means a service that exits meanwhile is either listed alive and then seen to exit,
      * or not listed and seen to exit: never missed.
      */
-    void open(long fromSeq, long incarnation) {
+    void open(long fromSeq, long incarnation, boolean newLife) {
         out.setOnCancelHandler(() -> {
             cancelled = true;
             node.exits().unsubscribe(this);
@@ -118,7 +118,7 @@ final class ExitStream implements Consumer<ExitEvent> {
         List<ServiceInfo> alive = node.services();
 
         NodeIdentity identity = NodeIdentity.newBuilder().setNode(node.id()).setIncarnation(incarnation)
-                .setLastSeq(lastSeq).build();
+                .setLastSeq(lastSeq).setNewLife(newLife).build();
         Stream<ExitStreamItem> items = Stream.concat(
                 Stream.of(ExitStreamItem.newBuilder().setNode(identity).build()),
                 alive.stream().map(s -> ExitStreamItem.newBuilder().setAlive(Wire.service(s)).build()));

@@ -148,6 +148,8 @@ public final class ExitSubscriber implements AutoCloseable {
     private volatile boolean closed;
     // Stream callbacks only.
     private int failuresInARow;
+    /** The incarnation the builder's from_seq was counted in (0: unknown); used until an identity arrives. */
+    private final long fromIncarnation;
 
     private ExitSubscriber(Builder b) {
         this.target = b.target;
@@ -155,6 +157,7 @@ public final class ExitSubscriber implements AutoCloseable {
         this.initialBackoff = b.initialBackoff;
         this.maxBackoff = b.maxBackoff;
         this.lastSeq = b.fromSeq;
+        this.fromIncarnation = b.fromIncarnation;
         // Keepalive pings notice a node that vanished without closing its connections (half-open).
         this.channel = Grpc.newChannelBuilder(target, b.credentials)
                 .keepAliveTime(10, TimeUnit.SECONDS).keepAliveTimeout(5, TimeUnit.SECONDS).build();
@@ -265,7 +268,11 @@ public final class ExitSubscriber implements AutoCloseable {
         Attempt a = new Attempt(fromSeq);
         current = a;
         try {
-            stub.watchExits(WatchExitsRequest.newBuilder().setFromSeq(fromSeq).build(), a);
+            // The incarnation our from_seq was counted in: a node whose process restarted since starts
+            // its new life from the first event at once (new_life), instead of our seq of the old one.
+            Identity known = identity;
+            stub.watchExits(WatchExitsRequest.newBuilder().setFromSeq(fromSeq)
+                    .setIncarnation(fromSeq == 0 ? 0 : known != null ? known.incarnation() : fromIncarnation).build(), a);
         } catch (RuntimeException e) { // the channel was shut down by close() meanwhile
             log.debug("exit subscriber of {}: not connecting: {}", target, e.toString());
         }
@@ -370,13 +377,20 @@ public final class ExitSubscriber implements AutoCloseable {
             Identity before = identity;
             if (before != null && (before.node() != now.node() || before.incarnation() != now.incarnation())) {
                 newLife(before, now);
-                if (requestedFrom > 0) {
-                    // We asked the new life for events after a seq of the old one: start it again from 0.
+                if (requestedFrom > 0 && !wire.getNewLife()) {
+                    // A node that does not read the request's incarnation (an older one) took our seq of
+                    // the old life as one of its own: ask it again from 0.
                     identity = now;
                     restartFromZero = true;
                     cancel("a new life of the node answered; restarting from its first event");
                     return;
                 }
+            }
+            if (before == null && wire.getNewLife()) {
+                // Our first stream, resuming a seq of a life we never saw (the builder's): this life counts from 1.
+                log.info("exit subscriber of {}: node {} has restarted since the given seq's incarnation {}; following its"
+                        + " new life (incarnation {}) from its first event", target, now.node(), fromIncarnation, now.incarnation());
+                lastSeq = 0;
             }
             identity = now;
             tell(() -> listener.onIdentity(now), "onIdentity");
@@ -496,6 +510,7 @@ public final class ExitSubscriber implements AutoCloseable {
         private final String target;
         private final Listener listener;
         private long fromSeq;
+        private long fromIncarnation;
         private Duration initialBackoff = Duration.ofMillis(100);
         private Duration maxBackoff = Duration.ofSeconds(5);
         private ChannelCredentials credentials = InsecureChannelCredentials.create();
@@ -511,6 +526,17 @@ public final class ExitSubscriber implements AutoCloseable {
                 throw new IllegalArgumentException("from seq must be 0 or more, got " + seq);
             }
             this.fromSeq = seq;
+            return this;
+        }
+
+        /**
+         * Start after {@code seq} of the node's process life {@code incarnation} (as an earlier stream's
+         * identity said): if the node's process has restarted since, it starts from the new life's first
+         * event instead (the stream says new_life).
+         */
+        public Builder fromSeq(long seq, long incarnation) {
+            fromSeq(seq);
+            this.fromIncarnation = incarnation;
             return this;
         }
 

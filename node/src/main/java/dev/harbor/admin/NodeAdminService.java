@@ -40,7 +40,8 @@ import org.slf4j.LoggerFactory;
  * stop, abort and cordon.
  *
  * <p><b>WatchExits</b> sends, in this order: the node's identity (id, incarnation, the newest seq at
- * the start), one {@code alive} item per live service, the retained exit events after
+ * the start, and {@code new_life} if the request's {@code incarnation} is another life's, whose
+ * {@code from_seq} is then ignored), one {@code alive} item per live service, the retained exit events after
  * {@code from_seq} (preceded by one {@code gap} item if some of them are no longer retained),
  * {@code caught_up}, and then every new exit event as it happens, until the client cancels or the
  * node stops ({@link #close}). No event is skipped without a gap item and none is sent twice. A
@@ -127,7 +128,10 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
 
     @Override
     public void watchExits(WatchExitsRequest request, StreamObserver<ExitStreamItem> responses) {
-        long fromSeq = request.getFromSeq();
+        // A from_seq counted in another process life of this node means nothing here: start this life
+        // from its first event, and say so in the stream's head (new_life).
+        boolean newLife = request.getIncarnation() != 0 && request.getIncarnation() != incarnation;
+        long fromSeq = newLife ? 0 : request.getFromSeq();
         long lastSeq = node.exits().lastSeq();
         if (fromSeq < 0 || fromSeq > lastSeq) { // uint64 above Long.MAX_VALUE reads as negative
             responses.onError(Status.INVALID_ARGUMENT.withDescription("from_seq " + Long.toUnsignedString(fromSeq)
@@ -149,7 +153,7 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
         ExitStream stream = new ExitStream(node, (ServerCallStreamObserver<ExitStreamItem>) responses, maxQueuedEvents,
                 drainer, streams::remove);
         streams.add(stream);
-        stream.open(fromSeq, incarnation);
+        stream.open(fromSeq, incarnation, newLife);
         if (closed) { // close() ran between the check above and the add: it may not have seen this stream
             stream.close();
         }

@@ -5,7 +5,7 @@ import java.time.Duration;
 import picocli.CommandLine.Command;
 
 /** {@code harbor abort}: ends every service of a node but its monitor. */
-@Command(name = "abort", description = "Ends every service of a node but its monitor (ABORTED); the node goes on running.")
+@Command(name = "abort", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, description = "Ends every service of a node but its monitor (ABORTED); the node goes on running.")
 final class AbortCommand extends NodeClientCommand {
     /** Ending a million services takes a while. */
     private static final Duration ABORT_TIMEOUT = Duration.ofSeconds(60);

@@ -9,7 +9,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.TypeConversionException;
 
 /** {@code harbor kill}: ends one service of a node. */
-@Command(name = "kill", description = "Kills one service of a node (its exit event says KILLED). Exit code 1 if it was not alive.")
+@Command(name = "kill", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, description = "Kills one service of a node (its exit event says KILLED). Exit code 1 if it was not alive.")
 final class KillCommand extends NodeClientCommand {
     @Parameters(index = "0", paramLabel = "HANDLE", converter = HandleConverter.class,
             description = "The service's handle, as 'harbor services' prints it: ':' and 20 hex digits, like :00010000000000000042.")

@@ -106,6 +106,38 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
             CLUSTER_DNS, HEARTBEAT_MS, LOSS_TIMEOUT_MS, ON_LOST, EXIT_RETENTION, SERVICES, METRICS_LISTEN, TLS_CERT, TLS_KEY, TLS_CA,
             TLS_CLIENT_AUTH, TOKEN, TOKEN_FILE, MAX_MESSAGE_BYTES, MAX_STREAMS, MAX_EXIT_STREAMS);
 
+    /** One line per key of {@link #KEYS}, for {@code harbor node --help}: what it sets and its default. */
+    public static final Map<String, String> KEY_HELP = keyHelp();
+
+    private static Map<String, String> keyHelp() {
+        Map<String, String> h = new java.util.LinkedHashMap<>();
+        h.put(NODE_ID, "the node's id, 1-65535, unique in the cluster (required)");
+        h.put(NODE_LISTEN, "host:port the gRPC server binds, port 0 for a free one (default 0.0.0.0:7700)");
+        h.put(NODE_ADVERTISE, "host:port other nodes and tools reach it at (default: the listen address, 127.0.0.1 for a wildcard)");
+        h.put(CLUSTER_NAME, "the cluster's name; nodes of other clusters are refused (default harbor)");
+        h.put(CLUSTER_PEERS, "comma-separated host:port of the nodes, may include this one");
+        h.put(CLUSTER_DNS, "name:port resolving to every node's address (a headless Service)");
+        h.put(HEARTBEAT_MS, "heartbeat interval between linked nodes (default 500)");
+        h.put(LOSS_TIMEOUT_MS, "silence after which a node is lost, at least twice the heartbeat (default 2000)");
+        h.put(ON_LOST, "what the node does when its cluster declared its life lost: rejoin (a new life in the process) or"
+                + " exit (code 3, for an orchestrator to restart it) (default rejoin)");
+        h.put(EXIT_RETENTION, "exit events kept for subscribers that reconnect (default 65536)");
+        h.put(SERVICES, "service classes to launch at start, in order, with optional arguments:"
+                + " com.example.Db, com.example.Cache(64;lru); their jars: --classpath");
+        h.put(METRICS_LISTEN, "host:port of the Prometheus endpoint GET /metrics (default: none)");
+        h.put(TLS_CERT, "PEM certificate chain the node presents; with tls.key turns TLS on for every connection");
+        h.put(TLS_KEY, "PKCS#8 PEM key of tls.cert");
+        h.put(TLS_CA, "PEM CA certificates peers' and clients' certificates must chain to");
+        h.put(TLS_CLIENT_AUTH, "require (mutual TLS), optional or none (default: require with tls.ca, else none)");
+        h.put(TOKEN, "the cluster's bearer token itself (best from HARBOR_COORDINATOR_TOKEN)");
+        h.put(TOKEN_FILE, "a file holding the cluster's bearer token, needed by Kill, KillMany, Stop, Abort, Cordon and the coordinator");
+        h.put(MAX_MESSAGE_BYTES, "largest gRPC message accepted (default 4194304)");
+        h.put(MAX_STREAMS, "concurrent calls one connection may open (default 1000)");
+        h.put(MAX_EXIT_STREAMS, "WatchExits streams served at once (default 1024)");
+        // Every key of KEYS must have its line here (MainTest checks it); a missing one is listed without help.
+        return java.util.Collections.unmodifiableMap(h);
+    }
+
     private static final Pattern SERVICE = Pattern.compile("([\\p{javaJavaIdentifierStart}][\\p{javaJavaIdentifierPart}.$]*)"
             + "\\s*(?:\\((.*)\\))?", Pattern.DOTALL);
 
@@ -219,6 +251,23 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
             }
         });
         return parsed.withExtensionSettings(extra);
+    }
+
+    /**
+     * Every key with its one-line help: the node's, then those of the {@linkplain NodeExtension extensions}
+     * on the class path.
+     */
+    public static Map<String, String> allKeyHelp() {
+        Map<String, String> all = new java.util.LinkedHashMap<>();
+        for (String k : KEYS) {
+            all.put(k, KEY_HELP.getOrDefault(k, ""));
+        }
+        for (NodeExtension e : NodeExtension.installed()) {
+            for (String k : e.keys()) {
+                all.put(k, e.keyHelp().getOrDefault(k, ""));
+            }
+        }
+        return all;
     }
 
     /** The node's keys and those of the {@linkplain NodeExtension extensions} on the class path. */

@@ -22,6 +22,11 @@ public interface NodeExtension {
     /** The config keys it reads; they may be set in the file or as HARBOR_* variables like any other. */
     List<String> keys();
 
+    /** One line of help per key of {@link #keys} (what it sets, its default), for {@code harbor node --help}. */
+    default Map<String, String> keyHelp() {
+        return Map.of();
+    }
+
     /**
      * Gets ready, reading its keys from {@code settings} (only those that are set; also the node's
      * {@code coordinator.token}, resolved from its file, if the cluster has a token).

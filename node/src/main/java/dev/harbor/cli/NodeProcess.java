@@ -405,7 +405,8 @@ public final class NodeProcess implements AutoCloseable {
                 c = Class.forName(spec.className(), false, loader != null ? loader : NodeProcess.class.getClassLoader());
             } catch (ClassNotFoundException | LinkageError e) {
                 throw new StartException(NodeConfig.SERVICES + ": no class " + spec.className() + " on the class path: check"
-                        + " the name, and put the jar that holds it in the node's lib/ directory", 2, e);
+                        + " the name, and add the jar that holds it: 'harbor node --classpath JAR_OR_FOLDER' (or HARBOR_CLASSPATH),"
+                        + " or in the container image, a jar in /opt/harbor/services", 2, e);
             }
             if (!Service.class.isAssignableFrom(c)) {
                 throw new StartException(NodeConfig.SERVICES + ": " + spec.className() + " is not a service: it must implement "

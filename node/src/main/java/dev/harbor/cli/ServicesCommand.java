@@ -8,13 +8,13 @@ import java.util.TreeMap;
 import picocli.CommandLine.Command;
 
 /** {@code harbor services}: lists a node's live services. */
-@Command(name = "services", description = "Lists the services alive on a node: handle, type, names, tags, mailbox depth, messages handled.")
+@Command(name = "services", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, description = "Lists the services alive on a node: handle, type, names, tags, mailbox depth, messages handled.")
 final class ServicesCommand extends NodeClientCommand {
     @Override
     public Integer call() {
         return unary(stub -> stub.listServices(ListServicesRequest.getDefaultInstance()), answer -> {
             PrintWriter out = out();
-            out.println("node " + answer.getNode() + " at " + node + ": " + answer.getServicesCount() + " service(s)");
+            out.println("node " + Integer.toUnsignedString(answer.getNode()) + " at " + node + ": " + answer.getServicesCount() + " service(s)");
             TextTable table = new TextTable("HANDLE", "TYPE", "NAMES", "TAGS", "MAILBOX", "HANDLED");
             for (var wire : answer.getServicesList()) {
                 ServiceInfo s = Wire.service(wire);

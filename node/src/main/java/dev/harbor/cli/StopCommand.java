@@ -4,7 +4,7 @@ import dev.harbor.proto.StopRequest;
 import picocli.CommandLine.Command;
 
 /** {@code harbor stop}: stops a node process gracefully. */
-@Command(name = "stop", description = "Stops a node: every service ends (NODE_STOPPED), subscribers get every exit event, then the process exits 0.")
+@Command(name = "stop", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, description = "Stops a node: every service ends (NODE_STOPPED), subscribers get every exit event, then the process exits 0.")
 final class StopCommand extends NodeClientCommand {
     @Override
     public Integer call() {

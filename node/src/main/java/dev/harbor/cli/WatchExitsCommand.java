@@ -19,7 +19,7 @@ import picocli.CommandLine.Option;
  * {@code --follow} it ends once it has printed the retained backlog; with it, it follows the live
  * events through disconnects and node restarts until interrupted.
  */
-@Command(name = "watch-exits", description = {
+@Command(name = "watch-exits", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, description = {
         "Prints the services alive on a node, then one line per exit event: seq, handle, names, node, reason, time, detail.",
         "Without --follow it stops once it has caught up with the node; with --follow it keeps following through"
                 + " disconnects (resuming after the last event it printed) until interrupted (Ctrl-C)."})
@@ -29,6 +29,11 @@ final class WatchExitsCommand extends NodeClientCommand {
     @Option(names = "--from", paramLabel = "SEQ", defaultValue = "0",
             description = "Print the exit events after this seq (default 0: every event the node still retains).")
     long from;
+
+    @Option(names = "--incarnation", paramLabel = "N", defaultValue = "0",
+            description = "The incarnation --from was counted in (as the header line printed it): if the node's process"
+                    + " has restarted since, print its new life from the first event instead. Default 0: --from is of the current life.")
+    long incarnation;
 
     @Option(names = "--follow", description = "Keep following live exit events, reconnecting after disconnects.")
     boolean follow;
@@ -40,7 +45,8 @@ final class WatchExitsCommand extends NodeClientCommand {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--from: expected a seq of 0 or more, got " + from);
         }
         Printer printer = new Printer(out());
-        ExitSubscriber subscriber = ExitSubscriber.builder(target, printer).fromSeq(from).credentials(credentials()).start();
+        ExitSubscriber subscriber = ExitSubscriber.builder(target, printer).fromSeq(from, incarnation).credentials(credentials())
+                .start();
         try {
             Status failure = printer.done.get();
             return failure == null ? 0 : failed(failure);
@@ -72,7 +78,7 @@ final class WatchExitsCommand extends NodeClientCommand {
 
         @Override
         public void onIdentity(ExitSubscriber.Identity id) {
-            out.println((connectedOnce ? "-- reconnected: " : "") + "node " + id.node() + " at " + node + ", incarnation "
+            out.println((connectedOnce ? "-- reconnected: " : "") + "node " + Integer.toUnsignedString(id.node()) + " at " + node + ", incarnation "
                     + id.incarnation() + ", newest exit #" + id.lastSeq());
             out.flush();
             connectedOnce = true;

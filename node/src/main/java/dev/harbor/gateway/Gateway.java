@@ -215,9 +215,15 @@ public final class Gateway implements Service {
         launching--;
         if (l.failure() != null) {
             Throwable cause = l.failure().getCause() != null ? l.failure().getCause() : l.failure();
-            log.warn("gateway {}: a session for {} could not start: {}", ctx.self(), l.connection().remote(), cause.toString());
             meters.refused();
-            l.connection().refuse("session could not start: " + cause.getMessage());
+            if (cause instanceof Session.Refused refused) {
+                // The application's own decision (say, what it needs is not up yet): no fault of ours.
+                log.info("gateway {}: a session for {} was refused: {}", ctx.self(), l.connection().remote(), refused.getMessage());
+                l.connection().refuse(refused.getMessage());
+            } else {
+                log.warn("gateway {}: a session for {} could not start: {}", ctx.self(), l.connection().remote(), cause.toString());
+                l.connection().refuse("session could not start: " + cause.getMessage());
+            }
         } else {
             agents.add(l.agent());
             meters.sessions(agents.size());

@@ -27,12 +27,31 @@ public interface Session {
     String request(ServiceContext ctx, long id, String verb, String text) throws Exception;
 
     /**
+     * Decides whether the session may begin, before the client is told {@code * HELLO}: called once, on
+     * the session's agent service, after the session object is made. Throw {@link Refused} to turn the
+     * client away while the session cannot be served (what it needs is not up yet): the client is told
+     * {@code * BYE <message>} and disconnected, {@link #close} is not called (there is nothing to save),
+     * and the gateway logs it at INFO. Any other exception does the same but is logged as a WARN.
+     */
+    default void start(ServiceContext ctx) throws Exception {
+    }
+
+    /**
      * Saves what must outlive the session. Runs once when the session ends, whether the client quit,
      * went away, or the gateway is draining; the connection is closed after it returns.
      *
      * @throws Exception if the state could not be saved; it is logged, and the connection still closes
      */
     default void close(ServiceContext ctx, SessionSummary summary) throws Exception {
+    }
+
+    /** A session turned away at its start, for a reason the client is told ({@code * BYE <message>}). */
+    final class Refused extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        public Refused(String message) {
+            super(message);
+        }
     }
 
     /** Makes the session object of each new connection. */

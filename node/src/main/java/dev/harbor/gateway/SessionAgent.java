@@ -66,6 +66,7 @@ final class SessionAgent implements Service {
     public void init(ServiceContext ctx) throws Exception {
         id = ctx.self().toString();
         session = sessions.open(id);
+        session.start(ctx); // may refuse the session (Session.Refused): init fails, the gateway turns the client away
         connection.attach(ctx.self(), id);
     }
 

@@ -146,6 +146,8 @@ public final class Harbor implements Remote, AutoCloseable {
     private final LongAdder rejected = new LongAdder();
     private final Consumer<ExitEvent> exitListener = this::onExit;
     private volatile boolean closed;
+    /** Set by {@link #leave}: this node refuses new links, saying it leaves. */
+    private volatile boolean leaving;
 
     private Harbor(Builder b) {
         this.node = b.node;
@@ -525,6 +527,9 @@ public final class Harbor implements Remote, AutoCloseable {
                 refusedBy(out, r.getReason());
                 if (r.getDeclaredLost()) {
                     declaredLost(out.address, r.getReason());
+                } else if (r.getLeaving()) {
+                    log.info("node {}: not dialling {} again until it dials this node: {}", node.id(), out.address, r.getReason());
+                    leftAddresses.add(out.address);
                 } else {
                     log.error("node {}: the node at {} refused this node's link: {}", node.id(), out.address, r.getReason());
                 }
@@ -589,7 +594,7 @@ public final class Harbor implements Remote, AutoCloseable {
         }
         int id = h.getNode();
         if (id < 1 || id > Handle.MAX_NODE) {
-            throw new LinkRefused("node id " + id + " is out of range 1-" + Handle.MAX_NODE);
+            throw new LinkRefused("node id " + Integer.toUnsignedString(id) + " is out of range 1-" + Handle.MAX_NODE);
         }
         if (id == node.id()) {
             throw new LinkRefused("node id " + id + " is this node's own id: node ids must be unique in a cluster");
@@ -831,6 +836,7 @@ public final class Harbor implements Remote, AutoCloseable {
      * to empty. Peers then record that it left rather than lost it. Call before {@link #close}.
      */
     public void leave(String why, Duration max) {
+        leaving = true; // from now on, links from other nodes are refused as from a leaving node
         broadcast(Envelope.newBuilder().setLeaving(Leaving.newBuilder().setReason(why)).build());
         long deadline = System.nanoTime() + max.toNanos();
         // The queues drain on gRPC's threads; a short park is the simplest wait for "empty" here, and
@@ -951,8 +957,9 @@ public final class Harbor implements Remote, AutoCloseable {
                 return;
             }
             Hello h = frame.getHello();
-            if (closed) {
-                refuse("node " + node.id() + " is closing its links");
+            if (closed || leaving) {
+                refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setLeaving(true)
+                        .setReason("node " + node.id() + " is leaving the cluster")).build());
                 return;
             }
             if (renewing.get()) {
@@ -1092,12 +1099,16 @@ public final class Harbor implements Remote, AutoCloseable {
         }
 
         private void refuse(String why, boolean declaredLost) {
-            refused = true;
             rejected.increment();
+            refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(why).setDeclaredLost(declaredLost)).build());
+        }
+
+        private void refuse(LinkFrame refusal) {
+            refused = true;
+            String why = refusal.getRefusal().getReason();
             synchronized (responses) {
                 try {
-                    responses.onNext(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(why)
-                            .setDeclaredLost(declaredLost)).build());
+                    responses.onNext(refusal);
                     responses.onError(Status.FAILED_PRECONDITION.withDescription(why).asRuntimeException());
                 } catch (RuntimeException e) {
                     log.debug("node {}: refusing a link: {}", node.id(), e.toString());

@@ -397,15 +397,20 @@ public final class Writer implements Service {
 
     // ------------------------------------------------------------------ draining
 
+    /** The longest drain timeout taken as given; a longer one (up to a uint64's 2^64-1 ms) counts as this. */
+    private static final long MAX_DRAIN_MS = TimeUnit.DAYS.toMillis(365);
+
     private void drain(ServiceContext ctx, Drain d) {
         if (draining) {
             return; // the coordinator may send its Drain again; one is enough
         }
         draining = true;
-        if (d.getTimeoutMs() > 0) {
+        if (d.getTimeoutMs() != 0) {
             // Give up on the database a little before the coordinator kills the writer, so that callers
-            // hear why their records were not stored rather than just "gone".
-            drainGiveUpAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(d.getTimeoutMs()) * 4 / 5;
+            // hear why their records were not stored rather than just "gone". The timeout is a uint64:
+            // read unsigned, and bounded to a year so that the arithmetic cannot overflow.
+            long ms = Long.compareUnsigned(d.getTimeoutMs(), MAX_DRAIN_MS) > 0 ? MAX_DRAIN_MS : d.getTimeoutMs();
+            drainGiveUpAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ms) * 4 / 5;
         }
         log.info("writer '{}': draining, {} record(s) to commit", settings.name(), pending.size());
         if (!retryScheduled) {

@@ -210,6 +210,52 @@ class NodeAdminServiceTest {
     }
 
     @Test
+    void aResumeCountedInAnEarlierProcessLifeGetsANewLifeHeadAndThisLifeFromItsFirstEvent() {
+        Node first = Node.builder().id(1).build();
+        AdminServer server = serve(first);
+        for (int i = 0; i < 5; i++) {
+            first.kill(idle(first));
+        }
+        Recorder before = Recorder.watch(server, 0);
+        long oldLife = before.next().getNode().getIncarnation();
+        before.cancel();
+
+        // The process restarts: a new life whose exit log numbers from 1 again (3 events, below our 4).
+        server.cut();
+        first.stop();
+        Node second = Node.builder().id(1).clock(java.time.Clock.offset(java.time.Clock.systemUTC(), Duration.ofSeconds(1))).build();
+        for (int i = 0; i < 3; i++) {
+            second.kill(idle(second));
+        }
+        server.serve(second);
+
+        // Resuming after seq 4 of the old life: not "events after 4" of the new one (nothing, or its 5th
+        // on), nor a refusal, but the new life from its first event, marked as such.
+        Recorder r = new Recorder();
+        NodeGrpc.newStub(server.channel()).watchExits(WatchExitsRequest.newBuilder().setFromSeq(4).setIncarnation(oldLife).build(), r);
+        var head = r.next().getNode();
+        assertThat(head.getNewLife()).isTrue();
+        assertThat(head.getIncarnation()).isEqualTo(second.firstIdOfThisLife()).isNotEqualTo(oldLife);
+        assertThat(r.next().hasAlive()).as("the new life's monitor").isTrue();
+        assertThat(r.next().getExit().getSeq()).isEqualTo(1);
+        assertThat(r.next().getExit().getSeq()).isEqualTo(2);
+        assertThat(r.next().getExit().getSeq()).isEqualTo(3);
+        assertThat(r.next().getCaughtUp().getLastSeq()).isEqualTo(3);
+        r.cancel();
+
+        // Resuming within the same life is as before: no marker, the events after from_seq.
+        Recorder same = new Recorder();
+        NodeGrpc.newStub(server.channel()).watchExits(WatchExitsRequest.newBuilder().setFromSeq(2)
+                .setIncarnation(second.firstIdOfThisLife()).build(), same);
+        assertThat(same.next().getNode().getNewLife()).isFalse();
+        assertThat(same.next().hasAlive()).isTrue();
+        assertThat(same.next().getExit().getSeq()).isEqualTo(3);
+        same.cancel();
+        server.cut();
+        second.stop();
+    }
+
+    @Test
     void resumingFromASeqGetsExactlyTheEventsAfterIt() {
         Node node = Node.builder().id(1).build();
         AdminServer server = serve(node);

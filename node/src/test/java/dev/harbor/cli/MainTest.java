@@ -77,6 +77,31 @@ class MainTest {
     }
 
     @Test
+    void everyCommandAnswersHelpWithItsUsageAndExitsZero() {
+        for (String command : Main.commandLine().getSubcommands().keySet()) {
+            if (command.equals("help")) {
+                continue;
+            }
+            Run r = harbor(command, "--help");
+            assertThat(r.code()).as("harbor %s --help: %s", command, r.err()).isZero();
+            assertThat(r.out()).as("harbor %s --help", command).contains("Usage: harbor " + command).contains("--help");
+            assertThat(r.err()).as("harbor %s --help", command).isEmpty();
+        }
+    }
+
+    @Test
+    void nodeHelpListsEverySettingAndTheClasspathOption() {
+        assertThat(NodeConfig.KEY_HELP).as("a line of help for every key, and for keys only").containsOnlyKeys(NodeConfig.KEYS)
+                .allSatisfy((key, help) -> assertThat(help).as(key).isNotBlank());
+        Run r = harbor("node", "--help");
+        assertThat(r.code()).isZero();
+        for (String key : NodeConfig.KEYS) {
+            assertThat(r.out()).as("harbor node --help names %s", key).containsPattern("(?m)^\\s+" + java.util.regex.Pattern.quote(key) + "\\s");
+        }
+        assertThat(r.out()).contains("--classpath").contains("HARBOR_CLASSPATH").contains("--config");
+    }
+
+    @Test
     void servicesPrintsATableOfTheLiveServices() {
         Run r = harbor("services", "--node", node.advertise());
         assertThat(r.code()).as(r.err()).isZero();
@@ -205,6 +230,22 @@ class MainTest {
         Run tooFar = harbor("watch-exits", "--node", node.advertise(), "--from", "9");
         assertThat(tooFar.code()).isEqualTo(2);
         assertThat(tooFar.err()).contains("from_seq 9 is above the newest exit event of node 7");
+    }
+
+    @Test
+    void watchExitsFromASeqOfAnEarlierProcessLifePrintsThisLifeFromItsFirstEvent() {
+        node.node().kill(node.node().launch(() -> (ctx, msg) -> null));
+        node.node().kill(db);
+        Run current = harbor("watch-exits", "--node", node.advertise());
+        String incarnation = current.out().lines().findFirst().orElseThrow().replaceAll(".*incarnation (-?\\d+),.*", "$1");
+        // --from 9 counted in another life (incarnation 1): the node's new life from its first event.
+        Run earlier = harbor("watch-exits", "--node", node.advertise(), "--from", "9", "--incarnation", "1");
+        assertThat(earlier.code()).as(earlier.err()).isZero();
+        assertThat(earlier.out()).contains(System.lineSeparator() + "1 ").contains(System.lineSeparator() + "2 ")
+                .contains("-- caught up at #2");
+        // Counted in this life, 9 is still above the newest.
+        Run sameLife = harbor("watch-exits", "--node", node.advertise(), "--from", "9", "--incarnation", incarnation);
+        assertThat(sameLife.code()).as(sameLife.out()).isEqualTo(2);
     }
 
     @Test

@@ -43,17 +43,24 @@ class NodeCommandProcessTest {
     }
 
     /** Starts a node process and returns the address from its ready line. */
-    private String startNode(String config) throws Exception {
-        Path file = dir.resolve("node.properties");
-        Files.writeString(file, config);
-        String java = ProcessHandle.current().info().command().orElse("java");
-        process = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "node", "--config", file.toString()).start();
-        pump(process.getInputStream(), stdout::add);
-        pump(process.getErrorStream(), stderr::add);
+    private String startNode(String config, String... moreArgs) throws Exception {
+        launch(config, moreArgs);
         String ready = stdout.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         assertThat(ready).as("the ready line; stderr: %s", stderr).isNotNull().matches("harbor node 1 ready on 127\\.0\\.0\\.1:\\d+");
         return ready.substring(ready.lastIndexOf(' ') + 1);
+    }
+
+    /** Starts {@code harbor node --config <config> <moreArgs>} as a child JVM, its output pumped into the queues. */
+    private void launch(String config, String... moreArgs) throws IOException {
+        Path file = dir.resolve("node.properties");
+        Files.writeString(file, config);
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> command = new java.util.ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "node", "--config", file.toString()));
+        command.addAll(List.of(moreArgs));
+        process = new ProcessBuilder(command).start();
+        pump(process.getInputStream(), stdout::add);
+        pump(process.getErrorStream(), stderr::add);
     }
 
     private static void pump(java.io.InputStream in, java.util.function.Consumer<String> sink) {
@@ -173,5 +180,83 @@ class NodeCommandProcessTest {
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).as("exited; stderr: %s", stderr).isTrue();
         assertThat(process.exitValue()).as("exit code; stderr: %s", stderr).isZero();
+    }
+
+    @Test
+    void aServiceCompiledOutsideTheProjectRunsFromTheFolderGivenWithClasspath() throws Exception {
+        Path services = dir.resolve("services");
+        Files.createDirectories(services);
+        OutsideService.jar(services.resolve("greeter.jar"), dir.resolve("src"));
+        String config = "node.id=1\nnode.listen=127.0.0.1:0\nservices=" + OutsideService.CLASS + "(hello)\n";
+
+        // Without the folder the node refuses to start, and says how to add the jar.
+        launch(config);
+        assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).as("exited; stderr: %s", stderr).isTrue();
+        assertThat(process.exitValue()).isEqualTo(2);
+        await().atMost(WAIT).until(() -> stderr.stream().anyMatch(l -> l.contains("--classpath")));
+        assertThat(String.join("\n", stderr)).contains("no class " + OutsideService.CLASS).doesNotContain("lib/");
+
+        stderr.clear();
+        String address = startNode(config, "--classpath", services.toString());
+        MainTest.Run listed = MainTest.harbor("services", "--node", address);
+        assertThat(listed.code()).as(listed.err()).isZero();
+        assertThat(listed.out()).contains(OutsideService.CLASS).contains("hello");
+        MainTest.Run stopped = MainTest.harbor("stop", "--node", address);
+        assertThat(stopped.code()).as(stopped.err()).isZero();
+        assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+    }
+
+    @Test
+    void anExitSubscriberFollowsANodeAcrossAProcessRestartAndTheStreamMarksTheNewLife() throws Exception {
+        int port = MainTest.freePort();
+        String config = "node.id=1\nnode.listen=127.0.0.1:" + port + "\nservices=" + NamedService.class.getName() + "(db), "
+                + NamedService.class.getName() + "(cache)\n";
+        String address = startNode(config);
+        Seen seen = new Seen();
+        try (ExitSubscriber watcher = ExitSubscriber.builder(address, seen).start()) {
+            assertThat(watcher.awaitCaughtUp(WAIT)).isTrue();
+            long oldLife = watcher.identity().orElseThrow().incarnation();
+            MainTest.Run killed = MainTest.harbor("kill", "--node", address, handleNamed(seen, "cache"));
+            assertThat(killed.code()).as(killed.err()).isZero();
+            // A stop streams its last events (db, then the monitor): the subscriber has seq 1-3 of this life.
+            assertThat(MainTest.harbor("stop", "--node", address).code()).isZero();
+            assertThat(process.waitFor(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+            await().atMost(WAIT).until(() -> watcher.lastSeq() == 3);
+
+            // The same node, a new process: its exit log numbers from 1 again.
+            stdout.clear();
+            startNode(config);
+            await().atMost(WAIT).until(() -> watcher.identity().orElseThrow().incarnation() != oldLife && watcher.isCaughtUp());
+            assertThat(MainTest.harbor("kill", "--node", address, handleNamed(seen, "cache")).code()).isZero();
+            await().atMost(WAIT).until(() -> watcher.lastSeq() == 1);
+            List<ExitEvent> all = List.copyOf(seen.exits);
+            assertThat(all).extracting(ExitEvent::seq).containsExactly(1L, 2L, 3L, 1L);
+            assertThat(all.getLast().names()).containsExactly("cache");
+            assertThat(all.getLast().reason()).isEqualTo(ExitReason.KILLED);
+
+            // What the subscriber asks when it resumes: seq 3 of the old life. The stream says it is a new life.
+            var channel = io.grpc.Grpc.newChannelBuilder(address, io.grpc.InsecureChannelCredentials.create()).build();
+            try {
+                var items = dev.harbor.proto.NodeGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .watchExits(dev.harbor.proto.WatchExitsRequest.newBuilder().setFromSeq(3).setIncarnation(oldLife).build());
+                var head = items.next().getNode();
+                assertThat(head.getNewLife()).isTrue();
+                assertThat(head.getIncarnation()).isNotEqualTo(oldLife);
+                dev.harbor.proto.ExitStreamItem item = items.next();
+                while (item.hasAlive()) {
+                    item = items.next();
+                }
+                assertThat(item.getExit().getSeq()).as("this life's first event").isEqualTo(1);
+            } finally {
+                channel.shutdownNow();
+            }
+        }
+        assertThat(MainTest.harbor("stop", "--node", address).code()).isZero();
+    }
+
+    /** The handle, as text, of the live service named {@code name} the subscriber knows of. */
+    private static String handleNamed(Seen seen, String name) {
+        return await().atMost(WAIT).until(() -> seen.alive.stream().filter(s -> s.names().contains(name)).map(s -> s.handle().toString())
+                .reduce((a, b) -> b).orElse(null), java.util.Objects::nonNull);
     }
 }

@@ -299,9 +299,10 @@ class HostileInputTest {
         Outcome otherCluster = link(List.of(frame(hello(77, 5).setHello(Hello.newBuilder().setCluster("evil").setNode(77)))));
         assertClear(otherCluster, Status.Code.FAILED_PRECONDITION, "cluster 'evil'");
 
-        for (int id : new int[] {0, 65536, -1}) {
+        for (int id : new int[] {0, 65536, -1, Integer.MIN_VALUE}) {
+            // Node ids are uint32 on the wire: 2^31 and 2^32-1 are shown as such, never as negative numbers.
             Outcome outOfRange = link(List.of(frame(hello(id, 5))));
-            assertClear(outOfRange, Status.Code.FAILED_PRECONDITION, "out of range");
+            assertClear(outOfRange, Status.Code.FAILED_PRECONDITION, "node id " + Integer.toUnsignedString(id) + " is out of range");
         }
 
         // A Hello that lists the target's own service, or binds a name to the peer's service, as its own.
@@ -444,6 +445,9 @@ class HostileInputTest {
                 Status.Code.INVALID_ARGUMENT, "belongs to node 2");
         assertClear(unary(KILL, KillRequest.newBuilder().setHandle(dev.harbor.proto.Handle.newBuilder().setNode(1)).build()
                 .toByteArray(), TOKEN), Status.Code.INVALID_ARGUMENT, "local id 0");
+        // uint32 node ids at or above 2^31 are named as such, not as negative numbers.
+        assertClear(unary(KILL, KillRequest.newBuilder().setHandle(dev.harbor.proto.Handle.newBuilder().setNode(Integer.MIN_VALUE)
+                .setId(-1L)).build().toByteArray(), TOKEN), Status.Code.INVALID_ARGUMENT, "node id 2147483648 is out of range");
         assertClear(unary(KILL, new byte[] {0x0a, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x07}, TOKEN),
                 Status.Code.INVALID_ARGUMENT, "not a valid protobuf message");
         assertClear(unary(KILL, KillRequest.newBuilder().setHandle(Wire.handle(target.node().monitor())).build().toByteArray(),
