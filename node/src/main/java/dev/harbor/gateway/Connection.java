@@ -172,7 +172,11 @@ final class Connection extends SimpleChannelInboundHandler<String> {
     void lineDone() {
         if (waiting.decrementAndGet() == LOW_WATER) {
             Channel c = channel;
-            c.eventLoop().execute(this::resume);
+            try {
+                c.eventLoop().execute(this::resume);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                log.debug("gateway connection {}: not resumed, the gateway's event loops have stopped", c.remoteAddress());
+            }
         }
     }
 
