@@ -370,8 +370,15 @@ public final class Harbor implements Remote, AutoCloseable {
                 // This node itself was stopped, paused or starved: its peers' silence meanwhile says
                 // nothing about them (their frames may be waiting unread). Judge by what comes next.
                 pauses.increment();
-                log.warn("node {}: its link timer ran {} ms late (the process was paused or starved); it judges its peers"
-                        + " only by what it hears from now on", node.id(), TimeUnit.NANOSECONDS.toMillis(late));
+                // A warning only when the pause outlasted the loss timeout (its peers may have declared it
+                // lost): a busy start or a GC often delays the timer by a second, and that is routine.
+                String what = "node {}: its link timer ran {} ms late (the process was paused or starved); it judges its"
+                        + " peers only by what it hears from now on";
+                if (late > lossTimeout.toNanos()) {
+                    log.warn(what, node.id(), TimeUnit.NANOSECONDS.toMillis(late));
+                } else {
+                    log.info(what, node.id(), TimeUnit.NANOSECONDS.toMillis(late));
+                }
                 peers.values().forEach(Peer::heard);
             }
             List<Peer> silent = new ArrayList<>();
