@@ -61,13 +61,32 @@ public final class CoordinationExtension implements NodeExtension {
     public List<ServerServiceDefinition> prepare(Node node, Harbor harbor, Map<String, String> s) {
         this.node = node;
         this.dependsOn = nodeIds(s.getOrDefault(DEPENDS_ON, ""));
+        if (!dependsOn.isEmpty()) {
+            // Launched before the node serves: the list of services every exit stream starts with carries
+            // the dependencies, so a coordinator knows them as soon as it sees the node.
+            String deps = String.join(",", dependsOn.stream().map(String::valueOf).toList());
+            node.launch(() -> new dev.harbor.service.Service() {
+                @Override
+                public void init(dev.harbor.service.ServiceContext ctx) {
+                    ctx.tag(ClusterView.NODE_DEPENDS_ON_TAG, deps);
+                }
+
+                @Override
+                public Object receive(dev.harbor.service.ServiceContext ctx, dev.harbor.service.Message m) {
+                    return null;
+                }
+            });
+        }
         if (!bool(s, ENABLED)) {
             return List.of();
         }
         String token = s.get(TOKEN); // read from coordinator.token-file by the node's config, if that is set
         Duration budget = Duration.ofMillis(number(s, BUDGET_MS, 30_000));
         Path state = Path.of(s.getOrDefault(STATE_DIR, "harbor-coordinator-" + node.id()));
-        host = new CoordinatorHost(node, harbor, token, bool(s, OPEN), state, budget, Plan.Timeouts.DEFAULT);
+        List<String> peers = List.of(s.getOrDefault(NodeConfig.CLUSTER_PEERS, "").split(",")).stream()
+                .map(String::strip).filter(p -> !p.isEmpty()).toList();
+        host = new CoordinatorHost(node, harbor, token, bool(s, OPEN), state, budget, Plan.Timeouts.DEFAULT, peers,
+                s.get(NodeConfig.CLUSTER_DNS));
         return List.of(host.api());
     }
 
@@ -89,7 +108,8 @@ public final class CoordinationExtension implements NodeExtension {
                 t.setDaemon(true);
                 return t;
             });
-            // Told again every few seconds: a coordinator that starts or restarts later learns it too.
+            // Also told to the coordinator directly (the node-info service's tag says it to any coordinator
+            // that reads this node's stream), and again every few seconds.
             registrar.scheduleWithFixedDelay(this::tellCoordinator, 0, 3, TimeUnit.SECONDS);
         }
     }

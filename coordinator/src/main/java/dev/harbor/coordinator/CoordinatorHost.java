@@ -50,6 +50,8 @@ public final class CoordinatorHost implements AutoCloseable {
     /** Sent with the coordinator's calls to nodes' Kill, KillMany and Stop; null if the cluster has none. */
     private final String token;
     private final CoordinatorMetrics metrics = new CoordinatorMetrics();
+    private final java.util.List<String> peers;
+    private final String dns;
 
     /**
      * @param token the bearer token callers must present, or null to run open (refused unless
@@ -58,6 +60,19 @@ public final class CoordinatorHost implements AutoCloseable {
      */
     public CoordinatorHost(Node node, Harbor harbor, String token, boolean open, Path stateDir, Duration defaultBudget,
             Plan.Timeouts timeouts) {
+        this(node, harbor, token, open, stateDir, defaultBudget, timeouts, java.util.List.of(), null);
+    }
+
+    /**
+     * @param peers the cluster's configured node addresses ({@code cluster.peers}): followed whether or
+     *     not the transport links them now
+     * @param dns a name:port resolving to the nodes ({@code cluster.dns}), or null: each address it
+     *     resolves to is followed from then on
+     */
+    public CoordinatorHost(Node node, Harbor harbor, String token, boolean open, Path stateDir, Duration defaultBudget,
+            Plan.Timeouts timeouts, java.util.List<String> peers, String dns) {
+        this.peers = java.util.List.copyOf(peers);
+        this.dns = dns;
         if (token == null && !open) {
             throw new IllegalStateException("the coordinator has no token: set coordinator.token-file or HARBOR_COORDINATOR_TOKEN,"
                     + " or coordinator.open=true to let anyone who reaches it stop the cluster");
@@ -116,8 +131,25 @@ public final class CoordinatorHost implements AutoCloseable {
         timer.scheduleWithFixedDelay(this::followNewNodes, 0, 1, TimeUnit.SECONDS);
     }
 
+    /**
+     * Follows every node it knows of: this one, the configured peers, the DNS name's answers and every
+     * peer the transport links. An address once followed is followed for good (its subscriber retries):
+     * a node the transport lost is not forgotten, it is judged by its own stream and admin API.
+     */
     private void followNewNodes() {
         follow(harbor.advertise());
+        peers.forEach(this::follow);
+        if (dns != null) {
+            int colon = dns.lastIndexOf(':');
+            try {
+                for (java.net.InetAddress a : java.net.InetAddress.getAllByName(dns.substring(0, colon))) {
+                    String host = a.getHostAddress();
+                    follow((host.contains(":") ? "[" + host + "]" : host) + dns.substring(colon));
+                }
+            } catch (java.net.UnknownHostException e) {
+                log.debug("coordinator: {} does not resolve now: {}", dns, e.toString());
+            }
+        }
         harbor.peerAddresses().values().forEach(this::follow);
         // The exit streams list the services alive when they (re)connect; services launched since
         // become known from their registration message or from this poll of each node's list.
@@ -130,8 +162,11 @@ public final class CoordinatorHost implements AutoCloseable {
     }
 
     private void follow(String address) {
-        feeds.computeIfAbsent(address, a -> ExitSubscriber.builder(a, new Forward(a)).credentials(harbor.credentials())
-                .backoff(Duration.ofMillis(200), Duration.ofSeconds(2)).start());
+        feeds.computeIfAbsent(address, a -> {
+            node.send(coordinator, new Feed.Known(0, a));
+            return ExitSubscriber.builder(a, new Forward(a)).credentials(harbor.credentials())
+                    .backoff(Duration.ofMillis(200), Duration.ofSeconds(2)).start();
+        });
     }
 
     private AdminClient admin(int nodeId) {
@@ -141,6 +176,10 @@ public final class CoordinatorHost implements AutoCloseable {
         }
         return new AdminClient(channels.computeIfAbsent(address,
                 a -> Grpc.newChannelBuilder(a, harbor.credentials()).build()), token);
+    }
+
+    private static String describe(io.grpc.Status s) {
+        return s.getCode() + (s.getDescription() == null ? "" : ": " + s.getDescription());
     }
 
     @Override
@@ -179,6 +218,16 @@ public final class CoordinatorHost implements AutoCloseable {
         @Override
         public void onCaughtUp(long lastSeq) {
             node.send(coordinator, new Feed.CaughtUp(nodeId));
+        }
+
+        @Override
+        public void onDisconnected(io.grpc.Status status, Duration retryIn) {
+            node.send(coordinator, new Feed.Disconnected(nodeId, address, describe(status)));
+        }
+
+        @Override
+        public void onFailed(io.grpc.Status status) {
+            node.send(coordinator, new Feed.Disconnected(nodeId, address, "the exit stream gave up: " + describe(status)));
         }
     }
 }

@@ -101,7 +101,8 @@ public final class CoordinatorService implements Service {
     private final Settings settings;
     private final IntFunction<AdminClient> admin;
     private final ClusterView view = new ClusterView();
-    private final Map<Integer, Set<Integer>> nodeDependencies = new HashMap<>();
+    /** Shutdown streams that joined a recorded run before this restarted coordinator resumed it. */
+    private final List<Run.ProgressListener> awaitingResume = new ArrayList<>();
     private final ScheduledExecutorService timer;
     private ServiceContext ctx;
     private Run run;
@@ -151,8 +152,25 @@ public final class CoordinatorService implements Service {
                 yield null;
             }
             case Feed.CaughtUp c -> {
-                view.node(c.node()).caughtUp = true;
+                for (ServiceInfo gone : view.caughtUp(c.node())) {
+                    // Of an earlier life, and not listed by the current one: the node's own word that it is gone.
+                    onExit(ExitEvent.newBuilder().setHandle(gone.getHandle()).setNode(c.node()).setReason(ExitReason.NODE_LOST)
+                            .addAllNames(gone.getNamesList()).setDetail("node " + c.node()
+                                    + " came back as a new life that does not list this service of its earlier life").build());
+                }
                 maybeResume(false);
+                yield null;
+            }
+            case Feed.Known k -> {
+                view.known(k.address());
+                yield null;
+            }
+            case Feed.Disconnected d -> {
+                disconnected(d);
+                yield null;
+            }
+            case Feed.Unreachable u -> {
+                unreachable(u);
                 yield null;
             }
             case Feed.Listed l -> {
@@ -160,9 +178,7 @@ public final class CoordinatorService implements Service {
                 yield null;
             }
             case Feed.Exit e -> {
-                if (trusted(e)) {
-                    onExit(e.event());
-                }
+                exitFed(e);
                 yield null;
             }
             case RegisterService r -> register(m.from(), r);
@@ -171,12 +187,16 @@ public final class CoordinatorService implements Service {
                 for (int d : r.getDependsOnList()) {
                     on.add(nodeId(d, "depends_on"));
                 }
-                nodeDependencies.put(nodeId(r.getNode(), "node"), on);
+                view.nodeDependencies().put(nodeId(r.getNode(), "node"), on);
                 yield Registered.newBuilder().setCoordinator(context.self().toString()).build();
             }
             case PlanRequest r -> plan(budgetOf(r.getBudgetMs()), r.getNodesList());
             case ShutdownRequest r -> {
-                // A node asks for its own ordered stop (it got SIGTERM): run or join, answer with the plan.
+                // A node asks for its own ordered stop (it got SIGTERM): run or join, answer with the plan. A
+                // run in progress that stops that node anyway is joined, whatever its scope and budget.
+                if (run != null && !run.ended && run.plan.nodes().containsAll(r.getNodesList())) {
+                    yield Run.describe(run.plan, run.budget, settings.escalationGrace(), "");
+                }
                 Started started = start(new Start(r, null));
                 if (started.refused()) {
                     throw new IllegalStateException("shutdown refused: " + started.plan().getRefusal());
@@ -282,24 +302,49 @@ public final class CoordinatorService implements Service {
                 log.warn("coordinator: ignoring the malformed registration of {}: {}", h, e.getMessage());
             }
         });
-        Set<Integer> live = view.liveNodes();
-        if (live.isEmpty()) {
+        if (!view.anyCaughtUp()) {
             throw new PlanRefused("no node's exit stream is in yet: the coordinator cannot see the cluster; try again shortly");
         }
-        return Plan.of(regs, nodeDependencies, live, new LinkedHashSet<>(scope), settings.timeouts());
+        return Plan.of(regs, view.nodeDependencies(), view.knownNodes(), new LinkedHashSet<>(scope), settings.timeouts());
     }
 
     // ------------------------------------------------------------------ running
 
     private Started start(Start s) {
+        Duration budget = budgetOf(s.request().getBudgetMs());
+        Set<Integer> scope = new java.util.TreeSet<>(s.request().getNodesList());
         if (toResume != null) {
-            maybeResume(true); // a restarted coordinator finishes the recorded run before any other
+            // A restarted coordinator finishes the recorded run before any other; it resumes once every
+            // node's stream is in (their backlogs tell which steps finished while it was down).
+            PlanResponse saved = toResume.plan();
+            String differs = differs(toResume.id(), Set.copyOf(saved.getNodesList()), null,
+                    Duration.ofMillis(toResume.budgetMs()), scope, budget);
+            if (differs != null) {
+                return s.request().getDryRun() ? new Started(saved, false, false)
+                        : new Started(saved.toBuilder().setRefusal(differs).build(), false, true);
+            }
+            if (s.request().getDryRun()) {
+                return new Started(saved, true, false);
+            }
+            if (s.listener() != null) {
+                s.listener().onProgress(ShutdownProgress.newBuilder().setPlan(saved)
+                        .setAtMs(Math.max(0, System.currentTimeMillis() - toResume.startEpochMs())).build());
+                awaitingResume.add(s.listener());
+            }
+            return new Started(saved, true, false);
         }
         if (run != null && !run.ended) {
-            join(s.listener());
+            String differs = differs(run.id, run.plan.nodes(), run.scope, run.budget, scope, budget);
+            if (differs != null) {
+                // A dry run still answers (with the running run's plan); a real one is refused, touching nothing.
+                return s.request().getDryRun() ? new Started(Run.describe(run.plan, run.budget, settings.escalationGrace(), ""), false, false)
+                        : new Started(Run.describe(run.plan, run.budget, settings.escalationGrace(), differs), false, true);
+            }
+            if (!s.request().getDryRun()) {
+                join(s.listener());
+            }
             return new Started(Run.describe(run.plan, run.budget, settings.escalationGrace(), ""), true, false);
         }
-        Duration budget = budgetOf(s.request().getBudgetMs());
         Plan plan;
         try {
             plan = makePlan(s.request().getNodesList());
@@ -316,6 +361,7 @@ public final class CoordinatorService implements Service {
             return new Started(described, false, false);
         }
         run = new Run(UUID.randomUUID().toString(), plan, budget);
+        run.scope = scope;
         settings.metrics().runStarted();
         if (settings.record() != null) {
             settings.record().begin(run.id, (int) budget.toMillis(), run.startEpochMs, described);
@@ -326,6 +372,24 @@ public final class CoordinatorService implements Service {
         run.emit(ShutdownProgress.newBuilder().setPlan(described));
         advance();
         return new Started(described, false, false);
+    }
+
+    /**
+     * Why a Shutdown for {@code scope} within {@code budget} cannot join the run {@code id} in progress, or
+     * null if it asks for the same. A recorded run (resumed after a restart) kept no scope: a request
+     * for all nodes or for exactly the run's nodes joins it.
+     */
+    private static String differs(String id, Set<Integer> runNodes, Set<Integer> runScope, Duration runBudget,
+            Set<Integer> scope, Duration budget) {
+        boolean sameScope = runScope != null ? runScope.equals(scope) : scope.isEmpty() || scope.equals(new java.util.TreeSet<>(runNodes));
+        if (sameScope && runBudget.equals(budget)) {
+            return null;
+        }
+        return "shutdown run " + id + " is in progress over nodes " + new java.util.TreeSet<>(runNodes)
+                + (runScope == null || runScope.isEmpty() ? " (all nodes)" : " (scope " + runScope + ")") + " with a budget of "
+                + runBudget.toMillis() + " ms; this request asks for " + (scope.isEmpty() ? "all nodes" : "nodes " + scope)
+                + " with a budget of " + budget.toMillis() + " ms. Follow that run with the same scope and budget,"
+                + " or wait for its report and ask again";
     }
 
     private void join(Run.ProgressListener l) {
@@ -364,8 +428,12 @@ public final class CoordinatorService implements Service {
             return;
         }
         ClusterView.NodeState node = view.node(step.node());
-        if (step.kind() != Step.Kind.BARRIER && node.lost) {
+        if (node.lost) {
             finish(s, StepFinished.Outcome.LOST, "node " + step.node() + " was lost");
+            return;
+        }
+        if (!node.streamUp && node.unreachable != null) {
+            finish(s, StepFinished.Outcome.LOST, "node " + step.node() + " cannot be reached: " + node.unreachable);
             return;
         }
         if (run.cordoned.add(step.node())) {
@@ -388,17 +456,14 @@ public final class CoordinatorService implements Service {
                 sendDrain(new SendDrain(run.id, step.id()));
                 later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
             }
-            case STATELESS -> {
-                String runId = run.id;
-                admin.apply(step.node()).list(ListServicesRequest.getDefaultInstance(),
-                        list -> ctx.node().send(ctx.self(), new StatelessList(runId, step.id(), list)),
-                        error -> log.warn("coordinator: cannot list the services of node {}: {}", step.node(), error));
-                later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
-            }
+            case STATELESS -> listToEnd(s);
             case NODE -> {
                 if (step.node() == ctx.self().node()) {
-                    // This node hosts the coordinator: it stops last, after the report (see end()).
-                    finish(s, StepFinished.Outcome.DONE, "the coordinator's own node stops right after the report");
+                    // This node hosts the coordinator, which must live to send the report: the step ends every
+                    // other service of the node (confirmed by their exit events) before the nodes it depends on
+                    // are stopped; the node itself stops right after the report (see end()).
+                    s.doneDetail = ownNodeDetail(step.node());
+                    listToEnd(s);
                     return;
                 }
                 Handle monitor = node.monitor;
@@ -417,6 +482,23 @@ public final class CoordinatorService implements Service {
                 later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
             }
         }
+    }
+
+    /** Lists the step's node's services to end them (see {@link #statelessListed}); the step times out as planned. */
+    private void listToEnd(Run.StepState s) {
+        String runId = run.id;
+        Step step = s.step;
+        Handle self = ctx.self();
+        admin.apply(step.node()).list(ListServicesRequest.getDefaultInstance(),
+                list -> ctx.node().send(self, new StatelessList(runId, step.id(), list)),
+                error -> log.warn("coordinator: cannot list the services of node {}: {}", step.node(), error));
+        later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
+    }
+
+    static String ownNodeDetail(int node) {
+        return "every service of node " + node + " but the coordinator (and the node's monitor, which records the last"
+                + " exits) has ended; node " + node + " itself stops 200 ms after this report is sent, and its process"
+                + " exits once the node has stopped";
     }
 
     /**
@@ -451,11 +533,14 @@ public final class CoordinatorService implements Service {
         if (s == null || s.finished) {
             return;
         }
+        // The stateless step leaves registered services to their own steps; the coordinator's own node step
+        // ends whatever is left on its node but the coordinator and the monitor.
+        boolean everything = s.step.kind() == Step.Kind.NODE;
         dev.harbor.proto.KillManyRequest.Builder kill = dev.harbor.proto.KillManyRequest.newBuilder();
         for (ServiceInfo info : l.list().getServicesList()) {
             Handle h = Wire.handle(info.getHandle());
             Map<String, String> tags = info.getTagsMap();
-            if (h.equals(ctx.self()) || tags.containsKey(Monitor.TAG) || tags.containsKey(OrderedExit.ROLE_TAG)
+            if (h.equals(ctx.self()) || tags.containsKey(Monitor.TAG) || (!everything && tags.containsKey(OrderedExit.ROLE_TAG))
                     || view.node(h.node()).exited.contains(h)) {
                 continue;
             }
@@ -470,7 +555,7 @@ public final class CoordinatorService implements Service {
                     error -> log.warn("coordinator: node {} did not take the kills: {}", s.step.node(), error));
         }
         if (s.waitingFor.isEmpty()) {
-            finish(s, StepFinished.Outcome.DONE, "no stateless service was left");
+            finish(s, StepFinished.Outcome.DONE, everything ? s.doneDetail : "no stateless service was left");
             advance();
         }
     }
@@ -498,17 +583,60 @@ public final class CoordinatorService implements Service {
     }
 
     /**
-     * Whether to believe an exit event. A node's own events, yes. A NODE_LOST verdict only from this
-     * coordinator's own node (its transport's view of the cluster) or from the lost node's own stream
-     * (its subscriber saw the node come back as a new life): peers that lose sight of each other under
-     * load must not make the coordinator give up on a node it still reaches.
+     * Takes in an exit event from a node's stream. A node's own events (and the NODE_LOST its subscriber
+     * synthesises for an earlier life) are believed. A NODE_LOST verdict of this coordinator's own
+     * node's transport about another node is held back while that node's own exit stream or admin API
+     * answers: a node its peers lost sight of (a pause, a partition from the coordinator's node only) is
+     * judged by its own word, and stopped through its admin API. Verdicts of other nodes' transports
+     * are not used.
      */
-    private boolean trusted(Feed.Exit e) {
-        if (e.event().getReason() != ExitReason.NODE_LOST) {
-            return true;
+    private void exitFed(Feed.Exit e) {
+        ExitEvent event = e.event();
+        int about = event.getHandle().getNode();
+        if (event.getReason() != ExitReason.NODE_LOST || e.node() == about) {
+            onExit(event);
+            return;
         }
-        int about = e.event().getHandle().getNode();
-        return e.node() == about || (e.node() == ctx.self().node() && about != ctx.self().node());
+        if (e.node() != ctx.self().node() || about == ctx.self().node()) {
+            return;
+        }
+        ClusterView.NodeState n = view.node(about);
+        if (!n.streamUp && n.unreachable != null) {
+            onExit(event);
+            return;
+        }
+        n.heldLosses.put(Wire.handle(event.getHandle()), event);
+        if (!n.streamUp) {
+            verify(about, n.address);
+        }
+    }
+
+    /** A node's stream went down: if its admin API does not answer either, it is unreachable. */
+    private void disconnected(Feed.Disconnected d) {
+        view.disconnected(d.address(), d.node() == 0 ? null : d.node(), d.why());
+        if (d.node() != 0) {
+            verify(d.node(), d.address());
+        }
+    }
+
+    private void verify(int id, String address) {
+        Handle self = ctx.self();
+        admin.apply(id).list(ListServicesRequest.getDefaultInstance(), answer -> { },
+                error -> ctx.node().send(self, new Feed.Unreachable(id, address, error)));
+    }
+
+    /** A node whose stream is down did not answer its admin API: the transport's verdicts about it apply now. */
+    private void unreachable(Feed.Unreachable u) {
+        ClusterView.NodeState n = view.node(u.node());
+        if (n.streamUp) {
+            return; // it came back meanwhile
+        }
+        n.unreachable = "its exit stream at " + u.address() + " is down and its admin API did not answer: " + u.why();
+        log.warn("coordinator: node {} {}", u.node(), n.unreachable);
+        for (ExitEvent held : List.copyOf(n.heldLosses.values())) {
+            onExit(held);
+        }
+        n.heldLosses.clear();
     }
 
     private void onExit(ExitEvent e) {
@@ -525,7 +653,7 @@ public final class CoordinatorService implements Service {
                 if (s.waitingFor.isEmpty()) {
                     StepFinished.Outcome o = s.lost ? StepFinished.Outcome.LOST
                             : s.escalated ? StepFinished.Outcome.ESCALATED : StepFinished.Outcome.DONE;
-                    finish(s, o, s.lost ? "node " + h.node() + " was lost" : s.escalated ? "killed at its timeout" : "");
+                    finish(s, o, s.lost ? "node " + h.node() + " was lost" : s.escalated ? "killed at its timeout" : s.doneDetail);
                     changed = true;
                 }
             }
@@ -553,8 +681,14 @@ public final class CoordinatorService implements Service {
             settings.metrics().escalated();
             log.warn("coordinator: step {} overran its {} ms; escalating", s.step.id(), s.step.timeout().toMillis());
             switch (s.step.kind()) {
-                case NODE -> admin.apply(s.step.node()).stop(StopRequest.getDefaultInstance(),
-                        error -> log.warn("coordinator: node {} did not take the stop: {}", s.step.node(), error));
+                case NODE -> {
+                    if (s.step.node() == ctx.self().node()) {
+                        s.waitingFor.forEach(this::kill); // the coordinator's node: its services, not the node
+                    } else {
+                        admin.apply(s.step.node()).stop(StopRequest.getDefaultInstance(),
+                                error -> log.warn("coordinator: node {} did not take the stop: {}", s.step.node(), error));
+                    }
+                }
                 case DRAIN -> s.waitingFor.forEach(this::kill);
                 // The stateless services were killed when the step started; their exit events are on the way.
                 case STATELESS, BARRIER -> { }
@@ -581,7 +715,7 @@ public final class CoordinatorService implements Service {
 
     private void end() {
         run.ended = true;
-        var report = run.report();
+        var report = unconfirmed(run.report());
         settings.metrics().runEnded(report.getClean());
         run.emit(ShutdownProgress.newBuilder().setReport(report));
         for (Run.ProgressListener l : List.copyOf(run.listeners)) {
@@ -599,6 +733,28 @@ public final class CoordinatorService implements Service {
             timer.schedule(() -> admin.apply(own).stop(StopRequest.getDefaultInstance(),
                     error -> log.warn("coordinator: this node did not take its stop: {}", error)), 200, TimeUnit.MILLISECONDS);
         }
+    }
+
+    /**
+     * Names in the report each node of the plan the run could not confirm stopped and why (the run is
+     * then not clean), and each followed address where no node ever answered (no node is known there,
+     * so these do not make a run unclean).
+     */
+    private dev.harbor.proto.Report unconfirmed(dev.harbor.proto.Report report) {
+        dev.harbor.proto.Report.Builder b = report.toBuilder();
+        for (Run.StepState s : run.steps.values()) {
+            if (s.step.kind() == Step.Kind.NODE && s.outcome != StepFinished.Outcome.DONE) {
+                ClusterView.NodeState n = view.node(s.step.node());
+                b.addUnconfirmed("node " + s.step.node() + (n.address == null ? "" : " at " + n.address) + ": " + s.outcome
+                        + (s.detail.isEmpty() ? "" : ", " + s.detail)
+                        + (n.unreachable == null || s.detail.contains(n.unreachable) ? "" : "; " + n.unreachable));
+            }
+        }
+        view.unidentified().forEach((address, why) -> b.addUnanswered(address + ": " + why));
+        if (b.getUnconfirmedCount() > 0) {
+            b.setClean(false);
+        }
+        return b.build();
     }
 
     // ------------------------------------------------------------------ resuming after a restart
@@ -623,6 +779,8 @@ public final class CoordinatorService implements Service {
         run = new Run(saved.id(), Plan.restore(steps), Duration.ofMillis(Integer.toUnsignedLong(saved.budgetMs())), saved.startEpochMs());
         settings.metrics().runStarted();
         run.emit(ShutdownProgress.newBuilder().setPlan(saved.plan()));
+        run.listeners.addAll(awaitingResume); // they were given the plan when they joined
+        awaitingResume.clear();
         saved.finished().forEach((id, outcome) -> {
             Run.StepState s = run.steps.get(id);
             if (s != null) {

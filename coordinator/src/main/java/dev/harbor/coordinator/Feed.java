@@ -32,4 +32,16 @@ sealed interface Feed {
      */
     record Exit(int node, ExitEvent event) implements Feed {
     }
+
+    /** An address the coordinator follows from now on (configured, resolved or seen); {@code node} 0. */
+    record Known(int node, String address) implements Feed {
+    }
+
+    /** The stream at {@code address} ended; {@code node} is who answered there, 0 if nobody ever did. */
+    record Disconnected(int node, String address, String why) implements Feed {
+    }
+
+    /** A node whose stream is down did not answer its admin API either. */
+    record Unreachable(int node, String address, String why) implements Feed {
+    }
 }

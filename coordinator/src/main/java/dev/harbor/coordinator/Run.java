@@ -40,6 +40,8 @@ final class Run {
         Duration extension = Duration.ZERO;
         /** Whether the timeout has already been pushed back by {@link #extension}. */
         boolean extended;
+        /** The detail of a DONE outcome (the coordinator's own node step says when its process ends). */
+        String doneDetail = "";
 
         StepState(Step step) {
             this.step = step;
@@ -60,6 +62,8 @@ final class Run {
     /** The nodes told to take no new work in this run ({@code Cordon}), each once. */
     final Set<Integer> cordoned = new HashSet<>();
     boolean ended;
+    /** The nodes the request named (empty: all), or null for a run resumed from its record. */
+    Set<Integer> scope;
 
     Run(String id, Plan plan, Duration budget) {
         this(id, plan, budget, System.currentTimeMillis());

@@ -11,7 +11,10 @@ import java.util.Iterator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code harbor shutdown}: runs (or joins) the shutdown and prints its progress; exits 1 unless it ended clean. */
+/**
+ * {@code harbor shutdown}: runs (or joins) the shutdown and prints its progress; exits 1 unless it ended clean,
+ * and a run with a node it could not confirm stopped is never clean (each such node is printed with why).
+ */
 @Command(name = "shutdown", mixinStandardHelpOptions = true,
         description = "Shut the cluster down in order through the coordinator and follow the progress.")
 final class ShutdownCommand extends CoordinatorClientCommand {
@@ -65,6 +68,12 @@ final class ShutdownCommand extends CoordinatorClientCommand {
             out.printf("run %s %s in %s ms (budget %s ms, critical path %s ms)%n", report.getRunId(),
                     report.getClean() ? "ended clean" : "did NOT end clean", Long.toUnsignedString(report.getTotalMs()),
                     Integer.toUnsignedString(report.getBudgetMs()), Long.toUnsignedString(report.getCriticalPathMs()));
+            for (String node : report.getUnconfirmedList()) {
+                out.printf("  not confirmed stopped: %s%n", node);
+            }
+            for (String address : report.getUnansweredList()) {
+                out.printf("  no node ever answered at %s%n", address);
+            }
             out.flush();
             return report.getClean() ? 0 : 1;
         });

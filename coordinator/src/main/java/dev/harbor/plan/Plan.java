@@ -240,7 +240,7 @@ public final class Plan {
         Set<Integer> unknown = new TreeSet<>(scope);
         unknown.removeAll(known);
         if (!unknown.isEmpty()) {
-            throw new PlanRefused("unknown node id(s) " + unknown + " in the scope: the live nodes are " + known);
+            throw new PlanRefused("unknown node id(s) " + unknown + " in the scope: the known nodes are " + known);
         }
         // A node that depends on a stopping node must stop first, so it joins the scope; and so on.
         Set<Integer> in = new TreeSet<>(scope);

@@ -322,4 +322,83 @@ class CoordinatorTest {
         assertThat(second.get(0).getPlan()).isEqualTo(firstItem.getPlan());
         assertThat(drained).isEmpty();
     }
+
+    @Test
+    void aShutdownAskingForAnotherScopeOrBudgetThanTheRunningRunIsRefusedNamingIt() {
+        nodes = new TestNodes(state, 1, 2);
+        launch(2, "gw-slow", "gateway", Duration.ofMillis(1500), true); // escalates: the run lasts a while
+        awaitPlanWith(1);
+        Iterator<ShutdownProgress> first = nodes.coordinator(TestNodes.TOKEN).shutdown(ShutdownRequest.getDefaultInstance());
+        PlanResponse running = first.next().getPlan();
+        Function<ShutdownRequest, StatusRuntimeException> refused = r -> {
+            try {
+                follow(nodes.coordinator(TestNodes.TOKEN).shutdown(r));
+                throw new AssertionError("a shutdown of another scope or budget should have been refused");
+            } catch (StatusRuntimeException e) {
+                return e;
+            }
+        };
+        StatusRuntimeException otherScope = refused.apply(ShutdownRequest.newBuilder().addNodes(2).build());
+        StatusRuntimeException otherBudget = refused.apply(ShutdownRequest.newBuilder().setBudgetMs(45_000).build());
+        // A dry run with another scope still answers, with the running run's plan.
+        List<ShutdownProgress> dry = follow(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setDryRun(true).addNodes(2).build()));
+        List<ShutdownProgress> rest = follow(first);
+        String runId = report(rest).getRunId();
+
+        for (StatusRuntimeException e : List.of(otherScope, otherBudget)) {
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+            assertThat(e.getStatus().getDescription()).contains("shutdown run " + runId + " is in progress");
+        }
+        assertThat(otherScope.getStatus().getDescription()).contains("asks for nodes [2]");
+        assertThat(otherBudget.getStatus().getDescription()).contains("budget of 45000 ms");
+        assertThat(dry).hasSize(1);
+        assertThat(dry.get(0).getPlan().getStepsList()).isEqualTo(running.getStepsList());
+        assertThat(rest.stream().filter(ShutdownProgress::hasReport)).hasSize(1);
+    }
+
+    @Test
+    void theCoordinatorsOwnNodeEndsItsOtherServicesBeforeTheNodesItDependsOnStopAndSaysWhenItEnds() {
+        nodes = new TestNodes(state, 1, 2);
+        // What node.depends-on=2 does on node 1 (CoordinationExtension): a service lists the dependency.
+        nodes.get(1).node.launch(() -> new dev.harbor.service.Service() {
+            @Override
+            public void init(dev.harbor.service.ServiceContext ctx) {
+                ctx.tag(ClusterView.NODE_DEPENDS_ON_TAG, "2");
+            }
+
+            @Override
+            public Object receive(dev.harbor.service.ServiceContext ctx, dev.harbor.service.Message m) {
+                return null;
+            }
+        });
+        Handle lobby = launch(1, "lobby-1", "lobby", Duration.ofSeconds(2), false);
+        Handle stateless1 = stateless(1);
+        awaitPlanWith(1);
+        PlanResponse plan = nodes.coordinator(TestNodes.TOKEN).plan(PlanRequest.newBuilder().setBudgetMs(60_000).build());
+        assertThat(plan.getStepsList().stream().filter(p -> p.getId().equals("node@2")).findFirst().orElseThrow().getAfterList())
+                .as("node 1 depends on node 2, known from node 1's list of services alone").contains("node@1");
+
+        List<ShutdownProgress> progress = follow(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build()));
+
+        Report report = report(progress);
+        assertThat(report.getClean()).as("report %s", report).isTrue();
+        StepFinished own = report.getStepsList().stream().filter(f -> f.getStep().equals("node@1")).findFirst().orElseThrow();
+        assertThat(own.getDetail()).isEqualTo(CoordinatorService.ownNodeDetail(1));
+        int node2Starts = -1;
+        for (int i = 0; i < progress.size(); i++) {
+            if (progress.get(i).hasStarted() && progress.get(i).getStarted().getStep().equals("node@2")) {
+                node2Starts = i;
+            }
+        }
+        assertThat(node2Starts).isPositive();
+        // Every service of node 1 but the coordinator and its monitor had ended before node 2 began to stop.
+        List<ExitEvent> beforeNode2 = exits(progress.subList(0, node2Starts));
+        assertThat(indexOfExit(beforeNode2, stateless1)).isNotNegative();
+        assertThat(indexOfExit(beforeNode2, lobby)).isNotNegative();
+        assertThat(drained).containsExactly("lobby-1");
+        await().atMost(WAIT).until(nodes.get(2).stopped::isDone);
+        await().atMost(WAIT).until(nodes.get(1).stopped::isDone);
+    }
 }

@@ -203,6 +203,11 @@ public final class NodeProcess implements AutoCloseable {
             if (config.token() != null) {
                 settings.put(NodeConfig.TOKEN, config.token()); // resolved from the token file, for the coordinator
             }
+            // The cluster's configured members, for the coordinator to follow whether or not they are linked now.
+            settings.put(NodeConfig.CLUSTER_PEERS, String.join(",", config.peers()));
+            if (config.dns() != null) {
+                settings.put(NodeConfig.CLUSTER_DNS, config.dns());
+            }
             for (NodeExtension e : extensions) {
                 try {
                     extra.addAll(e.prepare(node, harbor, java.util.Map.copyOf(settings)));
