@@ -95,6 +95,16 @@ public final class CoordinatorService implements Service {
     private record ResumeNow() {
     }
 
+    /** A Shutdown waiting for the streams of known nodes to be in, until {@code deadlineNanos}. */
+    private record WaitingStart(Start start, dev.harbor.service.DeferredReply reply, long deadlineNanos) {
+    }
+
+    private record StartsDue() {
+    }
+
+    /** How long a Shutdown waits for a known node's exit stream that is reconnecting: its subscriber retries within 2 s. */
+    static final Duration STREAM_WAIT = Duration.ofSeconds(3);
+
     private record SendDrain(String run, String step) {
     }
 
@@ -103,6 +113,7 @@ public final class CoordinatorService implements Service {
     private final ClusterView view = new ClusterView();
     /** Shutdown streams that joined a recorded run before this restarted coordinator resumed it. */
     private final List<Run.ProgressListener> awaitingResume = new ArrayList<>();
+    private final List<WaitingStart> waitingStarts = new ArrayList<>();
     private final ScheduledExecutorService timer;
     private ServiceContext ctx;
     private Run run;
@@ -159,6 +170,7 @@ public final class CoordinatorService implements Service {
                                     + " came back as a new life that does not list this service of its earlier life").build());
                 }
                 maybeResume(false);
+                startWaiting();
                 yield null;
             }
             case Feed.Known k -> {
@@ -203,7 +215,20 @@ public final class CoordinatorService implements Service {
                 }
                 yield started.plan();
             }
-            case Start s -> start(s);
+            case Start s -> {
+                if (toResume == null && (run == null || run.ended) && !s.request().getDryRun() && !streamsIn()) {
+                    // A known node's stream is reconnecting (a node restarted, a link came back): wait for it a
+                    // little, so the plan is made over its current life rather than a stale view of it.
+                    waitingStarts.add(new WaitingStart(s, m.defer(), System.nanoTime() + STREAM_WAIT.toNanos()));
+                    later(STREAM_WAIT, new StartsDue());
+                    yield null;
+                }
+                yield start(s);
+            }
+            case StartsDue d -> {
+                startWaiting();
+                yield null;
+            }
             case Detach d -> {
                 if (run != null) {
                     run.listeners.remove(d.listener());
@@ -372,6 +397,25 @@ public final class CoordinatorService implements Service {
         run.emit(ShutdownProgress.newBuilder().setPlan(described));
         advance();
         return new Started(described, false, false);
+    }
+
+    /** Whether every known node's exit stream is connected and caught up. */
+    private boolean streamsIn() {
+        return view.knownNodes().stream().map(view::node).allMatch(n -> n.streamUp && n.caughtUp);
+    }
+
+    /** Starts (or joins) the waiting Shutdowns once the streams are in or their wait is over, in arrival order. */
+    private void startWaiting() {
+        if (waitingStarts.isEmpty()) {
+            return;
+        }
+        boolean in = streamsIn();
+        long now = System.nanoTime();
+        while (!waitingStarts.isEmpty() && (in || now - waitingStarts.get(0).deadlineNanos() >= 0
+                || (run != null && !run.ended))) {
+            WaitingStart w = waitingStarts.remove(0);
+            w.reply().reply(start(w.start()));
+        }
     }
 
     /**
@@ -631,8 +675,11 @@ public final class CoordinatorService implements Service {
         if (n.streamUp) {
             return; // it came back meanwhile
         }
+        boolean news = n.unreachable == null;
         n.unreachable = "its exit stream at " + u.address() + " is down and its admin API did not answer: " + u.why();
-        log.warn("coordinator: node {} {}", u.node(), n.unreachable);
+        if (news) {
+            log.warn("coordinator: node {}: {}", u.node(), n.unreachable);
+        }
         for (ExitEvent held : List.copyOf(n.heldLosses.values())) {
             onExit(held);
         }
