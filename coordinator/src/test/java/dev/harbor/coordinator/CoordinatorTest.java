@@ -401,4 +401,33 @@ class CoordinatorTest {
         await().atMost(WAIT).until(nodes.get(2).stopped::isDone);
         await().atMost(WAIT).until(nodes.get(1).stopped::isDone);
     }
+
+    @Test
+    void aNodeThatTheCoordinatorsNodeLostButWhoseOwnStreamAndAdminApiAnswerIsStoppedNotWrittenOff() {
+        nodes = new TestNodes(state, 1, 2);
+        Handle gw2 = launch(2, "gw-2", "gateway", Duration.ofMillis(500), false);
+        awaitPlanWith(1);
+        // Node 2's links end (as in a partition between nodes 1 and 2 only); its server, with its admin API
+        // and exit stream, goes on.
+        nodes.get(2).harbor.close();
+        await().atMost(WAIT).until(() -> nodes.get(1).node.exits().find(gw2).isPresent());
+        assertThat(nodes.get(1).node.exits().find(gw2).orElseThrow().reason()).as("node 1's transport declares node 2's services lost")
+                .isEqualTo(dev.harbor.exit.ExitReason.NODE_LOST);
+
+        List<ShutdownProgress> progress = follow(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build()));
+
+        Report report = report(progress);
+        assertThat(report.getStepsList()).as("report %s", report)
+                .noneSatisfy(s -> assertThat(s.getOutcome()).isEqualTo(StepFinished.Outcome.LOST));
+        StepFinished node2 = report.getStepsList().stream().filter(s -> s.getStep().equals("node@2")).findFirst().orElseThrow();
+        assertThat(node2.getOutcome()).as("node 2 stopped through its admin API, confirmed by its own stream")
+                .isEqualTo(StepFinished.Outcome.DONE);
+        assertThat(report.getUnconfirmedList()).isEmpty();
+        // The gateway could not get its Drain over the cut link: it was killed through the admin API at its timeout.
+        ExitEvent gwExit = exits(progress).get(indexOfExit(exits(progress), gw2));
+        assertThat(gwExit.getReason()).isEqualTo(dev.harbor.proto.ExitReason.KILLED);
+        await().atMost(WAIT).until(nodes.get(2).stopped::isDone);
+        assertThat(nodes.get(2).node.isStopped()).isTrue();
+    }
 }

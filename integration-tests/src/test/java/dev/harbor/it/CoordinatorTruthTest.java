@@ -1,0 +1,124 @@
+package dev.harbor.it;
+
+import static dev.harbor.it.CoordinatedCluster.WAIT;
+import static dev.harbor.it.CoordinatedCluster.relay;
+import static dev.harbor.it.CoordinatedCluster.services;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.harbor.proto.PlannedStep;
+import dev.harbor.proto.Report;
+import dev.harbor.proto.ShutdownRequest;
+import dev.harbor.proto.StepFinished;
+import dev.harbor.service.Handle;
+import org.junit.jupiter.api.AutoClose;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The coordinator's account of the cluster, with real processes and real kill -9: a restarted coordinator
+ * counts the exits it missed, and a node killed and restarted at once is taken back as its new life.
+ */
+@Timeout(240)
+class CoordinatorTruthTest {
+    @AutoClose
+    private CoordinatedCluster c;
+
+    @Test
+    void aCoordinatorKilledWhileAServiceFinishesItsDrainAndAskedAtOnceAfterItsRestartReportsClean() {
+        c = new CoordinatedCluster("backlog", 1, 2, 3);
+        c.start(1, services(relay("relay-1")));
+        // cache-2 takes 3 s to drain: it finishes while the coordinator is down.
+        c.start(2, services(c.registered("gw-2", "gateway", 1_500), c.registered("cache-2", "cache", 15_000, "", "slow:3000"),
+                relay("relay-2")));
+        c.start(3, services(c.registered("writer-3", "writer", 3_000), relay("relay-3")));
+        c.awaitPlan(CoordinatedCluster.planWith(3, 3));
+        ProgressRecorder first = c.shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build());
+        await().atMost(WAIT).until(() -> c.journal.count("cache-2", "drain") == 1);
+        c.process(1).kill9();
+        first.awaitEnd(WAIT);
+        await().atMost(WAIT).until(() -> c.journal.count("cache-2", "exit") == 1);
+
+        c.cluster.restart(1);
+        Report report = c.shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build()).awaitReport(WAIT);
+
+        assertThat(report.getStepsList()).allSatisfy(s -> assertThat(s.getOutcome()).as("%s", s).isEqualTo(StepFinished.Outcome.DONE));
+        assertThat(report.getClean()).as("report %s", report).isTrue();
+        assertThat(report.getUnconfirmedList()).isEmpty();
+        assertThat(c.journal.count("cache-2", "exit")).isEqualTo(1);
+        for (int id = 1; id <= 3; id++) {
+            assertThat(c.process(id).awaitExit(WAIT)).as("exit code of node %d", id).isZero();
+        }
+    }
+
+    @Test
+    void theWritersNodeKilledAndRestartedAtOnceTwentyTimesStartsEveryTimeAndItsWriterRegisters() {
+        c = new CoordinatedCluster("restarts", 1, 2, 3);
+        c.start(1, services(relay("relay-1")));
+        c.start(2, services(c.registered("gw-2", "gateway", 1_500), relay("relay-2")));
+        c.start(3, services(c.registered("writer-3", "writer", 2_000), relay("relay-3")));
+        c.awaitPlan(CoordinatedCluster.planWith(3, 2));
+        for (int round = 1; round <= 20; round++) {
+            Handle before = c.handleOf(3, "writer-3");
+            c.process(3).kill9();
+            c.cluster.restart(3); // fails the test if the node does not start (a refused registration fails its launch)
+            Handle after = c.handleOf(3, "writer-3");
+            assertThat(after).as("round %d: a new life's writer", round).isNotEqualTo(before);
+            int r = round;
+            c.awaitPlan(p -> p.getStepsList().stream().anyMatch(s -> s.getKind() == PlannedStep.Kind.DRAIN
+                    && Handle.of(s.getService().getNode(), s.getService().getId()).equals(after))
+                    && p.getStepsList().stream().noneMatch(s -> s.getKind() == PlannedStep.Kind.DRAIN
+                            && Handle.of(s.getService().getNode(), s.getService().getId()).equals(before)));
+            assertThat(c.logSays(3, "registers after")).as("round %d: no refused registration", r).isFalse();
+        }
+        // The last life links (the writer's Drain travels over the link), then a shutdown accounts for every node.
+        c.awaitLinked(1, 3);
+        Report report = c.shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build()).awaitReport(WAIT);
+        assertThat(report.getClean()).as("report %s", report).isTrue();
+        for (int id = 1; id <= 3; id++) {
+            assertThat(c.process(id).awaitExit(WAIT)).as("exit code of node %d", id).isZero();
+        }
+    }
+
+    @Test
+    void withTheCoordinatorsNodeDependingOnNode3NothingOfNode1ButTheCoordinatorRunsWhenNode3BeginsToStop() {
+        c = new CoordinatedCluster("ownorder", 1, 2, 3);
+        c.start(1, services(c.registered("gw-1", "gateway", 1_500), relay("relay-1")), 3);
+        c.start(2, services(c.registered("gw-2", "gateway", 1_500), relay("relay-2")));
+        c.start(3, services(c.registered("writer-3", "writer", 2_000), relay("relay-3")));
+        c.awaitPlan(CoordinatedCluster.planWith(3, 3));
+        assertThat(CoordinatedCluster.precedes(c.plan(60_000), "node@1", "node@3"))
+                .as("node.depends-on=3 on node 1 is in the first plan").isTrue();
+
+        ProgressRecorder run = c.shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build());
+        Report report = run.awaitReport(WAIT);
+
+        assertThat(report.getClean()).as("report %s", report).isTrue();
+        StepFinished own = ProgressRecorder.step(report.getStepsList(), "node@1");
+        assertThat(own.getDetail()).contains("node 1 itself stops 200 ms after this report");
+        int node3Starts = -1;
+        for (int i = 0; i < run.items.size(); i++) {
+            if (run.items.get(i).hasStarted() && run.items.get(i).getStarted().getStep().equals("node@3")) {
+                node3Starts = i;
+            }
+        }
+        assertThat(node3Starts).isPositive();
+        // Node 3's stop began with its Stop; the last of its services to end is its monitor.
+        dev.harbor.proto.ExitEvent node3Stopped = run.exits().stream()
+                .filter(e -> e.getHandle().getNode() == 3 && e.getReason() == dev.harbor.proto.ExitReason.NODE_STOPPED)
+                .findFirst().orElseThrow();
+        Handle coordinator = c.find(1, dev.harbor.shutdown.OrderedExit.COORDINATOR).map(CoordinatedCluster::handle).orElse(null);
+        java.util.List<dev.harbor.proto.ExitEvent> node1 = run.exits().stream().filter(e -> e.getHandle().getNode() == 1).toList();
+        assertThat(node1).as("gw-1, relay-1 and node 1's node-info service ended in the run").hasSizeGreaterThanOrEqualTo(3);
+        for (dev.harbor.proto.ExitEvent e : node1) {
+            assertThat(ProgressRecorder.handle(e)).isNotEqualTo(coordinator);
+            assertThat(e.getTimeUnixNanos()).as("%s ended before node 3 stopped", e.getNamesList())
+                    .isLessThan(node3Stopped.getTimeUnixNanos());
+            assertThat(run.items.indexOf(run.items.stream().filter(p -> p.hasExit() && p.getExit().equals(e)).findFirst()
+                    .orElseThrow())).as("%s reported before node@3 started", e.getNamesList()).isLessThan(node3Starts);
+        }
+        for (int id = 1; id <= 3; id++) {
+            assertThat(c.process(id).awaitExit(WAIT)).as("exit code of node %d", id).isZero();
+        }
+    }
+}
