@@ -162,7 +162,7 @@ class PlanTest {
         assertThat(waitsFor(p, "node@2", "node@3")).isTrue();
         assertThatThrownBy(() -> plan(regs, Map.of(), Set.of(1, 2, 3), Set.of(2, 7)))
                 .isInstanceOf(PlanRefused.class)
-                .hasMessage("unknown node id(s) [7] in the scope: the live nodes are [1, 2, 3]");
+                .hasMessage("unknown node id(s) [7] in the scope: the known nodes are [1, 2, 3]");
     }
 
     @Test
