@@ -120,10 +120,15 @@ public final class CoordinatorHost implements AutoCloseable {
     public void newLife() {
         coordinator = node.launch(() -> CoordinatorService.create(settings, this::admin));
         log.info("coordinator: relaunched as {} in node {}'s new life", coordinator, node.id());
+        List<String> followed = List.copyOf(feeds.keySet());
         List<ExitSubscriber> old = List.copyOf(feeds.values());
         feeds.clear();
         old.forEach(ExitSubscriber::close);
-        timer.execute(this::followNewNodes);
+        // Every address followed in the old life is followed again: a node is not forgotten by a new life.
+        timer.execute(() -> {
+            followed.forEach(this::follow);
+            followNewNodes();
+        });
     }
 
     /** Starts following the nodes' exit streams. Call once the node's server is up. */
