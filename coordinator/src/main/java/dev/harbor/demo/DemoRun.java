@@ -197,9 +197,15 @@ public final class DemoRun {
                 if (left <= 0) {
                     throw broken;
                 }
+                if (cluster.awaitExit(Duration.ZERO).get(cluster.coordinatorNode()) != null) {
+                    // The run ended while we were away and the coordinator's node has stopped with it:
+                    // there is no one left to ask for the report (its node's log has the run's end).
+                    progress.accept("the Shutdown stream broke and the coordinator's node has exited: no final report to follow");
+                    break;
+                }
                 progress.accept("the Shutdown stream broke (" + broken.getStatus().getCode() + ": "
                         + broken.getStatus().getDescription() + "); calling Shutdown again to follow the run");
-                Thread.sleep(500); // a pause between attempts, not a wait for a condition
+                Thread.sleep(100); // a pause between attempts, not a wait for a condition
                 it = coordinator.withDeadlineAfter(TimeUnit.NANOSECONDS.toMillis(left), TimeUnit.MILLISECONDS).shutdown(request);
                 continue;
             }
