@@ -21,6 +21,8 @@ import java.util.function.Consumer;
  */
 final class AdminClient {
     private static final long DEADLINE_SECONDS = 10;
+    /** How long a node has to answer a probe after its peers lost it (a loaded node answers in milliseconds). */
+    static final long PROBE_MILLIS = 2_000;
     private final NodeGrpc.NodeFutureStub stub;
     private final String unreachable;
 
@@ -43,6 +45,16 @@ final class AdminClient {
 
     void list(ListServicesRequest request, Consumer<ListServicesResponse> onAnswer, Consumer<String> onError) {
         on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).listServices(request), onAnswer, onError);
+    }
+
+    /**
+     * Asks whether the node answers at all (a list of its services), failing after {@link #PROBE_MILLIS}:
+     * a node that answers in time is alive; one that does not, on a link that may be silently cut, is
+     * taken at its peers' word.
+     */
+    void probe(Consumer<String> onError) {
+        on(() -> stub.withDeadlineAfter(PROBE_MILLIS, TimeUnit.MILLISECONDS).listServices(ListServicesRequest.getDefaultInstance()),
+                answer -> { }, onError);
     }
 
     void kill(KillRequest request, Consumer<String> onError) {

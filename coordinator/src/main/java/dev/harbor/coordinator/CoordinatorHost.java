@@ -179,8 +179,11 @@ public final class CoordinatorHost implements AutoCloseable {
         if (address == null) {
             return AdminClient.unreachable("the coordinator has no address for node " + nodeId + ": its exit stream never connected");
         }
-        return new AdminClient(channels.computeIfAbsent(address,
-                a -> Grpc.newChannelBuilder(a, harbor.credentials()).build()), token);
+        ManagedChannel channel = channels.computeIfAbsent(address, a -> Grpc.newChannelBuilder(a, harbor.credentials()).build());
+        // Each call is meant for now: after a node restarted, gRPC's reconnect backoff (it grows to
+        // minutes while the node was down) would fail it at once without trying the node that is back.
+        channel.resetConnectBackoff();
+        return new AdminClient(channel, token);
     }
 
     private static String describe(io.grpc.Status s) {

@@ -630,9 +630,9 @@ public final class CoordinatorService implements Service {
      * Takes in an exit event from a node's stream. A node's own events (and the NODE_LOST its subscriber
      * synthesises for an earlier life) are believed. A NODE_LOST verdict of this coordinator's own
      * node's transport about another node is held back while that node's own exit stream or admin API
-     * answers: a node its peers lost sight of (a pause, a partition from the coordinator's node only) is
-     * judged by its own word, and stopped through its admin API. Verdicts of other nodes' transports
-     * are not used.
+     * answers (its admin API is asked at once): a node its peers lost sight of (a pause, a partition
+     * from the coordinator's node only) is judged by its own word, and stopped through its admin API.
+     * Verdicts of other nodes' transports are not used.
      */
     private void exitFed(Feed.Exit e) {
         ExitEvent event = e.event();
@@ -650,9 +650,9 @@ public final class CoordinatorService implements Service {
             return;
         }
         n.heldLosses.put(Wire.handle(event.getHandle()), event);
-        if (!n.streamUp) {
-            verify(about, n.address);
-        }
+        // Asked even while its stream looks up: a stream cut off without a word (a link blackholed) stays
+        // "up" until its keepalive notices, and the verdict would wait that long.
+        verify(about, n.address);
     }
 
     /** A node's stream went down: if its admin API does not answer either, it is unreachable. */
@@ -665,20 +665,27 @@ public final class CoordinatorService implements Service {
 
     private void verify(int id, String address) {
         Handle self = ctx.self();
-        admin.apply(id).list(ListServicesRequest.getDefaultInstance(), answer -> { },
-                error -> ctx.node().send(self, new Feed.Unreachable(id, address, error)));
+        admin.apply(id).probe(error -> ctx.node().send(self, new Feed.Unreachable(id, address, error)));
     }
 
-    /** A node whose stream is down did not answer its admin API: the transport's verdicts about it apply now. */
+    /**
+     * A node did not answer its admin API: the transport's verdicts held back about it apply now; if its
+     * stream is down too, it is unreachable.
+     */
     private void unreachable(Feed.Unreachable u) {
         ClusterView.NodeState n = view.node(u.node());
-        if (n.streamUp) {
-            return; // it came back meanwhile
+        if (n.streamUp && n.heldLosses.isEmpty()) {
+            return; // it came back meanwhile, or nothing waits on the answer
         }
-        boolean news = n.unreachable == null;
-        n.unreachable = "its exit stream at " + u.address() + " is down and its admin API did not answer: " + u.why();
-        if (news) {
-            log.warn("coordinator: node {}: {}", u.node(), n.unreachable);
+        if (!n.streamUp) {
+            boolean news = n.unreachable == null;
+            n.unreachable = "its exit stream at " + u.address() + " is down and its admin API did not answer: " + u.why();
+            if (news) {
+                log.warn("coordinator: node {}: {}", u.node(), n.unreachable);
+            }
+        } else {
+            log.warn("coordinator: node {}: its admin API did not answer ({}) after its peers lost it: their verdict stands",
+                    u.node(), u.why());
         }
         for (ExitEvent held : List.copyOf(n.heldLosses.values())) {
             onExit(held);
@@ -743,7 +750,9 @@ public final class CoordinatorService implements Service {
             later(settings.escalationGrace(), new StepTimeout(t.run(), t.step(), 1));
             return;
         }
-        finish(s, StepFinished.Outcome.LOST, "no exit event came for " + s.waitingFor + " even after escalation");
+        finish(s, StepFinished.Outcome.LOST, s.waitingFor.isEmpty() && s.step.kind() == Step.Kind.STATELESS
+                ? "node " + s.step.node() + "'s services could not be listed to end them (its admin API did not answer)"
+                : "no exit event came for " + s.waitingFor + " even after escalation");
         advance();
     }
 

@@ -90,6 +90,13 @@ public final class NodeMetrics implements AutoCloseable {
                     .register(registry);
             FunctionCounter.builder("harbor.frames.rejected", harbor, Harbor::rejected)
                     .description("link frames and envelopes refused or dropped as malformed").register(registry);
+            Gauge.builder("harbor.membership.majority", harbor, h -> h.inMajority() ? 1 : 0)
+                    .description("1 while this node hears from a majority of its cluster, 0 while it is cut off").register(registry);
+            FunctionCounter.builder("harbor.membership.pauses", harbor, Harbor::pauses)
+                    .description("times this node found its own link timer late (paused or starved): no verdicts then")
+                    .register(registry);
+            FunctionCounter.builder("harbor.membership.new.lives", harbor, Harbor::newLives)
+                    .description("new lives this node started after its cluster declared it lost").register(registry);
         }
         Map<ExitReason, Counter> exits = new EnumMap<>(ExitReason.class);
         for (ExitReason r : ExitReason.values()) {

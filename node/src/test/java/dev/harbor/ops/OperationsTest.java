@@ -136,6 +136,9 @@ class OperationsTest {
         // The monitor, the local echo, the driver.
         assertThat(m.get("harbor_services{node=\"1\",role=\"none\"}")).isEqualTo(3);
         assertThat(m.get("harbor_peers_connected{node=\"1\"}")).isEqualTo(1);
+        assertThat(m.get("harbor_membership_majority{node=\"1\"}")).isEqualTo(1);
+        assertThat(m.get("harbor_membership_new_lives_total{node=\"1\"}")).isZero();
+        assertThat(m).containsKey("harbor_membership_pauses_total{node=\"1\"}");
         assertThat(m.get("harbor_mailbox_depth_messages{node=\"1\"}")).isBetween(0.0, 350.0);
         // One call in 16 is timed: 12 of the 200 local calls, 6 of the 100 remote ones.
         assertThat(m.get("harbor_call_latency_seconds_count{node=\"1\",scope=\"local\"}")).isGreaterThanOrEqualTo(12);
