@@ -2,6 +2,7 @@ package dev.harbor.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.harbor.cli.NamedService;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
 import java.util.List;
@@ -28,17 +29,7 @@ class NewLifeTest {
     @Test
     void everyServiceOfTheOldLifeEndsOnceANewMonitorTakesOverAndOldHandlesStayDead() throws Exception {
         Handle oldMonitor = node.monitor();
-        Handle named = node.launch(() -> new Service() {
-            @Override
-            public void init(ServiceContext ctx) {
-                ctx.register("writer");
-            }
-
-            @Override
-            public Object receive(ServiceContext ctx, Message msg) {
-                return "ok";
-            }
-        });
+        Handle named = node.launch(NamedService.class, "writer");
         Handle parked = node.launch(() -> (ctx, msg) -> {
             msg.defer(); // never answered by the service: the new life must answer its caller
             return null;
@@ -71,20 +62,11 @@ class NewLifeTest {
         assertThat(gone.failure()).isEqualTo(CallException.Failure.GONE);
 
         // The new life works as any: launches get new handles, names can be taken again, exits are watched.
-        Handle again = node.launch(() -> new Service() {
-            @Override
-            public void init(ServiceContext ctx) {
-                ctx.register("writer");
-            }
-
-            @Override
-            public Object receive(ServiceContext ctx, Message msg) {
-                return "new";
-            }
-        });
+        Handle again = node.launch(NamedService.class, "writer");
         assertThat(again.id()).isGreaterThan(node.monitor().id());
+        assertThat(node.whereis("writer")).contains(again);
         assertThat(node.call("writer", "hi", java.time.Duration.ofSeconds(5)).get(10, java.util.concurrent.TimeUnit.SECONDS))
-                .isEqualTo("new");
+                .isEqualTo("hi");
         assertThat(node.kill(again)).isTrue();
         assertThat(node.watch(again).get(10, java.util.concurrent.TimeUnit.SECONDS).reason()).isEqualTo(ExitReason.KILLED);
     }
