@@ -143,6 +143,9 @@ final class ClusterView {
         Map<String, String> tags = a.service().getTagsMap();
         if (tags.containsKey(dev.harbor.exit.Monitor.TAG)) {
             n.monitor = h;
+            // A live monitor not seen to exit: the node runs. After a loss this is its new life in the same
+            // process (same stream identity), whose old monitor ended NODE_LOST.
+            n.lost = false;
         }
         String deps = tags.get(NODE_DEPENDS_ON_TAG);
         if (deps != null) {
