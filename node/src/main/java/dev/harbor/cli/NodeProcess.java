@@ -331,6 +331,15 @@ public final class NodeProcess implements AutoCloseable {
                 // to stop; the extensions have started theirs (the coordinator, to finish its run).
                 log.info("node {}: new life {}: the node is cordoned or stopping; its configured services stay ended",
                         node.id(), incarnation);
+                boolean hostsCoordinator = node.whereis(dev.harbor.shutdown.OrderedExit.COORDINATOR)
+                        .map(h -> h.node() == node.id()).orElse(false);
+                if (!hostsCoordinator) {
+                    // The run shutting it down wrote its old life off while it was away: nobody is going to
+                    // stop this one, so it finishes its own stop (exit 0), as it was being told to.
+                    log.info("node {}: it was being shut down when its life was declared lost; it stops now", node.id());
+                    Thread.ofPlatform().name("harbor-node-" + node.id() + "-stop-after-loss").start(this::stop);
+                    return;
+                }
             } else {
                 log.info("node {}: new life {}: linked to {}; relaunching its services", node.id(), incarnation, harbor.connected());
                 relaunchServices();
