@@ -73,6 +73,47 @@ final class AdminClient {
         on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).stop(request), answer -> { }, onError);
     }
 
+    /** Why a call failed, and whether nothing listens at the node's address any more (see {@link #stop(StopRequest, Runnable, Failure)}). */
+    interface Failure {
+        void failed(String why, boolean processGone);
+    }
+
+    /**
+     * Asks the node to stop, telling {@code onTaken} when it answered. A failure says whether the node's
+     * process is gone: its address refuses connections, has no route or no longer resolves (a process
+     * that is merely paused, or cut off by a firewall, lets the call wait until its deadline instead).
+     */
+    void stop(StopRequest request, Runnable onTaken, Failure onError) {
+        if (unreachable != null) {
+            onError.failed(unreachable, true);
+            return;
+        }
+        Futures.addCallback(stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).stop(request), new FutureCallback<>() {
+            @Override
+            public void onSuccess(dev.harbor.proto.StopResponse result) {
+                onTaken.run();
+            }
+
+            @Override
+            public void onFailure(Throwable t) {
+                onError.failed(t.toString(), nothingListens(t));
+            }
+        }, MoreExecutors.directExecutor());
+    }
+
+    private static boolean nothingListens(Throwable t) {
+        if (io.grpc.Status.fromThrowable(t).getCode() != io.grpc.Status.Code.UNAVAILABLE) {
+            return false;
+        }
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof java.net.ConnectException || c instanceof java.net.NoRouteToHostException
+                    || c instanceof java.net.UnknownHostException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private <T> void on(java.util.function.Supplier<ListenableFuture<T>> call, Consumer<T> onAnswer, Consumer<String> onError) {
         if (unreachable != null) {
             onError.accept(unreachable);

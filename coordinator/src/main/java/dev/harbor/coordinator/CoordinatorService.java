@@ -108,6 +108,17 @@ public final class CoordinatorService implements Service {
     private record SendDrain(String run, String step) {
     }
 
+    /** Asks a lost or unreachable node to stop (again): see {@link #askLostNode}. */
+    private record AskLostNode(String run, String step) {
+    }
+
+    /** A lost node's answer to a Stop: {@code why} null if it took the stop. */
+    private record LostNodeAnswered(String run, String step, String why, boolean processGone) {
+    }
+
+    /** How often a lost node whose address still holds its connections (paused, cut off) is asked to stop again. */
+    private static final Duration ASK_LOST_NODE_EVERY = Duration.ofMillis(500);
+
     private final Settings settings;
     private final IntFunction<AdminClient> admin;
     private final ClusterView view = new ClusterView();
@@ -249,6 +260,14 @@ public final class CoordinatorService implements Service {
             }
             case SendDrain d -> {
                 sendDrain(d);
+                yield null;
+            }
+            case AskLostNode a -> {
+                askLostNode(a);
+                yield null;
+            }
+            case LostNodeAnswered a -> {
+                lostNodeAnswered(a);
                 yield null;
             }
             default -> throw new IllegalArgumentException("the coordinator does not understand a " + p.getClass().getName());
@@ -472,6 +491,11 @@ public final class CoordinatorService implements Service {
             return;
         }
         ClusterView.NodeState node = view.node(step.node());
+        if (step.kind() == Step.Kind.NODE && step.node() != ctx.self().node() && (node.lost || (!node.streamUp && node.unreachable != null))) {
+            later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
+            askLostNode(new AskLostNode(run.id, step.id()));
+            return;
+        }
         if (node.lost) {
             finish(s, StepFinished.Outcome.LOST, "node " + step.node() + " was lost");
             return;
@@ -526,6 +550,80 @@ public final class CoordinatorService implements Service {
                 later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
             }
         }
+    }
+
+    /**
+     * The node step of a node its peers declared lost, or that could not be reached. Lost is not
+     * stopped: a paused or cut-off process comes back (in a new life, which relaunches its services) and
+     * would run on with nobody to stop it. So until the step's timeout and escalation grace run out, the node is asked to stop: every
+     * {@link #ASK_LOST_NODE_EVERY} while its address holds calls unanswered, and no more once nothing
+     * listens there (its process is gone). A new life listed by its own stream is waited for like any
+     * node: its monitor's exit confirms the stop.
+     */
+    private void askLostNode(AskLostNode a) {
+        Run.StepState s = openStep(a.run(), a.step());
+        if (s == null) {
+            return;
+        }
+        int id = s.step.node();
+        if (waitForNewLife(s)) {
+            admin.apply(id).stop(StopRequest.getDefaultInstance(),
+                    error -> log.warn("coordinator: node {} did not take the stop: {}", id, error));
+            return;
+        }
+        s.askingLostNode = true;
+        Handle self = ctx.self();
+        admin.apply(id).stop(StopRequest.getDefaultInstance(),
+                () -> ctx.node().send(self, new LostNodeAnswered(a.run(), a.step(), null, false)),
+                (why, gone) -> ctx.node().send(self, new LostNodeAnswered(a.run(), a.step(), why, gone)));
+    }
+
+    private void lostNodeAnswered(LostNodeAnswered a) {
+        Run.StepState s = openStep(a.run(), a.step());
+        if (s == null || !s.waitingFor.isEmpty()) {
+            return;
+        }
+        int id = s.step.node();
+        if (a.why() == null) {
+            if (waitForNewLife(s)) {
+                return;
+            }
+            log.warn("coordinator: node {} {}, then answered again and took the stop", id, lostOrUnreachable(id));
+            finish(s, StepFinished.Outcome.LOST, "node " + id + " " + lostOrUnreachable(id) + ", then answered again and took"
+                    + " the stop; no exit event of its own confirms that it stopped");
+            advance();
+        } else if (a.processGone()) {
+            finish(s, StepFinished.Outcome.LOST, "node " + id + " " + lostOrUnreachable(id) + " and nothing listens at its"
+                    + " address any more: " + a.why());
+            advance();
+        } else {
+            later(ASK_LOST_NODE_EVERY, new AskLostNode(a.run(), a.step()));
+        }
+    }
+
+    private String lostOrUnreachable(int id) {
+        ClusterView.NodeState n = view.node(id);
+        return n.lost || n.unreachable == null ? "was lost" : "could not be reached (" + n.unreachable + ")";
+    }
+
+    /** A lost node whose new life its own stream lists: the step waits for that life's monitor to exit. */
+    private boolean waitForNewLife(Run.StepState s) {
+        ClusterView.NodeState n = view.node(s.step.node());
+        if (n.monitor == null || !view.isAlive(n.monitor)) {
+            return false;
+        }
+        s.waitingFor.add(n.monitor);
+        s.doneDetail = "node " + s.step.node() + " was lost, came back in a new life and stopped";
+        return true;
+    }
+
+    /** The step of the current run, if it is started and not finished yet. */
+    private Run.StepState openStep(String runId, String stepId) {
+        if (run == null || !run.id.equals(runId)) {
+            return null;
+        }
+        Run.StepState s = run.steps.get(stepId);
+        return s == null || !s.started || s.finished ? null : s;
     }
 
     /** Lists the step's node's services to end them (see {@link #statelessListed}); the step times out as planned. */
@@ -703,6 +801,10 @@ public final class CoordinatorService implements Service {
         boolean changed = false;
         for (Run.StepState s : run.steps.values()) {
             if (s.started && !s.finished && s.waitingFor.remove(h)) {
+                if (e.getReason() == ExitReason.NODE_LOST && s.step.kind() == Step.Kind.NODE && s.step.node() != ctx.self().node()) {
+                    askLostNode(new AskLostNode(run.id, s.step.id())); // its monitor: lost, not stopped
+                    continue;
+                }
                 s.lost |= e.getReason() == ExitReason.NODE_LOST;
                 if (s.waitingFor.isEmpty()) {
                     StepFinished.Outcome o = s.lost ? StepFinished.Outcome.LOST
@@ -738,7 +840,7 @@ public final class CoordinatorService implements Service {
                 case NODE -> {
                     if (s.step.node() == ctx.self().node()) {
                         s.waitingFor.forEach(this::kill); // the coordinator's node: its services, not the node
-                    } else {
+                    } else if (!s.askingLostNode) { // a lost node is asked again and again already
                         admin.apply(s.step.node()).stop(StopRequest.getDefaultInstance(),
                                 error -> log.warn("coordinator: node {} did not take the stop: {}", s.step.node(), error));
                     }
@@ -752,6 +854,9 @@ public final class CoordinatorService implements Service {
         }
         finish(s, StepFinished.Outcome.LOST, s.waitingFor.isEmpty() && s.step.kind() == Step.Kind.STATELESS
                 ? "node " + s.step.node() + "'s services could not be listed to end them (its admin API did not answer)"
+                : s.waitingFor.isEmpty() && s.askingLostNode
+                ? "node " + s.step.node() + " " + lostOrUnreachable(s.step.node()) + " and did not answer a stop before its step's"
+                        + " timeout and escalation grace"
                 : "no exit event came for " + s.waitingFor + " even after escalation");
         advance();
     }

@@ -40,6 +40,8 @@ final class Run {
         Duration extension = Duration.ZERO;
         /** Whether the timeout has already been pushed back by {@link #extension}. */
         boolean extended;
+        /** Whether the step's node was lost and is being asked to stop until it answers (a node step). */
+        boolean askingLostNode;
         /** The detail of a DONE outcome (the coordinator's own node step says when its process ends). */
         String doneDetail = "";
 
