@@ -12,7 +12,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -550,10 +549,10 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     /** Lets the service run other handlers until the answer for {@code s} comes, then returns it. */
     private Object await(Suspended s, Duration timeout, Handle target) {
-        ScheduledFuture<?> timer = null;
+        Cancellable timer = null;
         if (timeout != null) {
             long session = s.session;
-            timer = node.schedule(() -> deliver(session, null, new CallException(CallException.Failure.TIMEOUT, target,
+            timer = node.scheduleTimeout(() -> deliver(session, null, new CallException(CallException.Failure.TIMEOUT, target,
                     "call to " + target + " got no reply within " + timeout.toMillis() + " ms", null)), timeout);
         }
         Request mine = current;
@@ -571,7 +570,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         }
         owner = Thread.currentThread();
         if (timer != null) {
-            timer.cancel(false);
+            timer.cancel();
         }
         if (s.exited) {
             throw new ServiceExitedException(handle, death);
