@@ -1,6 +1,6 @@
 package dev.harbor.service;
 
-/** Something scheduled that can still be called off: a call's timeout. */
+/** Something scheduled that can still be called off: a call's timeout, a {@link ServiceContext#after} message. */
 @FunctionalInterface
 public interface Cancellable {
 

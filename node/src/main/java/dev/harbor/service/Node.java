@@ -36,8 +36,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread-safety: every method may be called from any thread. The node's own state is a table of
  * live services and a table of names (both concurrent maps; names change under one lock), the
- * {@link ExitLog}, and a {@link Scheduler} (by default one timer thread) for call timeouts. Service
- * code runs on virtual threads.
+ * {@link ExitLog}, and a {@link Scheduler} (by default one timer thread) for call timeouts and
+ * {@link ServiceContext#after}. Service code runs on virtual threads.
  */
 public final class Node implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Node.class);
@@ -68,7 +68,7 @@ public final class Node implements AutoCloseable {
     private final ConcurrentHashMap<String, Handle> names = new ConcurrentHashMap<>();
     private final Object nameLock = new Object();
     private final ExitLog exits;
-    /** Call timeouts: the builder's, else one daemon thread; shut down by {@link #stop}. */
+    /** Call timeouts and {@link ServiceContext#after}: the builder's, else one daemon thread; shut down by {@link #stop}. */
     private final Scheduler scheduler;
     private final ThreadFactory runners = Thread.ofVirtual().factory();
     private final AtomicInteger activeRunners = new AtomicInteger();
@@ -481,6 +481,11 @@ public final class Node implements AutoCloseable {
         }
     }
 
+    /** The node's scheduler (for {@link ServiceContext#after}). */
+    Scheduler scheduler() {
+        return scheduler;
+    }
+
     // ------------------------------------------------------------------ names
 
     /**
@@ -844,7 +849,7 @@ public final class Node implements AutoCloseable {
         }
 
         /**
-         * The scheduler for call timeouts (for tests: one whose clock
+         * The scheduler for call timeouts and {@link ServiceContext#after} (for tests: one whose clock
          * the test moves). By default one daemon thread, {@code harbor-node-<id>-timer}, on the system's
          * monotonic clock. The node owns it from then on and shuts it down when it stops.
          */

@@ -4,8 +4,9 @@ import java.time.Duration;
 import java.util.concurrent.RejectedExecutionException;
 
 /**
- * A node's timer: runs short tasks after a delay. The node uses it for call timeouts; its tasks only
- * hand an answer to a caller, so they never block.
+ * A node's timer: runs short tasks after a delay. The node uses it for call timeouts and for
+ * {@link ServiceContext#after}; its tasks only hand a message or an answer to a service, so they never
+ * block.
  *
  * <p>The node's default ({@link Node.Builder#scheduler}) is one daemon thread and the system's
  * monotonic clock. A test can give a node one that runs on a clock it moves by hand, so that timeouts

@@ -9,9 +9,11 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,7 +40,8 @@ import org.slf4j.LoggerFactory;
  * it answers every queued, running, suspended or deferred request with an error, releases the names,
  * and publishes the one exit event at once, even if a handler is stuck. Requests are answered at most
  * once (see {@link Request#answer}), so these races are safe. The mailbox is a multi-consumer queue
- * so that the killer can drain it while a runner polls it.
+ * so that the killer can drain it while a runner polls it. {@code die} also drops the service's
+ * {@link ServiceContext#after} messages still to come.
  */
 final class ServiceCell implements ServiceContext, ReplyTo {
     private static final Logger log = LoggerFactory.getLogger(ServiceCell.class);
@@ -99,6 +102,8 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     private volatile Request current;
     /** Requests deferred or waiting in a suspended handler. Created once, lazily. */
     private volatile Set<Request> owed;
+    /** {@link ServiceContext#after} messages not yet due (any thread adds them; {@link #die} drops them). Created once, lazily. */
+    private volatile Set<Delayed> timers;
     /** Messages that arrived during init, in order. Filled by the token holder, drained by it or by a killer. */
     private volatile ConcurrentLinkedQueue<Object> held;
     /** The names this service holds. Guarded by the node's name lock. */
@@ -238,6 +243,9 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             }
             return true;
         }
+        if (message instanceof Delayed d && !d.take()) {
+            return true; // cancelled after it was queued
+        }
         handled++;
         if (message instanceof Request request) {
             handleCall(request);
@@ -338,6 +346,9 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     }
 
     private void reject(Object m) {
+        if (m instanceof Delayed) {
+            return; // an after() message for a service that has ended: dropped, not a dead letter
+        }
         if (m instanceof Request r) {
             node.callFailed();
             r.answer(null, CallException.gone(handle, death));
@@ -432,6 +443,12 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             drainDead(h);
         }
         drainDead(mailbox);
+        Set<Delayed> due = timers;
+        if (due != null) {
+            for (Delayed d : due) {
+                d.drop();
+            }
+        }
         node.exits().publish(handle, released, reason, detail);
         node.forget(this); // after the publication: a watcher that finds it ending knows its event is still to come
         if (SCHED.compareAndSet(this, 0, 1)) {
@@ -584,6 +601,48 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     }
 
     @Override
+    public Cancellable after(Duration delay, Object payload) {
+        Objects.requireNonNull(delay, "delay");
+        Delayed d = new Delayed(this, payload);
+        if (death != null) {
+            d.drop();
+            return d;
+        }
+        Set<Delayed> set = timers;
+        if (set == null) {
+            synchronized (this) {
+                set = timers;
+                if (set == null) {
+                    timers = set = ConcurrentHashMap.newKeySet();
+                }
+            }
+        }
+        set.add(d);
+        try {
+            d.scheduled = node.scheduler().schedule(d, delay);
+        } catch (RejectedExecutionException e) {
+            d.drop(); // the node has stopped, so this service has ended or is about to
+            return d;
+        }
+        if (death != null) { // died while this was being scheduled: its sweep may have missed it
+            d.drop();
+            d.unschedule();
+        }
+        return d;
+    }
+
+    /** The scheduler's thread: an {@link #after} message is due. */
+    private void fire(Delayed d) {
+        Set<Delayed> set = timers;
+        if (set != null) {
+            set.remove(d);
+        }
+        if (death == null) {
+            enqueue(d); // a death meanwhile drops it silently (see reject)
+        }
+    }
+
+    @Override
     public void register(String name) {
         node.register(this, name);
     }
@@ -641,6 +700,79 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         Suspended(Thread thread, long session) {
             this.thread = thread;
             this.session = session;
+        }
+    }
+
+    /**
+     * A message of {@link #after}: scheduled ({@code WAITING}), then in the mailbox ({@code QUEUED}), then
+     * taken by the runner that hands it to a handler ({@code TAKEN}); cancelled or dropped
+     * ({@code CANCELLED}) from {@code WAITING} or {@code QUEUED}, so a cancel that returns true means no
+     * handler ever sees it.
+     */
+    private static final class Delayed extends Message implements Cancellable, Runnable {
+        private static final int WAITING = 0;
+        private static final int QUEUED = 1;
+        private static final int CANCELLED = 2;
+        private static final int TAKEN = 3;
+        private static final VarHandle STATE;
+
+        static {
+            try {
+                STATE = MethodHandles.lookup().findVarHandle(Delayed.class, "state", int.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        private final ServiceCell cell;
+        @SuppressWarnings("unused") // through STATE
+        private volatile int state;
+        /** The scheduler's handle; null until scheduled (a cancel before then leaves the task to find itself cancelled). */
+        volatile Cancellable scheduled;
+
+        Delayed(ServiceCell cell, Object payload) {
+            super(cell.handle, payload);
+            this.cell = cell;
+        }
+
+        /** The scheduler's thread: it is due. */
+        @Override
+        public void run() {
+            if (STATE.compareAndSet(this, WAITING, QUEUED)) {
+                cell.fire(this);
+            }
+        }
+
+        /** The runner, about to hand it to a handler: false if it was cancelled meanwhile. */
+        boolean take() {
+            return STATE.compareAndSet(this, QUEUED, TAKEN);
+        }
+
+        @Override
+        public boolean cancel() {
+            if (STATE.compareAndSet(this, WAITING, CANCELLED)) {
+                unschedule();
+                return true;
+            }
+            return STATE.compareAndSet(this, QUEUED, CANCELLED);
+        }
+
+        /** Its service has ended (or the node stopped): it will not be delivered. */
+        void drop() {
+            if (STATE.compareAndSet(this, WAITING, CANCELLED)) {
+                unschedule();
+            }
+        }
+
+        void unschedule() {
+            Cancellable s = scheduled;
+            if (s != null) {
+                s.cancel();
+            }
+            Set<Delayed> set = cell.timers;
+            if (set != null) {
+                set.remove(this);
+            }
         }
     }
 
