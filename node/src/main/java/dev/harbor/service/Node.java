@@ -664,8 +664,9 @@ public final class Node implements AutoCloseable {
     }
 
     /**
-     * Ends {@code target} at once: everything it owes or has queued is answered with an error and its
-     * exit event ({@code KILLED}) is published before this returns.
+     * Ends {@code target} at once: everything it owes or has queued is answered with an error, its
+     * {@link Service#onEnd} hook runs on this thread, and its exit event ({@code KILLED}) is published,
+     * all before this returns (for a service still in its init, the hook runs once init returns).
      *
      * @return false if it was not alive
      * @throws IllegalArgumentException for the monitor, which ends only with its node

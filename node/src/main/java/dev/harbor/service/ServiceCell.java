@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  * and publishes the one exit event at once, even if a handler is stuck. Requests are answered at most
  * once (see {@link Request#answer}), so these races are safe. The mailbox is a multi-consumer queue
  * so that the killer can drain it while a runner polls it. {@code die} also drops the service's
- * {@link ServiceContext#after} messages still to come.
+ * {@link ServiceContext#after} messages still to come, and runs its {@link Service#onEnd} hook on the
+ * same thread just before it publishes the exit event (see {@link #runExitHook}).
  */
 final class ServiceCell implements ServiceContext, ReplyTo {
     private static final Logger log = LoggerFactory.getLogger(ServiceCell.class);
@@ -50,12 +51,14 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     private static final VarHandle SCHED;
     private static final VarHandle DEATH;
+    private static final VarHandle EXIT_HOOK;
 
     static {
         try {
             MethodHandles.Lookup l = MethodHandles.lookup();
             SCHED = l.findVarHandle(ServiceCell.class, "sched", int.class);
             DEATH = l.findVarHandle(ServiceCell.class, "death", ExitReason.class);
+            EXIT_HOOK = l.findVarHandle(ServiceCell.class, "exitHook", Service.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -75,6 +78,12 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     private volatile boolean live;
     /** Null while alive; set once, by whoever ends the service. */
     private volatile ExitReason death;
+    /**
+     * The service whose {@link Service#onEnd} is still to run: set by the init thread once init has
+     * returned or thrown, taken (swapped for null) by whichever thread runs the hook, so it runs once.
+     */
+    @SuppressWarnings("unused") // through EXIT_HOOK
+    private volatile Service exitHook;
 
     // --- token-owned ---
     private ServiceFactory factory; // until init
@@ -124,8 +133,9 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     /** The first runner: makes the service, runs its init, reports the launch, then runs the loop. */
     void initThenLoop() {
         owner = Thread.currentThread();
+        Service made = null;
         try {
-            Service made = factory.create();
+            made = factory.create();
             if (made == null) {
                 throw new NullPointerException("the service factory returned null");
             }
@@ -134,17 +144,20 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             type = made.getClass().getName();
             made.init(this);
         } catch (ServiceExitedException e) {
+            armExitHook(made); // it has ended: the hook runs now
             launchReplyTo.deliver(launchSession, null, new CallException(CallException.Failure.GONE, handle, death,
                     "service " + handle + " was ended (" + death + ") during its init", null));
             afterDeath();
             return;
         } catch (Throwable t) {
+            armExitHook(made); // null if the factory failed: no service, no hook
             die(ExitReason.INIT_FAILED, t.toString());
             launchReplyTo.deliver(launchSession, null, new CallException(CallException.Failure.GONE, handle,
                     ExitReason.INIT_FAILED, "service " + handle + " (" + type + ") failed its init: " + t, t));
             afterDeath();
             return;
         }
+        armExitHook(made); // ended during init (killed, node stopped): the hook runs now, on this thread
         live = true;
         ExitReason killed = death;
         if (killed != null) {
@@ -449,6 +462,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
                 d.drop();
             }
         }
+        runExitHook(); // before the publication: whoever learns of the end from the event knows the clean-up ran
         node.exits().publish(handle, released, reason, detail);
         node.forget(this); // after the publication: a watcher that finds it ending knows its event is still to come
         if (SCHED.compareAndSet(this, 0, 1)) {
@@ -456,6 +470,38 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             afterDeath();
         }
         return true;
+    }
+
+    /**
+     * Called by the init thread once init has returned or thrown: from now on the service's exit hook
+     * runs when it ends, and at once if it has ended already (killed or stopped during its init).
+     */
+    private void armExitHook(Service made) {
+        if (made == null) {
+            return;
+        }
+        EXIT_HOOK.setVolatile(this, made);
+        if (death != null) {
+            runExitHook();
+        }
+    }
+
+    /**
+     * Runs the service's {@link Service#onEnd} if it is armed and has not run: called by {@link #die}
+     * after the death is set, and by the init thread after arming it, so that whichever comes second
+     * runs it (a volatile write then read on each side: at least one sees the other's), and the swap
+     * makes it exactly once.
+     */
+    private void runExitHook() {
+        Service s = (Service) EXIT_HOOK.getAndSet(this, (Service) null);
+        if (s == null) {
+            return;
+        }
+        try {
+            s.onEnd(this, death);
+        } catch (Throwable t) {
+            log.warn("service {} ({}): its exit hook failed: {}", handle, type, t.toString(), t);
+        }
     }
 
     boolean isDead() {

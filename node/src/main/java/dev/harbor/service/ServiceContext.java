@@ -96,7 +96,8 @@ public interface ServiceContext {
 
     /**
      * Ends this service once the current handler returns (its reply, if any, is still sent). Everything
-     * else it owes or has queued is answered with an error; its exit event says {@code EXIT}.
+     * else it owes or has queued is answered with an error; its exit event says {@code EXIT}. Its
+     * {@link Service#onEnd} hook then runs.
      */
     void exit();
 
