@@ -91,7 +91,7 @@ public final class CoordinatorHost implements AutoCloseable {
         });
         this.settings = new CoordinatorService.Settings(defaultBudget, timeouts,
                 ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir), metrics);
-        this.coordinator = node.launch(() -> CoordinatorService.create(settings, this::admin));
+        this.coordinator = node.launch(() -> new CoordinatorService(settings, this::admin));
         this.api = ServerInterceptors.intercept(new CoordinatorApi(node, () -> coordinator),
                 token == null ? BearerAuth.open() : BearerAuth.requiring(token));
     }
@@ -118,7 +118,7 @@ public final class CoordinatorHost implements AutoCloseable {
      * process's new-life thread.
      */
     public void newLife() {
-        coordinator = node.launch(() -> CoordinatorService.create(settings, this::admin));
+        coordinator = node.launch(() -> new CoordinatorService(settings, this::admin));
         log.info("coordinator: relaunched as {} in node {}'s new life", coordinator, node.id());
         List<String> followed = List.copyOf(feeds.keySet());
         List<ExitSubscriber> old = List.copyOf(feeds.values());

@@ -40,8 +40,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
@@ -57,8 +55,9 @@ import org.slf4j.LoggerFactory;
  * step whose node is lost ends as lost and the run goes on.
  *
  * <p>Threading: everything here runs in the service's handlers, one at a time: feed items, API
- * requests, timer ticks and admin answers all arrive as messages. The timer thread and gRPC callbacks
- * only send messages to this service.
+ * requests, timer ticks and admin answers all arrive as messages. Timer ticks are messages to itself
+ * ({@link ServiceContext#after}, on the node's scheduler); gRPC callbacks only send messages to this
+ * service (or schedule one, for the Drain's retry).
  */
 public final class CoordinatorService implements Service {
     private static final Logger log = LoggerFactory.getLogger(CoordinatorService.class);
@@ -112,6 +111,16 @@ public final class CoordinatorService implements Service {
     private record AskLostNode(String run, String step) {
     }
 
+    /** The run has ended and its report has had a moment to reach its followers: stop this node too. */
+    private record StopOwnNode() {
+    }
+
+    /** How long after its report the run stops the coordinator's own node, so the report reaches its followers first. */
+    private static final Duration OWN_NODE_STOP_DELAY = Duration.ofMillis(200);
+
+    /** How soon a Drain that could not be delivered (the link to its node is still forming) is sent again. */
+    private static final Duration DRAIN_RETRY = Duration.ofMillis(200);
+
     /** A lost node's answer to a Stop: {@code why} null if it took the stop. */
     private record LostNodeAnswered(String run, String step, String why, boolean processGone) {
     }
@@ -125,7 +134,6 @@ public final class CoordinatorService implements Service {
     /** Shutdown streams that joined a recorded run before this restarted coordinator resumed it. */
     private final List<Run.ProgressListener> awaitingResume = new ArrayList<>();
     private final List<WaitingStart> waitingStarts = new ArrayList<>();
-    private final ScheduledExecutorService timer;
     private ServiceContext ctx;
     private Run run;
     private RunRecord.Saved toResume;
@@ -133,19 +141,9 @@ public final class CoordinatorService implements Service {
     /**
      * @param admin the admin API of a node, by id (the address comes from its exit stream)
      */
-    CoordinatorService(Settings settings, IntFunction<AdminClient> admin, ScheduledExecutorService timer) {
+    CoordinatorService(Settings settings, IntFunction<AdminClient> admin) {
         this.settings = settings;
         this.admin = admin;
-        this.timer = timer;
-    }
-
-    /** A coordinator with its own timer thread. */
-    static CoordinatorService create(Settings settings, IntFunction<AdminClient> admin) {
-        return new CoordinatorService(settings, admin, Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "harbor-coordinator-timer");
-            t.setDaemon(true);
-            return t;
-        }));
     }
 
     @Override
@@ -268,6 +266,12 @@ public final class CoordinatorService implements Service {
             }
             case LostNodeAnswered a -> {
                 lostNodeAnswered(a);
+                yield null;
+            }
+            case StopOwnNode s -> {
+                int own = ctx.self().node();
+                admin.apply(own).stop(StopRequest.getDefaultInstance(),
+                        error -> log.warn("coordinator: this node did not take its stop: {}", error));
                 yield null;
             }
             default -> throw new IllegalArgumentException("the coordinator does not understand a " + p.getClass().getName());
@@ -657,12 +661,12 @@ public final class CoordinatorService implements Service {
             return;
         }
         Handle service = s.step.service();
-        Handle self = ctx.self();
+        ServiceContext context = ctx;
         ctx.node().call(service, Drain.newBuilder().setRunId(run.id).setTimeoutMs(s.step.timeout().toMillis()).build(),
                 s.step.timeout()).whenComplete((answer, error) -> {
                     Throwable e = error instanceof CompletionException c ? c.getCause() : error;
                     if (e instanceof CallException ce && ce.failure() == CallException.Failure.UNREACHABLE) {
-                        timer.schedule(() -> ctx.node().send(self, d), 200, TimeUnit.MILLISECONDS);
+                        context.after(DRAIN_RETRY, d); // from the call's completion thread: after may be called from any
                     }
                 });
     }
@@ -888,11 +892,9 @@ public final class CoordinatorService implements Service {
         }
         log.info("coordinator: shutdown run {} ended in {} ms ({})", run.id, report.getTotalMs(),
                 report.getClean() ? "clean" : "not clean");
-        int own = ctx.self().node();
-        if (run.plan.nodes().contains(own)) {
+        if (run.plan.nodes().contains(ctx.self().node())) {
             // Give the report a moment to reach its followers, then stop this node too.
-            timer.schedule(() -> admin.apply(own).stop(StopRequest.getDefaultInstance(),
-                    error -> log.warn("coordinator: this node did not take its stop: {}", error)), 200, TimeUnit.MILLISECONDS);
+            later(OWN_NODE_STOP_DELAY, new StopOwnNode());
         }
     }
 
@@ -957,8 +959,8 @@ public final class CoordinatorService implements Service {
 
     // ------------------------------------------------------------------ helpers
 
+    /** Sends {@code message} to this service after {@code delay}; dropped if it has ended by then. */
     private void later(Duration delay, Object message) {
-        Handle self = ctx.self();
-        timer.schedule(() -> ctx.node().send(self, message), delay.toNanos(), TimeUnit.NANOSECONDS);
+        ctx.after(delay, message);
     }
 }

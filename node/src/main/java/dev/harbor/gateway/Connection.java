@@ -224,11 +224,6 @@ final class Connection extends SimpleChannelInboundHandler<String> {
         }
     }
 
-    /** Runs {@code task} on the connection's event loop after {@code delay}. */
-    void schedule(java.time.Duration delay, Runnable task) {
-        channel.eventLoop().schedule(task, delay.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
-    }
-
     /** The client's address, for logs. */
     String remote() {
         Channel c = channel;

@@ -1,6 +1,7 @@
 package dev.harbor.gateway;
 
 import dev.harbor.exit.ExitEvent;
+import dev.harbor.exit.ExitReason;
 import dev.harbor.metrics.ServiceMeters;
 import dev.harbor.proto.Drain;
 import dev.harbor.service.Handle;
@@ -57,8 +58,8 @@ import org.slf4j.LoggerFactory;
  * has ended from the agent's exit event, as the coordinator does.
  *
  * <p><b>Threads.</b> The fields below are owned by the gateway's handlers (which never run at once),
- * except the event loops and the group of open channels, which the gateway's exit (on the monitor's
- * thread) closes. Netty's event
+ * except the event loops, the group of open channels and the meters, which init sets and the
+ * gateway's exit hook ({@link #onEnd}, on whichever thread ended it) closes and removes. Netty's event
  * loops only send the gateway messages ({@link Accepted}).
  *
  * <p><b>Meters</b> (on the node's {@code /metrics}, tagged {@code gateway=<host:port>}, removed when the
@@ -88,11 +89,13 @@ public final class Gateway implements Service {
     private final Session.Factory sessions;
     private final Duration drainTimeout;
     private Channel server;
-    /** The listener and every open connection; a concurrent group (Netty's), read by {@link #queuedOutput}. */
+    /** The event loops of the listener and its connections: made by init, shut down by the exit hook. */
+    private volatile EventLoopGroup loops;
+    /** The listener and every open connection; a concurrent group (Netty's), read by {@link #queuedOutput}, closed by the exit hook. */
     private volatile io.netty.channel.group.ChannelGroup channels;
     /** Live agents. */
     private final Set<Handle> agents = new HashSet<>();
-    /** Made in init, once the listener is bound (its address tags the meters). */
+    /** Made in init, once the listener is bound (its address tags the meters); removed by the exit hook. */
     private GatewayMeters meters;
     /** Agents not yet told to close, in the order they came (drain only). */
     private final LinkedHashSet<Handle> toClose = new LinkedHashSet<>();
@@ -133,13 +136,12 @@ public final class Gateway implements Service {
     public void init(ServiceContext ctx) throws Exception {
         Handle self = ctx.self();
         EventLoopGroup g = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
-        // However the gateway ends (drained, killed, its node stopped), every connection still open is
-        // closed (their agents then see them go) and its event loops stop.
+        loops = g;
+        // However the gateway ends (drained, killed, its node stopped, its init failed), onEnd closes
+        // every connection still open (their agents then see them go) and stops its event loops.
         io.netty.channel.group.ChannelGroup open = new io.netty.channel.group.DefaultChannelGroup(
                 io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
         channels = open;
-        ctx.node().watch(self).whenComplete((exit, e) -> open.close().addListener(
-                done -> g.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS)));
         var node = ctx.node();
         try {
             server = new ServerBootstrap().group(g).channel(NioServerSocketChannel.class)
@@ -167,11 +169,29 @@ public final class Gateway implements Service {
         InetSocketAddress bound = (InetSocketAddress) server.localAddress();
         String where = bound.getHostString() + ":" + bound.getPort();
         meters = new GatewayMeters(ServiceMeters.of(node), where);
-        GatewayMeters mine = meters;
-        node.watch(self).whenComplete((exit, e) -> mine.remove());
         ctx.tag(LISTEN_TAG, where);
         OrderedExit.register(ctx, OrderedExit.GATEWAY, drainTimeout);
         log.info("gateway {} listening on {}", self, bound);
+    }
+
+    /**
+     * However the gateway ends: closes the listener and every connection still open (their agents see
+     * them go and end their sessions), then stops the event loops, without waiting for either; removes
+     * the meters. On the thread that ended it, before its exit event.
+     */
+    @Override
+    public void onEnd(ServiceContext ctx, ExitReason reason) {
+        GatewayMeters mine = meters;
+        if (mine != null) { // null if init failed before the listener was bound
+            mine.remove();
+        }
+        EventLoopGroup g = loops;
+        io.netty.channel.group.ChannelGroup open = channels;
+        if (open != null) {
+            open.close().addListener(done -> g.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS));
+        } else if (g != null) {
+            g.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS);
+        }
     }
 
     @Override

@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * saw the BYE goes unanswered. Requests that arrive while the session is ending are answered
  * {@code ERR}; once every request has its answer, {@link Session#close} saves the session's state, the
  * {@code QUIT} is answered {@code OK bye}, the connection closes after all output is sent, and the agent
- * exits (the gateway learns it from the exit event).
+ * exits (the gateway learns it from the exit event). The grace is a message the agent sends itself
+ * ({@link ServiceContext#after}): dropped if the agent has ended by then.
  *
  * <p><b>State.</b> Every field is owned by this service's handlers, which never run at once; a handler
  * waiting in {@link Session#request} lets others run, which is why {@link #inFlight} is counted.
@@ -83,7 +84,7 @@ final class SessionAgent implements Service {
             if (ending == null) {
                 ending = "server going down";
                 connection.write("* BYE server going down");
-                connection.schedule(QUIT_GRACE, () -> ctx.node().send(ctx.self(), QUIT_GRACE_OVER));
+                ctx.after(QUIT_GRACE, QUIT_GRACE_OVER); // the agent's own timer, not the connection's I/O
             }
             finishIfDone(ctx);
         } else if (p == QUIT_GRACE_OVER) {

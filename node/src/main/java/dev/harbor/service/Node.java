@@ -17,8 +17,6 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -33,12 +31,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Lifecycle: {@link #builder()}{@code .id(n).build()} starts the node and its monitor service;
  * {@link #stop()} ends every service ({@code NODE_STOPPED}), then the monitor once it has seen every
- * exit event, then the node's timer thread. {@link #abort()} ends every service but the monitor and
+ * exit event, then shuts its {@link Scheduler} down. {@link #abort()} ends every service but the monitor and
  * leaves the node running.
  *
  * <p>Thread-safety: every method may be called from any thread. The node's own state is a table of
  * live services and a table of names (both concurrent maps; names change under one lock), the
- * {@link ExitLog}, and one timer thread for call timeouts. Service code runs on virtual threads.
+ * {@link ExitLog}, and a {@link Scheduler} (by default one timer thread) for call timeouts and
+ * {@link ServiceContext#after}. Service code runs on virtual threads.
  */
 public final class Node implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Node.class);
@@ -69,7 +68,8 @@ public final class Node implements AutoCloseable {
     private final ConcurrentHashMap<String, Handle> names = new ConcurrentHashMap<>();
     private final Object nameLock = new Object();
     private final ExitLog exits;
-    private final ScheduledThreadPoolExecutor timer;
+    /** Call timeouts and {@link ServiceContext#after}: the builder's, else one daemon thread; shut down by {@link #stop}. */
+    private final Scheduler scheduler;
     private final ThreadFactory runners = Thread.ofVirtual().factory();
     private final AtomicInteger activeRunners = new AtomicInteger();
     private final LongAdder deadLetters = new LongAdder();
@@ -96,17 +96,12 @@ public final class Node implements AutoCloseable {
         this.firstId = clockId();
         this.nextId = new AtomicLong(firstId);
         this.exits = new ExitLog(id, b.exitRetention, b.clock);
-        this.timer = new ScheduledThreadPoolExecutor(1, r -> {
-            Thread t = new Thread(r, "harbor-node-" + id + "-timer");
-            t.setDaemon(true);
-            return t;
-        });
-        timer.setRemoveOnCancelPolicy(true);
+        this.scheduler = b.scheduler != null ? b.scheduler : new ThreadScheduler("harbor-node-" + id + "-timer");
         Handle m;
         try {
             m = launch(b.monitor);
         } catch (RuntimeException e) {
-            timer.shutdownNow();
+            scheduler.shutdown();
             throw new LaunchException("node " + id + " could not start its monitor: " + e.getMessage(), e);
         }
         this.monitor = m;
@@ -356,10 +351,10 @@ public final class Node implements AutoCloseable {
         route(to, new Request(null, to, payload, reply, 0));
         if (timeout != null && !reply.isDone()) {
             try {
-                ScheduledFuture<?> t = timer.schedule(() -> reply.completeExceptionally(new CallException(
+                Cancellable t = scheduler.schedule(() -> reply.completeExceptionally(new CallException(
                         CallException.Failure.TIMEOUT, to, "call to " + to + " got no reply within " + timeout.toMillis() + " ms", null)),
-                        timeout.toNanos(), TimeUnit.NANOSECONDS);
-                reply.whenComplete((v, e) -> t.cancel(false));
+                        timeout);
+                reply.whenComplete((v, e) -> t.cancel());
             } catch (RejectedExecutionException e) {
                 reply.completeExceptionally(stopping("takes no timed calls"));
             }
@@ -476,13 +471,19 @@ public final class Node implements AutoCloseable {
         return deadLetters.sum();
     }
 
-    ScheduledFuture<?> schedule(Runnable task, Duration delay) {
+    /** Schedules a call's timeout: once the node is stopped, it runs at once (a timeout now rather than never). */
+    Cancellable scheduleTimeout(Runnable task, Duration delay) {
         try {
-            return timer.schedule(task, delay.toNanos(), TimeUnit.NANOSECONDS);
+            return scheduler.schedule(task, delay);
         } catch (RejectedExecutionException e) {
-            task.run(); // the node is stopped: time out at once rather than never
-            return null;
+            task.run();
+            return () -> false;
         }
+    }
+
+    /** The node's scheduler (for {@link ServiceContext#after}). */
+    Scheduler scheduler() {
+        return scheduler;
     }
 
     // ------------------------------------------------------------------ names
@@ -663,8 +664,9 @@ public final class Node implements AutoCloseable {
     }
 
     /**
-     * Ends {@code target} at once: everything it owes or has queued is answered with an error and its
-     * exit event ({@code KILLED}) is published before this returns.
+     * Ends {@code target} at once: everything it owes or has queued is answered with an error, its
+     * {@link Service#onEnd} hook runs on this thread, and its exit event ({@code KILLED}) is published,
+     * all before this returns (for a service still in its init, the hook runs once init returns).
      *
      * @return false if it was not alive
      * @throws IllegalArgumentException for the monitor, which ends only with its node
@@ -726,7 +728,7 @@ public final class Node implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        timer.shutdownNow();
+        scheduler.shutdown();
         awaitRunners(STUCK_HANDLER_WAIT);
         state = STOPPED;
     }
@@ -812,6 +814,7 @@ public final class Node implements AutoCloseable {
         private ServiceFactory monitor = LoggingMonitor::new;
         private int exitRetention = 65_536;
         private Clock clock = Clock.systemUTC();
+        private Scheduler scheduler;
 
         private Builder() {
         }
@@ -843,6 +846,16 @@ public final class Node implements AutoCloseable {
         /** The clock for exit times and the id seed (for tests). */
         public Builder clock(Clock clock) {
             this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /**
+         * The scheduler for call timeouts and {@link ServiceContext#after} (for tests: one whose clock
+         * the test moves). By default one daemon thread, {@code harbor-node-<id>-timer}, on the system's
+         * monotonic clock. The node owns it from then on and shuts it down when it stops.
+         */
+        public Builder scheduler(Scheduler scheduler) {
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
             return this;
         }
 

@@ -9,10 +9,11 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,7 +40,9 @@ import org.slf4j.LoggerFactory;
  * it answers every queued, running, suspended or deferred request with an error, releases the names,
  * and publishes the one exit event at once, even if a handler is stuck. Requests are answered at most
  * once (see {@link Request#answer}), so these races are safe. The mailbox is a multi-consumer queue
- * so that the killer can drain it while a runner polls it.
+ * so that the killer can drain it while a runner polls it. {@code die} also drops the service's
+ * {@link ServiceContext#after} messages still to come, and runs its {@link Service#onEnd} hook on the
+ * same thread just before it publishes the exit event (see {@link #runExitHook}).
  */
 final class ServiceCell implements ServiceContext, ReplyTo {
     private static final Logger log = LoggerFactory.getLogger(ServiceCell.class);
@@ -48,12 +51,14 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     private static final VarHandle SCHED;
     private static final VarHandle DEATH;
+    private static final VarHandle EXIT_HOOK;
 
     static {
         try {
             MethodHandles.Lookup l = MethodHandles.lookup();
             SCHED = l.findVarHandle(ServiceCell.class, "sched", int.class);
             DEATH = l.findVarHandle(ServiceCell.class, "death", ExitReason.class);
+            EXIT_HOOK = l.findVarHandle(ServiceCell.class, "exitHook", Service.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -73,6 +78,12 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     private volatile boolean live;
     /** Null while alive; set once, by whoever ends the service. */
     private volatile ExitReason death;
+    /**
+     * The service whose {@link Service#onEnd} is still to run: set by the init thread once init has
+     * returned or thrown, taken (swapped for null) by whichever thread runs the hook, so it runs once.
+     */
+    @SuppressWarnings("unused") // through EXIT_HOOK
+    private volatile Service exitHook;
 
     // --- token-owned ---
     private ServiceFactory factory; // until init
@@ -100,6 +111,8 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     private volatile Request current;
     /** Requests deferred or waiting in a suspended handler. Created once, lazily. */
     private volatile Set<Request> owed;
+    /** {@link ServiceContext#after} messages not yet due (any thread adds them; {@link #die} drops them). Created once, lazily. */
+    private volatile Set<Delayed> timers;
     /** Messages that arrived during init, in order. Filled by the token holder, drained by it or by a killer. */
     private volatile ConcurrentLinkedQueue<Object> held;
     /** The names this service holds. Guarded by the node's name lock. */
@@ -120,8 +133,9 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     /** The first runner: makes the service, runs its init, reports the launch, then runs the loop. */
     void initThenLoop() {
         owner = Thread.currentThread();
+        Service made = null;
         try {
-            Service made = factory.create();
+            made = factory.create();
             if (made == null) {
                 throw new NullPointerException("the service factory returned null");
             }
@@ -130,17 +144,20 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             type = made.getClass().getName();
             made.init(this);
         } catch (ServiceExitedException e) {
+            armExitHook(made); // it has ended: the hook runs now
             launchReplyTo.deliver(launchSession, null, new CallException(CallException.Failure.GONE, handle, death,
                     "service " + handle + " was ended (" + death + ") during its init", null));
             afterDeath();
             return;
         } catch (Throwable t) {
+            armExitHook(made); // null if the factory failed: no service, no hook
             die(ExitReason.INIT_FAILED, t.toString());
             launchReplyTo.deliver(launchSession, null, new CallException(CallException.Failure.GONE, handle,
                     ExitReason.INIT_FAILED, "service " + handle + " (" + type + ") failed its init: " + t, t));
             afterDeath();
             return;
         }
+        armExitHook(made); // ended during init (killed, node stopped): the hook runs now, on this thread
         live = true;
         ExitReason killed = death;
         if (killed != null) {
@@ -238,6 +255,9 @@ final class ServiceCell implements ServiceContext, ReplyTo {
                 drainDead(h);
             }
             return true;
+        }
+        if (message instanceof Delayed d && !d.take()) {
+            return true; // cancelled after it was queued
         }
         handled++;
         if (message instanceof Request request) {
@@ -339,6 +359,9 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     }
 
     private void reject(Object m) {
+        if (m instanceof Delayed) {
+            return; // an after() message for a service that has ended: dropped, not a dead letter
+        }
         if (m instanceof Request r) {
             node.callFailed();
             r.answer(null, CallException.gone(handle, death));
@@ -433,6 +456,13 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             drainDead(h);
         }
         drainDead(mailbox);
+        Set<Delayed> due = timers;
+        if (due != null) {
+            for (Delayed d : due) {
+                d.drop();
+            }
+        }
+        runExitHook(); // before the publication: whoever learns of the end from the event knows the clean-up ran
         node.exits().publish(handle, released, reason, detail);
         node.forget(this); // after the publication: a watcher that finds it ending knows its event is still to come
         if (SCHED.compareAndSet(this, 0, 1)) {
@@ -440,6 +470,38 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             afterDeath();
         }
         return true;
+    }
+
+    /**
+     * Called by the init thread once init has returned or thrown: from now on the service's exit hook
+     * runs when it ends, and at once if it has ended already (killed or stopped during its init).
+     */
+    private void armExitHook(Service made) {
+        if (made == null) {
+            return;
+        }
+        EXIT_HOOK.setVolatile(this, made);
+        if (death != null) {
+            runExitHook();
+        }
+    }
+
+    /**
+     * Runs the service's {@link Service#onEnd} if it is armed and has not run: called by {@link #die}
+     * after the death is set, and by the init thread after arming it, so that whichever comes second
+     * runs it (a volatile write then read on each side: at least one sees the other's), and the swap
+     * makes it exactly once.
+     */
+    private void runExitHook() {
+        Service s = (Service) EXIT_HOOK.getAndSet(this, (Service) null);
+        if (s == null) {
+            return;
+        }
+        try {
+            s.onEnd(this, death);
+        } catch (Throwable t) {
+            log.warn("service {} ({}): its exit hook failed: {}", handle, type, t.toString(), t);
+        }
     }
 
     boolean isDead() {
@@ -550,10 +612,10 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     /** Lets the service run other handlers until the answer for {@code s} comes, then returns it. */
     private Object await(Suspended s, Duration timeout, Handle target) {
-        ScheduledFuture<?> timer = null;
+        Cancellable timer = null;
         if (timeout != null) {
             long session = s.session;
-            timer = node.schedule(() -> deliver(session, null, new CallException(CallException.Failure.TIMEOUT, target,
+            timer = node.scheduleTimeout(() -> deliver(session, null, new CallException(CallException.Failure.TIMEOUT, target,
                     "call to " + target + " got no reply within " + timeout.toMillis() + " ms", null)), timeout);
         }
         Request mine = current;
@@ -571,7 +633,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         }
         owner = Thread.currentThread();
         if (timer != null) {
-            timer.cancel(false);
+            timer.cancel();
         }
         if (s.exited) {
             throw new ServiceExitedException(handle, death);
@@ -582,6 +644,48 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             throw new CallException(e.failure(), e.target(), e.exitReason(), e.getMessage(), e.getCause());
         }
         return s.value;
+    }
+
+    @Override
+    public Cancellable after(Duration delay, Object payload) {
+        Objects.requireNonNull(delay, "delay");
+        Delayed d = new Delayed(this, payload);
+        if (death != null) {
+            d.drop();
+            return d;
+        }
+        Set<Delayed> set = timers;
+        if (set == null) {
+            synchronized (this) {
+                set = timers;
+                if (set == null) {
+                    timers = set = ConcurrentHashMap.newKeySet();
+                }
+            }
+        }
+        set.add(d);
+        try {
+            d.scheduled = node.scheduler().schedule(d, delay);
+        } catch (RejectedExecutionException e) {
+            d.drop(); // the node has stopped, so this service has ended or is about to
+            return d;
+        }
+        if (death != null) { // died while this was being scheduled: its sweep may have missed it
+            d.drop();
+            d.unschedule();
+        }
+        return d;
+    }
+
+    /** The scheduler's thread: an {@link #after} message is due. */
+    private void fire(Delayed d) {
+        Set<Delayed> set = timers;
+        if (set != null) {
+            set.remove(d);
+        }
+        if (death == null) {
+            enqueue(d); // a death meanwhile drops it silently (see reject)
+        }
     }
 
     @Override
@@ -642,6 +746,79 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         Suspended(Thread thread, long session) {
             this.thread = thread;
             this.session = session;
+        }
+    }
+
+    /**
+     * A message of {@link #after}: scheduled ({@code WAITING}), then in the mailbox ({@code QUEUED}), then
+     * taken by the runner that hands it to a handler ({@code TAKEN}); cancelled or dropped
+     * ({@code CANCELLED}) from {@code WAITING} or {@code QUEUED}, so a cancel that returns true means no
+     * handler ever sees it.
+     */
+    private static final class Delayed extends Message implements Cancellable, Runnable {
+        private static final int WAITING = 0;
+        private static final int QUEUED = 1;
+        private static final int CANCELLED = 2;
+        private static final int TAKEN = 3;
+        private static final VarHandle STATE;
+
+        static {
+            try {
+                STATE = MethodHandles.lookup().findVarHandle(Delayed.class, "state", int.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        private final ServiceCell cell;
+        @SuppressWarnings("unused") // through STATE
+        private volatile int state;
+        /** The scheduler's handle; null until scheduled (a cancel before then leaves the task to find itself cancelled). */
+        volatile Cancellable scheduled;
+
+        Delayed(ServiceCell cell, Object payload) {
+            super(cell.handle, payload);
+            this.cell = cell;
+        }
+
+        /** The scheduler's thread: it is due. */
+        @Override
+        public void run() {
+            if (STATE.compareAndSet(this, WAITING, QUEUED)) {
+                cell.fire(this);
+            }
+        }
+
+        /** The runner, about to hand it to a handler: false if it was cancelled meanwhile. */
+        boolean take() {
+            return STATE.compareAndSet(this, QUEUED, TAKEN);
+        }
+
+        @Override
+        public boolean cancel() {
+            if (STATE.compareAndSet(this, WAITING, CANCELLED)) {
+                unschedule();
+                return true;
+            }
+            return STATE.compareAndSet(this, QUEUED, CANCELLED);
+        }
+
+        /** Its service has ended (or the node stopped): it will not be delivered. */
+        void drop() {
+            if (STATE.compareAndSet(this, WAITING, CANCELLED)) {
+                unschedule();
+            }
+        }
+
+        void unschedule() {
+            Cancellable s = scheduled;
+            if (s != null) {
+                s.cancel();
+            }
+            Set<Delayed> set = cell.timers;
+            if (set != null) {
+                set.remove(this);
+            }
         }
     }
 

@@ -51,6 +51,32 @@ public interface ServiceContext {
     Handle launch(ServiceFactory factory);
 
     /**
+     * Sends {@code payload} to this service itself, {@code delay} from now, on the node's
+     * {@link Scheduler}: the service's own timer (a retry, a grace period, a step's timeout). May be
+     * called from any thread, like {@link #send}.
+     *
+     * <p><b>Delivery.</b> When the delay has passed on the node's scheduler, the payload is put in this
+     * service's mailbox as an ordinary send from itself ({@link Message#from()} is {@link #self()},
+     * {@link Message#isCall()} false), behind every message already there; its handler then runs on
+     * the service's own thread like any other. It is never handed over before its time (a zero or
+     * negative delay: as soon as the scheduler gets to it). Messages of {@code after} are put in the
+     * mailbox in the order they fall due, those due at the same moment in the order {@code after} was
+     * called; a message that others send meanwhile may come before or after, as the mailbox receives it.
+     *
+     * <p><b>Ending.</b> If this service has ended by then (any way: exit, kill, its node stopping or
+     * aborting, a new life), the payload is dropped silently (it is no dead letter): the service's
+     * end drops every {@code after} message still to come, and one already in the mailbox goes with
+     * the rest of it. Once the node has stopped, {@code after} does nothing.
+     *
+     * @param delay how long from now; not null
+     * @param payload what the service gets, as with {@link #send}: immutable
+     * @return a handle whose {@link Cancellable#cancel()} calls it off: true if no handler will ever be
+     *     given it (it was not due yet, or is due and waits in the mailbox); false if a handler has
+     *     been given it already, or it was cancelled or dropped before
+     */
+    Cancellable after(Duration delay, Object payload);
+
+    /**
      * Gives this service a name. A name that starts with {@code .} is local to this node; any other
      * name is global. Names are released when the service exits.
      *
@@ -70,7 +96,8 @@ public interface ServiceContext {
 
     /**
      * Ends this service once the current handler returns (its reply, if any, is still sent). Everything
-     * else it owes or has queued is answered with an error; its exit event says {@code EXIT}.
+     * else it owes or has queued is answered with an error; its exit event says {@code EXIT}. Its
+     * {@link Service#onEnd} hook then runs.
      */
     void exit();
 

@@ -4,10 +4,9 @@ import dev.harbor.metrics.ServiceMeters;
 import dev.harbor.proto.Committed;
 import dev.harbor.proto.Drain;
 import dev.harbor.proto.Record;
+import dev.harbor.exit.ExitReason;
 import dev.harbor.service.DeferredReply;
-import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
-import dev.harbor.service.Node;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import dev.harbor.shutdown.OrderedExit;
@@ -20,7 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Properties;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -73,10 +71,11 @@ import org.slf4j.LoggerFactory;
  * <p><b>Threading.</b> Everything here but {@link #connection} and {@link #closed} is owned by the
  * service's handlers, which the runtime never runs concurrently (and which see each other's writes:
  * the runtime hands its token over through a volatile), so none of it needs a lock. The JDBC
- * connection is used only by handlers; the exit hook registered in init ({@link Node#watch}) runs on
- * another thread after the service has ended any way (killed, node stopped) and closes it, which is
- * why those two fields are volatile. A handler still inside a JDBC call when the service is killed
- * then fails on the closed connection; its callers have already been answered "gone" by the runtime.
+ * connection is used only by handlers; the exit hook ({@link #onEnd}) runs once the service has
+ * ended any way (drained, killed, node stopped), on the thread that ended it, possibly while a handler
+ * still runs, and closes it, which is why those two fields are volatile. A handler still inside a JDBC
+ * call when the service is killed then fails on the closed connection; its callers have already been
+ * answered "gone" by the runtime. The retry backoff is a message to itself ({@link ServiceContext#after}).
  */
 public final class Writer implements Service {
     /** The global name the writer registers under unless told otherwise. */
@@ -123,7 +122,7 @@ public final class Writer implements Service {
     /** While draining: when to give up on the database (System.nanoTime), or Long.MAX_VALUE. */
     private long drainGiveUpAt = Long.MAX_VALUE;
     private boolean exiting;
-    /** Made in init, once the writer has its name and registration. */
+    /** Made in init, once the writer has its name and registration; never replaced (the exit hook reads it too). */
     private WriterMeters meters;
 
     // --- shared with the exit hook ---
@@ -186,19 +185,24 @@ public final class Writer implements Service {
             disconnect();
             throw e;
         }
-        WriterMeters mine = meters = new WriterMeters(ServiceMeters.of(ctx.node()), settings.name());
-        ctx.node().watch(ctx.self()).whenComplete((event, error) -> {
-            mine.remove();
-            if (error != null) {
-                log.warn("writer '{}': cannot watch its own exit ({}); its connection is closed only when it drains",
-                        ctx.self(), error.toString());
-                return;
-            }
-            closed = true;
-            close(connection);
-        });
+        meters = new WriterMeters(ServiceMeters.of(ctx.node()), settings.name());
         log.info("writer '{}' stores records in {} on {} ({}, batches of up to {}, retry window {} ms)", settings.name(),
                 Dialect.TABLE, where, dialect, settings.maxBatch(), settings.retryWindow().toMillis());
+    }
+
+    /**
+     * However the writer ends (drained, killed, its node stopped, its init failed): removes its meters
+     * and closes its connection, which rolls back whatever was not committed. On the thread that ended
+     * it; init's fields are visible here, and {@link #connection} and {@link #closed} are volatile.
+     */
+    @Override
+    public void onEnd(ServiceContext ctx, ExitReason reason) {
+        WriterMeters mine = meters;
+        if (mine != null) { // null if init failed before making them
+            mine.remove();
+        }
+        closed = true;
+        close(connection);
     }
 
     @Override
@@ -365,10 +369,8 @@ public final class Writer implements Service {
         long backoff = Math.min(MAX_BACKOFF_NANOS, FIRST_BACKOFF_NANOS << Math.min(failures - 1, 10));
         long delay = Math.min(backoff, giveUpAt - now);
         retryScheduled = true;
-        Node node = ctx.node();
-        Handle self = ctx.self();
-        // The delayed executor's thread only sends the tick; the retry itself runs in a handler.
-        CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS).execute(() -> node.send(self, Tick.RETRY));
+        // The retry itself runs in a handler, when the tick comes back; dropped if the writer has ended.
+        ctx.after(Duration.ofNanos(delay), Tick.RETRY);
     }
 
     /** Fails every pending record loudly: none of them is committed. */
