@@ -282,11 +282,7 @@ public final class Harbor implements Remote, AutoCloseable {
             throw e;
         }
         if (!message.isCall()) {
-            Send.Builder send = Send.newBuilder().setTo(Wire.handle(to)).setPayload(payload);
-            if (message.from() != null) {
-                send.setFrom(Wire.handle(message.from()));
-            }
-            if (!out.offer(Envelope.newBuilder().setSend(send).build(), false)) {
+            if (!out.offer(Codec.send(to, message.from(), payload), false)) {
                 throw overloaded(to);
             }
             return;
@@ -297,11 +293,7 @@ public final class Harbor implements Remote, AutoCloseable {
             failOutstanding(p, session, lostError(p, "it was lost"));
             return;
         }
-        Call.Builder call = Call.newBuilder().setTo(Wire.handle(to)).setSession(session).setPayload(payload);
-        if (message.from() != null) {
-            call.setFrom(Wire.handle(message.from()));
-        }
-        if (!out.offer(Envelope.newBuilder().setCall(call).build(), false)) {
+        if (!out.offer(Codec.call(to, message.from(), session, payload), false)) {
             failOutstanding(p, session, overloaded(to));
         }
     }
@@ -332,12 +324,12 @@ public final class Harbor implements Remote, AutoCloseable {
 
     @Override
     public void serviceLive(Handle handle) {
-        broadcast(Envelope.newBuilder().setBorn(Born.newBuilder().setHandle(Wire.handle(handle))).build());
+        broadcast(Codec.born(handle));
     }
 
     @Override
     public void globalNameBound(String name, Handle handle) {
-        broadcast(Envelope.newBuilder().setBound(NameBinding.newBuilder().setName(name).setHandle(Wire.handle(handle))).build());
+        broadcast(Codec.bound(name, handle));
     }
 
     /** Called by the exit log (under its lock: only enqueues) for every exit event of this node. */
@@ -345,9 +337,7 @@ public final class Harbor implements Remote, AutoCloseable {
         if (event.node() != node.id() || event.reason() == ExitReason.NODE_LOST) {
             return;
         }
-        broadcast(Envelope.newBuilder().setDied(Died.newBuilder().setHandle(Wire.handle(event.handle()))
-                .setReason(dev.harbor.proto.ExitReason.forNumber(event.reason().ordinal() + 1))
-                .addAllNames(event.names())).build());
+        broadcast(Codec.died(event));
     }
 
     private void broadcast(Envelope envelope) {
@@ -688,14 +678,12 @@ public final class Harbor implements Remote, AutoCloseable {
         if (out != null) {
             out.cancel(why);
         }
-        StreamObserver<LinkFrame> in = p.inbound;
+        LinkWriter in = p.inbound;
         if (in != null) {
-            synchronized (in) {
-                try {
-                    in.onError(Status.UNAVAILABLE.withDescription(why).asRuntimeException());
-                } catch (RuntimeException e) {
-                    log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
-                }
+            try {
+                in.fail(Status.UNAVAILABLE.withDescription(why));
+            } catch (RuntimeException e) {
+                log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
             }
         }
         failCallsTo(p, failure);
@@ -844,7 +832,7 @@ public final class Harbor implements Remote, AutoCloseable {
      */
     public void leave(String why, Duration max) {
         leaving = true; // from now on, links from other nodes are refused as from a leaving node
-        broadcast(Envelope.newBuilder().setLeaving(Leaving.newBuilder().setReason(why)).build());
+        broadcast(Codec.leaving(why));
         long deadline = System.nanoTime() + max.toNanos();
         // The queues drain on gRPC's threads; a short park is the simplest wait for "empty" here, and
         // then for each peer to end its side of the half-closed streams (which delivers what was written).
@@ -904,16 +892,12 @@ public final class Harbor implements Remote, AutoCloseable {
 
     /** Heartbeats on the response stream of the peer's link to us, so the peer hears from us on its own stream too. */
     private void heartbeatBack(Peer p) {
-        StreamObserver<LinkFrame> in = p.inbound;
-        if (in instanceof ServerCallStreamObserver<LinkFrame> s && p.inboundOpen) {
-            synchronized (in) {
-                try {
-                    if (s.isReady()) {
-                        s.onNext(LinkFrame.newBuilder().setHeartbeat(Heartbeat.newBuilder().setSentUnixNanos(System.nanoTime())).build());
-                    }
-                } catch (RuntimeException e) {
-                    log.debug("node {}: heartbeat to node {}: {}", node.id(), p.id, e.toString());
-                }
+        LinkWriter in = p.inbound;
+        if (in != null && p.inboundOpen) {
+            try {
+                in.heartbeatIfReady();
+            } catch (RuntimeException e) {
+                log.debug("node {}: heartbeat to node {}: {}", node.id(), p.id, e.toString());
             }
         }
     }
@@ -922,14 +906,15 @@ public final class Harbor implements Remote, AutoCloseable {
 
     /** The server side of a peer's link to this node. Frames arrive one at a time on gRPC's event loop. */
     private final class Inbound implements StreamObserver<LinkFrame> {
-        private final ServerCallStreamObserver<LinkFrame> responses;
+        /** The only writer of this link's response stream. */
+        private final LinkWriter responses;
         private Peer peer;
         private boolean self;
         private boolean refused;
         private ReplyTo replyTo;
 
         Inbound(ServerCallStreamObserver<LinkFrame> responses) {
-            this.responses = responses;
+            this.responses = new LinkWriter(responses);
         }
 
         @Override
@@ -975,10 +960,7 @@ public final class Harbor implements Remote, AutoCloseable {
             }
             if (h.getNode() == node.id() && h.getIncarnation() == incarnation) {
                 self = true; // this node dialled itself through one of its peer addresses
-                synchronized (responses) {
-                    responses.onNext(LinkFrame.newBuilder().setHello(Harbor.this.hello(false)).build());
-                    responses.onCompleted();
-                }
+                responses.last(LinkFrame.newBuilder().setHello(Harbor.this.hello(false)).build());
                 return;
             }
             Peer p;
@@ -989,18 +971,15 @@ public final class Harbor implements Remote, AutoCloseable {
                 refuse(e.getMessage(), e.declaredLost);
                 return;
             }
-            StreamObserver<LinkFrame> previous = p.inbound;
+            LinkWriter previous = p.inbound;
             if (p.inboundOpen && previous != null) {
                 // The same life opened a new stream: it gave up on the old one (which may not have told
                 // us yet). The new one replaces it rather than being refused for a while.
                 log.info("node {}: node {} opened a new link; closing its previous one", node.id(), p.id);
-                synchronized (previous) {
-                    try {
-                        previous.onError(Status.ABORTED.withDescription("replaced by a newer link from the same node")
-                                .asRuntimeException());
-                    } catch (RuntimeException e) {
-                        log.debug("node {}: closing the replaced link from node {}: {}", node.id(), p.id, e.toString());
-                    }
+                try {
+                    previous.fail(Status.ABORTED.withDescription("replaced by a newer link from the same node"));
+                } catch (RuntimeException e) {
+                    log.debug("node {}: closing the replaced link from node {}: {}", node.id(), p.id, e.toString());
                 }
             }
             for (dev.harbor.proto.Handle s : h.getServicesList()) {
@@ -1015,9 +994,7 @@ public final class Harbor implements Remote, AutoCloseable {
             peer = p;
             Peer answering = p;
             replyTo = (session, value, error) -> reply(answering, session, value, error);
-            synchronized (responses) {
-                responses.onNext(LinkFrame.newBuilder().setHello(Harbor.this.hello(false)).build());
-            }
+            responses.next(LinkFrame.newBuilder().setHello(Harbor.this.hello(false)).build());
             if (!p.address.isEmpty()) {
                 learnedAddresses.add(p.address); // dial back a node that was not in our peer list
                 leftAddresses.remove(p.address); // a node that left is back
@@ -1113,13 +1090,10 @@ public final class Harbor implements Remote, AutoCloseable {
         private void refuse(LinkFrame refusal) {
             refused = true;
             String why = refusal.getRefusal().getReason();
-            synchronized (responses) {
-                try {
-                    responses.onNext(refusal);
-                    responses.onError(Status.FAILED_PRECONDITION.withDescription(why).asRuntimeException());
-                } catch (RuntimeException e) {
-                    log.debug("node {}: refusing a link: {}", node.id(), e.toString());
-                }
+            try {
+                responses.refuse(refusal, why);
+            } catch (RuntimeException e) {
+                log.debug("node {}: refusing a link: {}", node.id(), e.toString());
             }
         }
 
@@ -1131,12 +1105,10 @@ public final class Harbor implements Remote, AutoCloseable {
         @Override
         public void onCompleted() {
             closedByPeer();
-            synchronized (responses) {
-                try {
-                    responses.onCompleted();
-                } catch (RuntimeException e) {
-                    log.debug("node {}: completing a link: {}", node.id(), e.toString());
-                }
+            try {
+                responses.complete();
+            } catch (RuntimeException e) {
+                log.debug("node {}: completing a link: {}", node.id(), e.toString());
             }
         }
 
@@ -1183,7 +1155,7 @@ public final class Harbor implements Remote, AutoCloseable {
             }
         }
         if (error != null) {
-            r.setError(wire(error));
+            r.setError(Codec.callError(error));
         }
         Envelope envelope = Envelope.newBuilder().setReply(r).build();
         Outbound out = p.out;
@@ -1214,7 +1186,7 @@ public final class Harbor implements Remote, AutoCloseable {
             return; // timed out before, or never ours
         }
         if (r.hasError()) {
-            m.defer().fail(callException(r.getError()));
+            m.defer().fail(Codec.callException(r.getError()));
             return;
         }
         try {
@@ -1223,30 +1195,6 @@ public final class Harbor implements Remote, AutoCloseable {
             m.defer().fail(new CallException(CallException.Failure.BAD_PAYLOAD, null,
                     "the reply from node " + p.id + " does not parse: " + e.getMessage(), null));
         }
-    }
-
-    // ------------------------------------------------------------------ wire forms
-
-    private static CallError wire(CallException e) {
-        CallError.Builder b = CallError.newBuilder()
-                .setFailure(CallError.Failure.forNumber(e.failure().ordinal() + 1))
-                .setMessage(Objects.requireNonNullElse(e.getMessage(), ""));
-        if (e.exitReason() != null) {
-            b.setExitReason(dev.harbor.proto.ExitReason.forNumber(e.exitReason().ordinal() + 1));
-        }
-        if (e.target() != null) {
-            b.setTarget(Wire.handle(e.target()));
-        }
-        return b.build();
-    }
-
-    private static CallException callException(CallError e) {
-        CallException.Failure failure = e.getFailureValue() >= 1 && e.getFailureValue() <= CallException.Failure.values().length
-                ? CallException.Failure.values()[e.getFailureValue() - 1] : CallException.Failure.HANDLER_FAILED;
-        ExitReason reason = e.getExitReasonValue() >= 1 && e.getExitReasonValue() <= ExitReason.values().length
-                ? ExitReason.values()[e.getExitReasonValue() - 1] : null;
-        Handle target = e.hasTarget() && e.getTarget().getNode() >= 1 && e.getTarget().getId() >= 1 ? Wire.handle(e.getTarget()) : null;
-        return new CallException(failure, target, reason, e.getMessage(), null);
     }
 
     // ------------------------------------------------------------------ closing
@@ -1261,14 +1209,12 @@ public final class Harbor implements Remote, AutoCloseable {
             out.cancel("node " + node.id() + " is closing its links");
         }
         for (Peer p : peers.values()) {
-            StreamObserver<LinkFrame> in = p.inbound;
+            LinkWriter in = p.inbound;
             if (in != null) {
-                synchronized (in) {
-                    try {
-                        in.onCompleted();
-                    } catch (RuntimeException e) {
-                        log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
-                    }
+                try {
+                    in.complete();
+                } catch (RuntimeException e) {
+                    log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
                 }
             }
         }
@@ -1292,14 +1238,12 @@ public final class Harbor implements Remote, AutoCloseable {
         for (Peer p : peers.values()) {
             p.lost = true;
             p.out = null;
-            StreamObserver<LinkFrame> in = p.inbound;
+            LinkWriter in = p.inbound;
             if (in != null) {
-                synchronized (in) {
-                    try {
-                        in.onError(Status.UNAVAILABLE.withDescription(why).asRuntimeException());
-                    } catch (RuntimeException e) {
-                        log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
-                    }
+                try {
+                    in.fail(Status.UNAVAILABLE.withDescription(why));
+                } catch (RuntimeException e) {
+                    log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
                 }
             }
             failCallsTo(p, failure);

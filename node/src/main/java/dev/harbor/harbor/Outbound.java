@@ -2,7 +2,6 @@ package dev.harbor.harbor;
 
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.Envelope;
-import dev.harbor.proto.Heartbeat;
 import dev.harbor.proto.LinkFrame;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
@@ -114,7 +113,7 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
                 while (s.isReady()) {
                     if (heartbeatDue) {
                         heartbeatDue = false;
-                        s.onNext(LinkFrame.newBuilder().setHeartbeat(Heartbeat.newBuilder().setSentUnixNanos(System.nanoTime())).build());
+                        s.onNext(Codec.heartbeat());
                         continue;
                     }
                     Batch.Builder batch = null;
