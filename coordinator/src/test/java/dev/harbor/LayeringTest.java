@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
  * over gRPC, the shutdown contract that services and the coordinator share, the reference applications
  * (gateway, writer), the node process (command line, metrics, security), and the coordinator with its
  * plan and the demo. What does not hold yet is named here as an exception with its reason, so it cannot
- * grow unnoticed (ARCHITECTURE.md, "Where the layering does not hold yet").
+ * grow unnoticed (ARCHITECTURE.md, "The intended layering, and where the code breaks it").
  */
 class LayeringTest {
     private static JavaClasses harbor;
