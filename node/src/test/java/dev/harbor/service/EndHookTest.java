@@ -210,16 +210,8 @@ class EndHookTest extends NodeFixture {
 
     @Test
     void aHookThatThrowsDoesNotStopTheExitEvent() {
-        Handle h = node.launch(() -> new Service() {
-            @Override
-            public Object receive(ServiceContext ctx, Message m) {
-                return null;
-            }
-
-            @Override
-            public void onEnd(ServiceContext ctx, ExitReason reason) {
-                throw new IllegalStateException("clean-up failed");
-            }
+        Handle h = launchWithHook((ctx, reason) -> {
+            throw new IllegalStateException("clean-up failed");
         });
         assertThat(node.kill(h)).isTrue();
         assertThat(get(node.watch(h)).reason()).isEqualTo(ExitReason.KILLED);
@@ -229,7 +221,14 @@ class EndHookTest extends NodeFixture {
     void theHooksContextCanStillSend() {
         CompletableFuture<Object> told = new CompletableFuture<>();
         Handle listener = node.launch(() -> (ctx, m) -> told.complete(m.payload() + " from " + m.from()));
-        Handle h = node.launch(() -> new Service() {
+        Handle h = launchWithHook((ctx, reason) -> ctx.send(listener, "ended " + reason));
+        node.kill(h);
+        assertThat(get(told)).isEqualTo("ended KILLED from " + h);
+    }
+
+    /** Launches a service that handles nothing and whose exit hook is {@code hook}. */
+    private Handle launchWithHook(java.util.function.BiConsumer<ServiceContext, ExitReason> hook) {
+        return node.launch(() -> new Service() {
             @Override
             public Object receive(ServiceContext ctx, Message m) {
                 return null;
@@ -237,10 +236,8 @@ class EndHookTest extends NodeFixture {
 
             @Override
             public void onEnd(ServiceContext ctx, ExitReason reason) {
-                ctx.send(listener, "ended " + reason);
+                hook.accept(ctx, reason);
             }
         });
-        node.kill(h);
-        assertThat(get(told)).isEqualTo("ended KILLED from " + h);
     }
 }
