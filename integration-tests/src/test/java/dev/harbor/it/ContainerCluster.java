@@ -278,6 +278,16 @@ final class ContainerCluster implements AutoCloseable {
         return container(id).getLogs();
     }
 
+    /**
+     * Waits until every node has linked to every other (each logged "linked to node N"): only then has
+     * each node every other node's own list of its services (a node learns a peer's services from the
+     * Hello on the peer's link to it), so a verdict on one publishes an exit event for each of them.
+     */
+    void awaitFullyLinked() {
+        await().atMost(Duration.ofSeconds(30)).until(() -> ids().stream().allMatch(a -> ids().stream()
+                .allMatch(b -> a.equals(b) || logs(a).contains("node " + a + ": linked to node " + b + " at"))));
+    }
+
     java.util.Set<Integer> ids() {
         return nodes.keySet();
     }

@@ -46,6 +46,9 @@ class ContainerPartitionTest {
         c.node(2, services(registered("gw-2", "gateway", 2_000, "exit"), relay("relay-2")));
         c.node(3, services(registered("writer-3", "writer", 2_000, "exit"), relay("relay-3")));
         c.start();
+        // Node 1 must hold node 3's own list of its services before the cut, or its verdict has no service
+        // of node 3 to publish (seen once when the cut came while node 3 was still dialling node 1 back).
+        c.awaitFullyLinked();
         c.coordinator().awaitPlan(CoordinatedCluster.planWith(3, 2));
         await().atMost(WAIT).until(() -> health(3) == ServingStatus.SERVING);
         Handle relay3 = CoordinatedCluster.handle(c.find(3, "relay-3").orElseThrow());
