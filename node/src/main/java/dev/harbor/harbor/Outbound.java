@@ -2,7 +2,6 @@ package dev.harbor.harbor;
 
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.Envelope;
-import dev.harbor.proto.Heartbeat;
 import dev.harbor.proto.LinkFrame;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
@@ -17,7 +16,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link #draining} flag: whichever thread wins it (a producer, or gRPC's on-ready callback on its
  * event loop) sends while the stream is ready, then lets go and checks again, so no envelope waits
  * for a wake-up that already happened. Responses from the peer (its Hello, a refusal) arrive on gRPC's
- * event loop and are passed to {@link Harbor}.
+ * event loop and are passed to {@link LinkProtocol}; its end to {@link Dialler}.
  */
 final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     private final Harbor harbor;
@@ -90,7 +89,7 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
         }
         queue.offer(envelope);
         if (closed) {
-            harbor.unsent(this, drainUnsent());
+            harbor.routing.unsent(this, drainUnsent());
             return true;
         }
         drain();
@@ -114,7 +113,7 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
                 while (s.isReady()) {
                     if (heartbeatDue) {
                         heartbeatDue = false;
-                        s.onNext(LinkFrame.newBuilder().setHeartbeat(Heartbeat.newBuilder().setSentUnixNanos(System.nanoTime())).build());
+                        s.onNext(Codec.heartbeat());
                         continue;
                     }
                     Batch.Builder batch = null;
@@ -134,7 +133,7 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
                     s.onNext(LinkFrame.newBuilder().setBatch(batch).build());
                 }
             } catch (RuntimeException e) {
-                harbor.outboundFailed(this, e);
+                harbor.dialler.outboundFailed(this, e);
                 return;
             } finally {
                 draining.set(0);
@@ -197,16 +196,16 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
 
     @Override
     public void onNext(LinkFrame frame) {
-        harbor.fromOutbound(this, frame);
+        harbor.links.fromOutbound(this, frame);
     }
 
     @Override
     public void onError(Throwable t) {
-        harbor.outboundClosed(this, t.toString());
+        harbor.dialler.outboundClosed(this, t.toString());
     }
 
     @Override
     public void onCompleted() {
-        harbor.outboundClosed(this, "the peer ended the stream");
+        harbor.dialler.outboundClosed(this, "the peer ended the stream");
     }
 }

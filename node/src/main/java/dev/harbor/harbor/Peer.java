@@ -1,9 +1,7 @@
 package dev.harbor.harbor;
 
-import dev.harbor.proto.LinkFrame;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
-import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -23,8 +21,8 @@ final class Peer {
     final String address;
     /** Our stream to it; null until its Hello came back, or after the stream broke. */
     volatile Outbound out;
-    /** Its stream to us (the server side), to cancel on loss; null until its Hello arrived. */
-    volatile StreamObserver<LinkFrame> inbound;
+    /** The writer of its stream to us (the server side), to cancel on loss; null until its Hello arrived. */
+    volatile LinkWriter inbound;
     volatile boolean inboundOpen;
     volatile long lastHeardNanos = System.nanoTime();
     volatile boolean lost;

@@ -1,0 +1,218 @@
+package dev.harbor.harbor;
+
+import dev.harbor.proto.HarborGrpc;
+import dev.harbor.proto.LinkFrame;
+import dev.harbor.service.Node;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.ManagedChannel;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * This node's streams to its peers: which addresses to dial (the static peers, the addresses learned
+ * from nodes that dialled this one, a DNS name looked up again each tick; less this node's own
+ * addresses and those of nodes that left), one gRPC channel per address, one {@link Outbound} stream
+ * at a time on each, and when to dial again after a refusal (this node's own backoff, not gRPC's).
+ *
+ * <p>State: owns the dials (address, channel, current stream, retry time), the set of open streams
+ * (which {@link Routing#broadcast} writes to), and the learned, self and left address sets.
+ *
+ * <p>Threading: dialling runs on the timer thread ({@link #dialAll}, from {@link Membership#tick});
+ * a stream's close and refusals arrive on gRPC's event loops. Everything is a concurrent map or set,
+ * or a volatile field of a {@link Dial}: no lock.
+ */
+final class Dialler {
+    private static final Logger log = LoggerFactory.getLogger(Harbor.class);
+    private static final long REFUSED_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+    private final Harbor harbor;
+    private final Node node;
+    private final String advertise;
+    private final List<String> staticPeers;
+    private final String dnsPeers;
+    private final ChannelCredentials credentials;
+
+    private final Map<String, Dial> dials = new ConcurrentHashMap<>();
+    private final Set<Outbound> outbounds = ConcurrentHashMap.newKeySet();
+    private final Set<String> learnedAddresses = ConcurrentHashMap.newKeySet();
+    private final Set<String> selfAddresses = ConcurrentHashMap.newKeySet();
+    /** Addresses of nodes that left: not dialled until a node there dials this one. */
+    private final Set<String> leftAddresses = ConcurrentHashMap.newKeySet();
+
+    Dialler(Harbor harbor, List<String> staticPeers, String dnsPeers) {
+        this.harbor = harbor;
+        this.node = harbor.node;
+        this.advertise = harbor.advertise;
+        this.staticPeers = staticPeers;
+        this.dnsPeers = dnsPeers;
+        this.credentials = harbor.credentials;
+    }
+
+    /** This node's open streams to its peers. */
+    Set<Outbound> outbounds() {
+        return outbounds;
+    }
+
+    /** Dials every peer address that has no stream and is due. Timer thread. */
+    void dialAll(long now) {
+        for (String address : addresses()) {
+            if (selfAddresses.contains(address) || address.equals(advertise) || leftAddresses.contains(address)) {
+                continue;
+            }
+            Dial dial = dials.computeIfAbsent(address, a -> new Dial(a, Grpc.newChannelBuilder(a, credentials)
+                    .directExecutor().build()));
+            if (dial.current == null && now >= dial.retryAtNanos) {
+                open(dial);
+            }
+        }
+    }
+
+    private Set<String> addresses() {
+        Set<String> out = new LinkedHashSet<>(staticPeers);
+        out.addAll(learnedAddresses);
+        if (dnsPeers != null) {
+            int colon = dnsPeers.lastIndexOf(':');
+            String host = dnsPeers.substring(0, colon);
+            String port = dnsPeers.substring(colon + 1);
+            try {
+                for (InetAddress a : InetAddress.getAllByName(host)) {
+                    out.add(a.getHostAddress() + ":" + port);
+                }
+            } catch (UnknownHostException e) {
+                log.debug("node {}: {} does not resolve yet: {}", node.id(), host, e.getMessage());
+            }
+        }
+        return out;
+    }
+
+    private void open(Dial dial) {
+        Outbound out = new Outbound(harbor, dial.address, harbor.outboundLimit, harbor.batchSize);
+        dial.current = out;
+        outbounds.add(out); // before the snapshot in the Hello: later births and deaths queue behind it
+        // This node re-dials on its own clock (each tick): gRPC's own reconnect backoff, which grows to
+        // minutes, would keep a healed link down long after the network came back.
+        dial.channel.resetConnectBackoff();
+        try {
+            HarborGrpc.newStub(dial.channel).link(out);
+            out.sendFirst(LinkFrame.newBuilder().setHello(harbor.links.hello(true)).build());
+        } catch (RuntimeException e) {
+            log.debug("node {}: could not open a link to {}: {}", node.id(), dial.address, e.toString());
+            outboundClosed(out, e.toString());
+        }
+    }
+
+    /** The node at {@code address} refused a link: dial it again only after a while. */
+    void retryLater(String address) {
+        Dial dial = dials.get(address);
+        if (dial != null) {
+            dial.retryAtNanos = System.nanoTime() + REFUSED_RETRY_NANOS;
+        }
+    }
+
+    /** The node at {@code out}'s address refused it ({@code why}): close it, dial again after a while. */
+    void refusedBy(Outbound out, String why) {
+        retryLater(out.address);
+        out.cancel(why);
+    }
+
+    /** {@code address} reaches this node itself: never dialled again. */
+    void isSelf(String address) {
+        selfAddresses.add(address);
+    }
+
+    /** The node at {@code address} left: not dialled again until a node there dials this one. */
+    void notUntilDialled(String address) {
+        leftAddresses.add(address);
+    }
+
+    /** The node at {@code address} left: not dialled again until a node there dials this one, and its channel goes. */
+    void forget(String address) {
+        leftAddresses.add(address);
+        Dial d = dials.remove(address);
+        if (d != null) {
+            d.channel.shutdown();
+        }
+    }
+
+    /** A node at {@code address} dialled this node: dial it back (now, whatever refused it before). */
+    void dialledFrom(String address) {
+        learnedAddresses.add(address); // dial back a node that was not in our peer list
+        leftAddresses.remove(address); // a node that left is back
+        Dial d = dials.get(address);
+        if (d != null) {
+            d.retryAtNanos = 0; // an earlier refusal (a lost or renewing life) says nothing of this one
+        }
+    }
+
+    /** A stream of ours ended ({@code why}): its dial and peer let go of it, and what it never sent fails. */
+    void outboundClosed(Outbound out, String why) {
+        outbounds.remove(out);
+        Dial dial = dials.get(out.address);
+        if (dial != null && dial.current == out) {
+            dial.current = null;
+        }
+        Peer p = out.peer;
+        if (p != null && p.out == out) {
+            p.out = null;
+            log.info("node {}: the link to node {} closed: {}", node.id(), p.id, why);
+        }
+        harbor.routing.unsent(out, out.close());
+    }
+
+    void outboundFailed(Outbound out, RuntimeException e) {
+        log.warn("node {}: writing to {} failed: {}", node.id(), out.address, e.toString());
+        out.cancel(e.toString());
+    }
+
+    /** Cancels every stream of ours. */
+    void cancelAll(String why) {
+        for (Outbound out : outbounds) {
+            out.cancel(why);
+        }
+    }
+
+    /** Cancels every stream of ours and makes every address due for dialling (a new life starts). Timer thread. */
+    void dropAll(String why) {
+        cancelAll(why);
+        for (Dial d : dials.values()) {
+            d.current = null;
+            d.retryAtNanos = 0;
+        }
+    }
+
+    void closeChannels() {
+        for (Dial d : dials.values()) {
+            d.channel.shutdownNow();
+        }
+        for (Dial d : dials.values()) {
+            try {
+                d.channel.awaitTermination(2, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    /** One peer address this node dials, and its current stream. */
+    private static final class Dial {
+        final String address;
+        final ManagedChannel channel;
+        volatile Outbound current;
+        volatile long retryAtNanos;
+
+        Dial(String address, ManagedChannel channel) {
+            this.address = address;
+            this.channel = channel;
+        }
+    }
+}

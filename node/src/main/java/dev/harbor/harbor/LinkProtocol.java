@@ -1,0 +1,347 @@
+package dev.harbor.harbor;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.harbor.admin.Wire;
+import dev.harbor.proto.Batch;
+import dev.harbor.proto.Call;
+import dev.harbor.proto.Envelope;
+import dev.harbor.proto.Hello;
+import dev.harbor.proto.LinkFrame;
+import dev.harbor.proto.NameBinding;
+import dev.harbor.proto.Refusal;
+import dev.harbor.proto.Send;
+import dev.harbor.service.CallException;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Node;
+import dev.harbor.service.ReplyTo;
+import dev.harbor.service.ServiceInfo;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The frames that come in on a link, both ways: on a peer's link to this node ({@link Inbound}: its
+ * Hello, then batches of envelopes and heartbeats, a refusal, its end) and on the response stream of
+ * this node's own link to a peer ({@link #fromOutbound}: the peer's Hello, a refusal, heartbeats).
+ * A Hello goes to {@link Membership#admit}; envelopes go to the node (sends and calls for its
+ * services), to {@link Routing} (replies, births, deaths, names) or to {@link Membership} (leaving).
+ * Also makes this node's own Hello.
+ *
+ * <p>State: owns the counters of messages received and frames or envelopes rejected; each
+ * {@link Inbound} owns its stream's state (the peer once admitted, refused or self) and its
+ * {@link LinkWriter}.
+ *
+ * <p>Threading: frames arrive one at a time per stream on gRPC's event loops (the server and
+ * channels use the direct executor: handling a frame only enqueues into mailboxes and never blocks).
+ */
+final class LinkProtocol {
+    private static final Logger log = LoggerFactory.getLogger(Harbor.class);
+
+    private final Harbor harbor;
+    private final Node node;
+    private final Payloads payloads;
+    /** Counters, for metrics: added to on gRPC's event loops. */
+    final LongAdder received = new LongAdder();
+    final LongAdder rejected = new LongAdder();
+
+    LinkProtocol(Harbor harbor) {
+        this.harbor = harbor;
+        this.node = harbor.node;
+        this.payloads = harbor.payloads;
+    }
+
+    /** The server side of a new link from a peer, answering on {@code responses}. */
+    StreamObserver<LinkFrame> accept(ServerCallStreamObserver<LinkFrame> responses) {
+        return new Inbound(responses);
+    }
+
+    /** This node's Hello: who it is, and (first frame of its own links) its live services and global names. */
+    Hello hello(boolean withSnapshot) {
+        Hello.Builder h = Hello.newBuilder().setCluster(harbor.cluster).setNode(node.id())
+                .setIncarnation(harbor.membership.incarnation()).setAddress(harbor.advertise);
+        if (withSnapshot) {
+            for (ServiceInfo s : node.services()) {
+                h.addServices(Wire.handle(s.handle()));
+                for (String name : s.names()) {
+                    if (!name.startsWith(".")) {
+                        h.addNames(NameBinding.newBuilder().setName(name).setHandle(Wire.handle(s.handle())));
+                    }
+                }
+            }
+        }
+        return h.build();
+    }
+
+    /** A frame on the response stream of one of our links: the peer's Hello, a refusal, or a heartbeat. */
+    void fromOutbound(Outbound out, LinkFrame frame) {
+        switch (frame.getKindCase()) {
+            case HELLO -> {
+                Hello h = frame.getHello();
+                if (h.getNode() == node.id()) {
+                    if (h.getIncarnation() == harbor.membership.incarnation()) {
+                        harbor.dialler.isSelf(out.address);
+                        out.cancel("this address is this node itself");
+                    } else {
+                        log.error("node {}: the node at {} also calls itself node {}: node ids must be unique in a cluster",
+                                node.id(), out.address, h.getNode());
+                        harbor.dialler.refusedBy(out, "node id clash");
+                    }
+                    return;
+                }
+                Peer p;
+                try {
+                    p = harbor.membership.admit(h, out.address);
+                } catch (Membership.LinkRefused e) {
+                    log.warn("node {}: not linking to {}: {}", node.id(), out.address, e.getMessage());
+                    if (e.declaredLost) {
+                        // It took our Hello before we saw its own: tell it, on this stream, that its life is
+                        // over here (a cancel could drop the frame; a half-close sends it, then the stream ends).
+                        harbor.dialler.retryLater(out.address);
+                        out.refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(e.getMessage())
+                                .setDeclaredLost(true)).build());
+                    } else {
+                        harbor.dialler.refusedBy(out, e.getMessage());
+                    }
+                    return;
+                }
+                p.heard();
+                out.peer = p;
+                p.out = out;
+                Routing.flushWaiting(p, out);
+                out.startDraining();
+                log.info("node {}: linked to node {} at {}", node.id(), p.id, out.address);
+            }
+            case REFUSAL -> {
+                Refusal r = frame.getRefusal();
+                harbor.dialler.refusedBy(out, r.getReason());
+                if (r.getDeclaredLost()) {
+                    harbor.membership.declaredLost(out.address, r.getReason());
+                } else if (r.getLeaving()) {
+                    log.info("node {}: not dialling {} again until it dials this node: {}", node.id(), out.address, r.getReason());
+                    harbor.dialler.notUntilDialled(out.address);
+                } else {
+                    log.error("node {}: the node at {} refused this node's link: {}", node.id(), out.address, r.getReason());
+                }
+            }
+            case HEARTBEAT -> {
+                Peer p = out.peer;
+                if (p != null) {
+                    p.heard();
+                }
+            }
+            default -> log.warn("node {}: unexpected {} frame from {} on this node's own link", node.id(),
+                    frame.getKindCase(), out.address);
+        }
+    }
+
+    /** The server side of a peer's link to this node. Frames arrive one at a time on gRPC's event loop. */
+    private final class Inbound implements StreamObserver<LinkFrame> {
+        /** The only writer of this link's response stream. */
+        private final LinkWriter responses;
+        private Peer peer;
+        private boolean self;
+        private boolean refused;
+        private ReplyTo replyTo;
+
+        Inbound(ServerCallStreamObserver<LinkFrame> responses) {
+            this.responses = new LinkWriter(responses);
+        }
+
+        @Override
+        public void onNext(LinkFrame frame) {
+            if (refused || self) {
+                return;
+            }
+            if (peer == null) {
+                hello(frame);
+                return;
+            }
+            if (frame.hasRefusal()) { // the dialler would not take our Hello: it declared this life lost
+                if (frame.getRefusal().getDeclaredLost()) {
+                    harbor.membership.declaredLost(peer.address, frame.getRefusal().getReason());
+                }
+                return;
+            }
+            if (peer.lost) {
+                return;
+            }
+            peer.heard();
+            switch (frame.getKindCase()) {
+                case BATCH -> batch(frame.getBatch());
+                case HEARTBEAT -> { }
+                default -> refuse("a " + frame.getKindCase() + " frame after the Hello breaks the protocol");
+            }
+        }
+
+        private void hello(LinkFrame frame) {
+            if (!frame.hasHello()) {
+                refuse("the first frame of a link must be a Hello, not " + frame.getKindCase());
+                return;
+            }
+            Hello h = frame.getHello();
+            if (harbor.closed || harbor.leaving) {
+                refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setLeaving(true)
+                        .setReason("node " + node.id() + " is leaving the cluster")).build());
+                return;
+            }
+            if (harbor.membership.renewing()) {
+                refuse("node " + node.id() + " is starting a new life; it dials back when it has");
+                return;
+            }
+            if (h.getNode() == node.id() && h.getIncarnation() == harbor.membership.incarnation()) {
+                self = true; // this node dialled itself through one of its peer addresses
+                responses.last(LinkFrame.newBuilder().setHello(LinkProtocol.this.hello(false)).build());
+                return;
+            }
+            Peer p;
+            try {
+                p = harbor.membership.admit(h, h.getAddress());
+            } catch (Membership.LinkRefused e) {
+                log.warn("node {}: refused a link from {}: {}", node.id(), h.getAddress(), e.getMessage());
+                refuse(e.getMessage(), e.declaredLost);
+                return;
+            }
+            LinkWriter previous = p.inbound;
+            if (p.inboundOpen && previous != null) {
+                // The same life opened a new stream: it gave up on the old one (which may not have told
+                // us yet). The new one replaces it rather than being refused for a while.
+                log.info("node {}: node {} opened a new link; closing its previous one", node.id(), p.id);
+                try {
+                    previous.fail(Status.ABORTED.withDescription("replaced by a newer link from the same node"));
+                } catch (RuntimeException e) {
+                    log.debug("node {}: closing the replaced link from node {}: {}", node.id(), p.id, e.toString());
+                }
+            }
+            for (dev.harbor.proto.Handle s : h.getServicesList()) {
+                p.live.add(Wire.handle(s));
+            }
+            for (NameBinding b : h.getNamesList()) {
+                harbor.routing.bound(p, b);
+            }
+            p.inbound = responses;
+            p.inboundOpen = true;
+            p.heard();
+            peer = p;
+            Peer answering = p;
+            Routing routing = harbor.routing;
+            replyTo = (session, value, error) -> routing.reply(answering, session, value, error);
+            responses.next(LinkFrame.newBuilder().setHello(LinkProtocol.this.hello(false)).build());
+            if (!p.address.isEmpty()) {
+                harbor.dialler.dialledFrom(p.address);
+            }
+            if (p.out == null && !harbor.closed) {
+                harbor.timer.execute(harbor.membership::tick); // link back now rather than at the next tick
+            }
+        }
+
+        private void batch(Batch batch) {
+            int messages = 0;
+            for (Envelope e : batch.getEnvelopesList()) {
+                if (e.hasSend() || e.hasCall()) {
+                    messages++;
+                }
+                try {
+                    envelope(e);
+                } catch (RuntimeException ex) {
+                    rejected.increment();
+                    log.warn("node {}: dropped a malformed envelope from node {}: {}", node.id(), peer.id, ex.toString());
+                }
+            }
+            received.add(messages);
+        }
+
+        private void envelope(Envelope e) {
+            switch (e.getKindCase()) {
+                case SEND -> {
+                    Send s = e.getSend();
+                    Object payload;
+                    try {
+                        payload = payloads.decode(s.getPayload());
+                    } catch (InvalidProtocolBufferException ex) {
+                        rejected.increment();
+                        log.warn("node {}: dropped a send from {} with a payload that does not parse: {}", node.id(),
+                                Wire.handle(s.getFrom()), ex.getMessage());
+                        return;
+                    }
+                    node.deliverFromRemote(s.hasFrom() ? Wire.handle(s.getFrom()) : null, Wire.handle(s.getTo()), payload);
+                }
+                case CALL -> {
+                    Call c = e.getCall();
+                    Object payload;
+                    try {
+                        payload = payloads.decode(c.getPayload());
+                    } catch (InvalidProtocolBufferException ex) {
+                        rejected.increment();
+                        replyTo.deliver(c.getSession(), null, new CallException(CallException.Failure.BAD_PAYLOAD,
+                                Wire.handle(c.getTo()), "the call's payload does not parse: " + ex.getMessage(), null));
+                        return;
+                    }
+                    node.callFromRemote(c.hasFrom() ? Wire.handle(c.getFrom()) : null, Wire.handle(c.getTo()), payload, replyTo,
+                            c.getSession());
+                }
+                case REPLY -> harbor.routing.answer(peer, e.getReply());
+                case BORN -> {
+                    Handle h = Wire.handle(e.getBorn().getHandle());
+                    if (h.node() != peer.id) {
+                        throw new IllegalArgumentException("node " + peer.id + " announced the birth of " + h + ", a service of node " + h.node());
+                    }
+                    peer.live.add(h);
+                }
+                case DIED -> {
+                    Handle h = Wire.handle(e.getDied().getHandle());
+                    if (h.node() != peer.id) { // a peer speaks for its own services only
+                        throw new IllegalArgumentException("node " + peer.id + " announced the death of " + h + ", a service of node " + h.node());
+                    }
+                    harbor.routing.died(peer, h, e.getDied().getNamesList());
+                }
+                case BOUND -> harbor.routing.bound(peer, e.getBound());
+                case LEAVING -> harbor.membership.left(peer, e.getLeaving().getReason());
+                case KIND_NOT_SET -> throw new IllegalArgumentException("an envelope of no kind");
+            }
+        }
+
+        private void refuse(String why) {
+            refuse(why, false);
+        }
+
+        private void refuse(String why, boolean declaredLost) {
+            rejected.increment();
+            refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(why).setDeclaredLost(declaredLost)).build());
+        }
+
+        private void refuse(LinkFrame refusal) {
+            refused = true;
+            String why = refusal.getRefusal().getReason();
+            try {
+                responses.refuse(refusal, why);
+            } catch (RuntimeException e) {
+                log.debug("node {}: refusing a link: {}", node.id(), e.toString());
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            closedByPeer();
+        }
+
+        @Override
+        public void onCompleted() {
+            closedByPeer();
+            try {
+                responses.complete();
+            } catch (RuntimeException e) {
+                log.debug("node {}: completing a link: {}", node.id(), e.toString());
+            }
+        }
+
+        private void closedByPeer() {
+            Peer p = peer;
+            if (p != null && p.inbound == responses) { // not if a newer stream has replaced this one
+                p.inboundOpen = false;
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+package dev.harbor.harbor;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.harbor.admin.Wire;
+import dev.harbor.exit.ExitEvent;
+import dev.harbor.exit.ExitReason;
+import dev.harbor.proto.Envelope;
+import dev.harbor.proto.NameBinding;
+import dev.harbor.proto.Reply;
+import dev.harbor.service.CallException;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Message;
+import dev.harbor.service.Node;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Messages between this node's services and those of other nodes: sends and calls out onto a peer's
+ * stream (or failed at once when the peer is not connected, lost or cut off), the calls in flight and
+ * their answers, the replies to calls that came in, and what this node knows of other nodes' services
+ * (live handles, global names) and tells them of its own (births, names, deaths, leaving).
+ *
+ * <p>State: owns the global names of other nodes' services ({@link #whereis}) and the counters of
+ * messages sent, sends dropped and calls failed. The per-peer call state (sessions, calls outstanding,
+ * replies waiting for the link, live services and their names) lives in each {@link Peer}.
+ *
+ * <p>Threading: sends and calls out come from service threads; replies, births, deaths and names
+ * arrive on gRPC's event loops (through {@link LinkProtocol}); a verdict fails calls on the timer
+ * thread or an event loop. Everything here is a concurrent map or queue, a volatile or a counter: no lock.
+ */
+final class Routing {
+    private static final Logger log = LoggerFactory.getLogger(Harbor.class);
+
+    private final Harbor harbor;
+    private final Node node;
+    private final Payloads payloads;
+    private final int outboundLimit;
+    private final Map<String, Handle> remoteNames = new ConcurrentHashMap<>();
+    /** Traffic counters, for metrics: added to by service threads (sent) and gRPC's event loops (the rest). */
+    final LongAdder sent = new LongAdder();
+    final LongAdder undeliverable = new LongAdder();
+    final LongAdder failedCalls = new LongAdder();
+
+    Routing(Harbor harbor) {
+        this.harbor = harbor;
+        this.node = harbor.node;
+        this.payloads = harbor.payloads;
+        this.outboundLimit = harbor.outboundLimit;
+    }
+
+    // ------------------------------------------------------------------ messages out
+
+    /** {@link dev.harbor.service.Remote#route}: a send or call from a service of this node to one of another node. */
+    void route(Handle to, Message message) {
+        sent.increment();
+        Peer p = harbor.membership.peer(to.node());
+        Outbound out = p == null ? null : p.out;
+        if (out == null || p.lost) {
+            CallException e = new CallException(CallException.Failure.UNREACHABLE, to,
+                    "node " + to.node() + " of service " + to + " is not connected to node " + node.id(), null);
+            if (message.isCall()) {
+                failedCalls.increment();
+                message.defer().fail(e);
+            } else {
+                undeliverable.increment();
+                log.debug("node {}: dropped a send to {}: {}", node.id(), to, e.getMessage());
+            }
+            return;
+        }
+        dev.harbor.proto.Payload payload;
+        try {
+            payload = payloads.encode(message.payload(), to);
+        } catch (CallException e) {
+            if (message.isCall()) {
+                message.defer().fail(e);
+                return;
+            }
+            throw e;
+        }
+        if (!message.isCall()) {
+            if (!out.offer(Codec.send(to, message.from(), payload), false)) {
+                throw overloaded(to);
+            }
+            return;
+        }
+        long session = p.sessions.incrementAndGet();
+        p.outstanding.put(session, message);
+        if (p.lost) { // lost meanwhile: the loss may have failed the outstanding calls before this one was added
+            failOutstanding(p, session, lostError(p, "it was lost"));
+            return;
+        }
+        if (!out.offer(Codec.call(to, message.from(), session, payload), false)) {
+            failOutstanding(p, session, overloaded(to));
+        }
+    }
+
+    private CallException overloaded(Handle to) {
+        return new CallException(CallException.Failure.OVERLOADED, to, "the queue from node " + node.id() + " to node "
+                + to.node() + " is full (" + outboundLimit + " envelopes): that node or the link is slower than its senders", null);
+    }
+
+    private void failOutstanding(Peer p, long session, CallException e) {
+        Message m = p.outstanding.remove(session);
+        if (m != null) {
+            failedCalls.increment();
+            m.defer().fail(e);
+        }
+    }
+
+    /** Fails every call in flight from this node to {@code p} with {@code e}. */
+    void failCallsTo(Peer p, CallException e) {
+        for (Long session : new ArrayList<>(p.outstanding.keySet())) {
+            failOutstanding(p, session, e);
+        }
+    }
+
+    static CallException lostError(Peer p, String why) {
+        return new CallException(CallException.Failure.NODE_LOST, null, "node " + p.id + " was lost: " + why, null);
+    }
+
+    /** Envelopes that never left: their calls fail now, rather than at the loss timeout. */
+    void unsent(Outbound out, List<Envelope> left) {
+        Peer p = out.peer;
+        for (Envelope e : left) {
+            if (e.hasCall() && p != null) {
+                failOutstanding(p, e.getCall().getSession(), new CallException(CallException.Failure.UNREACHABLE,
+                        Wire.handle(e.getCall().getTo()), "the link to node " + p.id + " closed before the call was sent", null));
+            } else if (e.hasSend()) {
+                undeliverable.increment();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ this node's services, told to every peer
+
+    void serviceLive(Handle handle) {
+        broadcast(Codec.born(handle));
+    }
+
+    void globalNameBound(String name, Handle handle) {
+        broadcast(Codec.bound(name, handle));
+    }
+
+    /** Called by the exit log (under its lock: only enqueues) for every exit event of this node. */
+    void onExit(ExitEvent event) {
+        if (event.node() != node.id() || event.reason() == ExitReason.NODE_LOST) {
+            return;
+        }
+        broadcast(Codec.died(event));
+    }
+
+    /** Queues {@code envelope} on every stream of this node to its peers, over their limits. */
+    void broadcast(Envelope envelope) {
+        for (Outbound out : harbor.dialler.outbounds()) {
+            out.offer(envelope, true);
+        }
+    }
+
+    // ------------------------------------------------------------------ other nodes' services
+
+    Optional<Handle> whereis(String globalName) {
+        return Optional.ofNullable(remoteNames.get(globalName));
+    }
+
+    boolean isAlive(Handle handle) {
+        Peer p = harbor.membership.peer(handle.node());
+        return p != null && !p.lost && p.live.contains(handle);
+    }
+
+    /** A peer bound a global name to one of its services. gRPC's event loop. */
+    void bound(Peer p, NameBinding b) {
+        Handle h = Wire.handle(b.getHandle());
+        if (h.node() != p.id) {
+            log.warn("node {}: node {} announced name '{}' for {}, a service of another node; ignored", node.id(), p.id,
+                    b.getName(), h);
+            return;
+        }
+        Handle previous = remoteNames.putIfAbsent(b.getName(), h);
+        if (previous != null && !previous.equals(h)) {
+            log.warn("node {}: the global name '{}' is claimed by both {} and {}; it stays with {}", node.id(),
+                    b.getName(), previous, h, previous);
+            return;
+        }
+        p.namesOf.merge(h, List.of(b.getName()), (a, c) -> {
+            List<String> all = new ArrayList<>(a);
+            all.addAll(c);
+            return List.copyOf(all);
+        });
+    }
+
+    /** A service {@code h} of peer {@code p} ended, holding {@code names}. gRPC's event loop. */
+    void died(Peer p, Handle h, List<String> names) {
+        p.live.remove(h);
+        p.namesOf.remove(h);
+        for (String n : names) {
+            remoteNames.remove(n, h);
+        }
+    }
+
+    /** Forgets global name {@code name} if it is still bound to {@code h}. */
+    void unbind(String name, Handle h) {
+        remoteNames.remove(name, h);
+    }
+
+    /** Forgets every global name of other nodes (a new life learns them again). Timer thread. */
+    void clearNames() {
+        remoteNames.clear();
+    }
+
+    // ------------------------------------------------------------------ replies
+
+    /** Sends the answer to a call that came from {@code p} back to it. */
+    void reply(Peer p, long session, Object value, CallException error) {
+        if (p.lost) {
+            log.debug("node {}: dropped the reply to session {} of lost node {}", node.id(), session, p.id);
+            return;
+        }
+        Reply.Builder r = Reply.newBuilder().setSession(session);
+        if (error == null) {
+            try {
+                r.setValue(payloads.encode(value, null));
+            } catch (CallException e) {
+                error = new CallException(CallException.Failure.BAD_PAYLOAD, null, "the reply " + e.getMessage(), null);
+            }
+        }
+        if (error != null) {
+            r.setError(Codec.callError(error));
+        }
+        Envelope envelope = Envelope.newBuilder().setReply(r).build();
+        Outbound out = p.out;
+        if (out != null && out.offer(envelope, true)) {
+            return;
+        }
+        // Our stream to the caller's node is not up (yet, or again): keep the reply until it is.
+        p.waitingForLink.add(envelope);
+        out = p.out;
+        if (out != null) {
+            flushWaiting(p, out);
+        }
+    }
+
+    /** Queues the replies that waited for our stream to {@code p} on {@code out}. */
+    static void flushWaiting(Peer p, Outbound out) {
+        dev.harbor.proto.Envelope e;
+        while ((e = p.waitingForLink.poll()) != null) {
+            if (!out.offer(e, true)) {
+                p.waitingForLink.add(e);
+                return;
+            }
+        }
+    }
+
+    /** The answer from {@code p} to a call of this node. gRPC's event loop. */
+    void answer(Peer p, Reply r) {
+        Message m = p.outstanding.remove(r.getSession());
+        if (m == null) {
+            return; // timed out before, or never ours
+        }
+        if (r.hasError()) {
+            m.defer().fail(Codec.callException(r.getError()));
+            return;
+        }
+        try {
+            m.defer().reply(payloads.decode(r.getValue()));
+        } catch (InvalidProtocolBufferException e) {
+            m.defer().fail(new CallException(CallException.Failure.BAD_PAYLOAD, null,
+                    "the reply from node " + p.id + " does not parse: " + e.getMessage(), null));
+        }
+    }
+}
