@@ -1,8 +1,9 @@
 /**
  * The cluster transport: {@code Harbor} implements {@code dev.harbor.service.Remote} over one gRPC
  * {@code Harbor.Link} stream each way between two nodes, batches envelopes under gRPC's flow control,
- * and keeps membership (suspicion, loss by majority verdict, leaving, new lives). Frame handling never
- * blocks. May depend on {@code service}, {@code exit} and {@code proto}; today it also uses
+ * and keeps membership (suspicion, loss by majority verdict, leaving, new lives). {@code Harbor} is the
+ * facade; its parts are {@code Membership}, {@code Dialler}, {@code LinkProtocol}, {@code Routing},
+ * {@code Codec} and {@code LinkWriter}, each with its own state. Frame handling never blocks. May depend on {@code service}, {@code exit} and {@code proto}; today it also uses
  * {@code dev.harbor.admin.Wire} for handles on the wire (a layering break: see ARCHITECTURE.md).
  */
 package dev.harbor.harbor;
