@@ -297,14 +297,7 @@ final class Membership {
         if (out != null) {
             out.cancel(why);
         }
-        LinkWriter in = p.inbound;
-        if (in != null) {
-            try {
-                in.fail(Status.UNAVAILABLE.withDescription(why));
-            } catch (RuntimeException e) {
-                log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
-            }
-        }
+        closeInbound(p, why);
         harbor.routing.failCallsTo(p, failure);
         List<Handle> gone = new ArrayList<>(p.live);
         gone.sort(null);
@@ -315,6 +308,18 @@ final class Membership {
             node.exits().publish(h, names, reason, detail);
         }
         p.namesOf.forEach((h, names) -> names.forEach(n -> harbor.routing.unbind(n, h)));
+    }
+
+    /** Ends the peer's link to this node with {@code UNAVAILABLE} and {@code why} (it may have ended already). */
+    private void closeInbound(Peer p, String why) {
+        LinkWriter in = p.inbound;
+        if (in != null) {
+            try {
+                in.fail(Status.UNAVAILABLE.withDescription(why));
+            } catch (RuntimeException e) {
+                log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
+            }
+        }
     }
 
     /**
@@ -456,14 +461,7 @@ final class Membership {
         for (Peer p : peers.values()) {
             p.lost = true;
             p.out = null;
-            LinkWriter in = p.inbound;
-            if (in != null) {
-                try {
-                    in.fail(Status.UNAVAILABLE.withDescription(why));
-                } catch (RuntimeException e) {
-                    log.debug("node {}: closing the link from node {}: {}", node.id(), p.id, e.toString());
-                }
-            }
+            closeInbound(p, why);
             harbor.routing.failCallsTo(p, failure);
             p.waitingForLink.clear();
         }
