@@ -84,21 +84,7 @@ final class AdminClient {
      * that is merely paused, or cut off by a firewall, lets the call wait until its deadline instead).
      */
     void stop(StopRequest request, Runnable onTaken, Failure onError) {
-        if (unreachable != null) {
-            onError.failed(unreachable, true);
-            return;
-        }
-        Futures.addCallback(stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).stop(request), new FutureCallback<>() {
-            @Override
-            public void onSuccess(dev.harbor.proto.StopResponse result) {
-                onTaken.run();
-            }
-
-            @Override
-            public void onFailure(Throwable t) {
-                onError.failed(t.toString(), nothingListens(t));
-            }
-        }, MoreExecutors.directExecutor());
+        on(() -> stub.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).stop(request), answer -> onTaken.run(), onError);
     }
 
     private static boolean nothingListens(Throwable t) {
@@ -115,15 +101,16 @@ final class AdminClient {
     }
 
     private <T> void on(java.util.function.Supplier<ListenableFuture<T>> call, Consumer<T> onAnswer, Consumer<String> onError) {
-        if (unreachable != null) {
-            onError.accept(unreachable);
-            return;
-        }
-        on(call.get(), onAnswer, onError);
+        on(call, onAnswer, (why, gone) -> onError.accept(why));
     }
 
-    private static <T> void on(ListenableFuture<T> f, Consumer<T> onAnswer, Consumer<String> onError) {
-        Futures.addCallback(f, new FutureCallback<>() {
+    /** The one way every call is made: at once to {@code onError} (the process counted gone) if the node has no address. */
+    private <T> void on(java.util.function.Supplier<ListenableFuture<T>> call, Consumer<T> onAnswer, Failure onError) {
+        if (unreachable != null) {
+            onError.failed(unreachable, true);
+            return;
+        }
+        Futures.addCallback(call.get(), new FutureCallback<>() {
             @Override
             public void onSuccess(T result) {
                 onAnswer.accept(result);
@@ -131,7 +118,7 @@ final class AdminClient {
 
             @Override
             public void onFailure(Throwable t) {
-                onError.accept(t.toString());
+                onError.failed(t.toString(), nothingListens(t));
             }
         }, MoreExecutors.directExecutor());
     }

@@ -495,7 +495,7 @@ public final class CoordinatorService implements Service {
             return;
         }
         ClusterView.NodeState node = view.node(step.node());
-        if (step.kind() == Step.Kind.NODE && step.node() != ctx.self().node() && (node.lost || (!node.streamUp && node.unreachable != null))) {
+        if (stopsAnotherNode(step) && (node.lost || (!node.streamUp && node.unreachable != null))) {
             later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
             askLostNode(new AskLostNode(run.id, step.id()));
             return;
@@ -619,6 +619,11 @@ public final class CoordinatorService implements Service {
         s.waitingFor.add(n.monitor);
         s.doneDetail = "node " + s.step.node() + " was lost, came back in a new life and stopped";
         return true;
+    }
+
+    /** A node step for a node other than the coordinator's own (which stops only after the report). */
+    private boolean stopsAnotherNode(Step step) {
+        return step.kind() == Step.Kind.NODE && step.node() != ctx.self().node();
     }
 
     /** The step of the current run, if it is started and not finished yet. */
@@ -805,7 +810,7 @@ public final class CoordinatorService implements Service {
         boolean changed = false;
         for (Run.StepState s : run.steps.values()) {
             if (s.started && !s.finished && s.waitingFor.remove(h)) {
-                if (e.getReason() == ExitReason.NODE_LOST && s.step.kind() == Step.Kind.NODE && s.step.node() != ctx.self().node()) {
+                if (e.getReason() == ExitReason.NODE_LOST && stopsAnotherNode(s.step)) {
                     askLostNode(new AskLostNode(run.id, s.step.id())); // its monitor: lost, not stopped
                     continue;
                 }
