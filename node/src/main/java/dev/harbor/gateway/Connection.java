@@ -147,7 +147,13 @@ final class Connection extends SimpleChannelInboundHandler<String> {
     void attach(Handle agent, String session) {
         this.agent = agent;
         write("* HELLO " + session);
-        channel.config().setAutoRead(true);
+        try {
+            channel.config().setAutoRead(true);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // The gateway ended after the connection came and its event loops have stopped: they closed
+            // the connection as they went (checked just below). The session has begun all the same, and
+            // ends as one whose client went away, so its state is still saved.
+        }
         if (!channel.isActive()) {
             node.send(agent, Disconnected.INSTANCE); // it went away before it had an agent; a second notice is harmless
         }

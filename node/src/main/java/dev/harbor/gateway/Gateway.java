@@ -302,6 +302,12 @@ public final class Gateway implements Service {
         return out;
     }
 
+    /** Whether the gateway's event loops have stopped (it has ended and its clean-up is over). Any thread. */
+    boolean loopsStopped() {
+        EventLoopGroup g = loops;
+        return g != null && g.isTerminated();
+    }
+
     static InetSocketAddress parseAddress(String listen) {
         int colon = listen == null ? -1 : listen.lastIndexOf(':');
         if (colon <= 0) {
