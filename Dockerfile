@@ -17,8 +17,8 @@ RUN groupadd --system --gid 10001 harbor \
  && chown harbor:harbor /var/lib/harbor
 
 # Dependencies first: they change less often than Harbor's own jars, so their layer is reused.
-COPY coordinator/target/lib/ /opt/harbor/lib/
-COPY coordinator/target/harbor-coordinator-*.jar /opt/harbor/harbor.jar
+COPY distribution/target/lib/ /opt/harbor/lib/
+COPY distribution/target/harbor.jar /opt/harbor/harbor.jar
 COPY deploy/docker/harbor deploy/docker/harbor-health /usr/local/bin/
 
 # The node's gRPC port (links between nodes, the admin API, the coordinator API); the coordinator's

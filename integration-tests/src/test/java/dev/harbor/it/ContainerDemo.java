@@ -1,7 +1,7 @@
 package dev.harbor.it;
 
 import dev.harbor.demo.ChatSession;
-import dev.harbor.demo.DemoTarget;
+import dev.harbor.demo.run.DemoTarget;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
@@ -17,7 +17,7 @@ import org.testcontainers.containers.wait.strategy.Wait;
  * {@linkplain HarborImage#postgres() image} from Debian's package) and three nodes on the cluster's
  * internal network: node 1 hosts the coordinator and a gateway, node 2 a gateway, node 3 the writer on
  * {@code jdbc:postgresql://postgres:5432/harbor}; the gateways depend on node 3, so it stops last.
- * Seen by {@link dev.harbor.demo.DemoRun} as a {@link DemoTarget}: every address is a port the cluster
+ * Seen by {@link dev.harbor.demo.run.DemoRun} as a {@link DemoTarget}: every address is a port the cluster
  * publishes on loopback (nodes' gRPC, gateways' clients, PostgreSQL for reading the rows after the run).
  *
  * <p>A test may declare more nodes on {@link #cluster()} before {@link #start()}. Threading: built and

@@ -4,9 +4,9 @@ import static dev.harbor.it.ContainerCluster.registered;
 import static dev.harbor.it.CoordinatedCluster.services;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.harbor.demo.DemoReport;
-import dev.harbor.demo.DemoRun;
-import dev.harbor.demo.DemoTarget;
+import dev.harbor.demo.run.DemoReport;
+import dev.harbor.demo.run.DemoRun;
+import dev.harbor.demo.run.DemoTarget;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.StepFinished;

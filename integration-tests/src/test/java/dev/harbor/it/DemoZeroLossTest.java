@@ -3,10 +3,10 @@ package dev.harbor.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.harbor.demo.DemoCluster;
-import dev.harbor.demo.DemoReport;
-import dev.harbor.demo.DemoRun;
-import dev.harbor.demo.DemoTarget;
+import dev.harbor.demo.run.DemoCluster;
+import dev.harbor.demo.run.DemoReport;
+import dev.harbor.demo.run.DemoRun;
+import dev.harbor.demo.run.DemoTarget;
 import dev.harbor.gateway.GatewayClient;
 import dev.harbor.gateway.GatewayClient.Frame;
 import java.util.List;

@@ -17,7 +17,7 @@ import org.testcontainers.DockerClientFactory;
 
 /**
  * The project's node image, built once per test JVM from the checkout's {@code Dockerfile} with the
- * distribution Maven has just packaged (the coordinator module's jar and {@code lib/}), so container
+ * distribution Maven has just packaged ({@code distribution/target}: {@code harbor.jar} and {@code lib/}), so container
  * tests always run the code under test. Its base image is {@code HARBOR_BASE_IMAGE} (CI's, built
  * locally by {@code .ci/base-image}) or the Dockerfile's public default. Nothing is pulled when the
  * base image is already there.
@@ -85,10 +85,10 @@ final class HarborImage {
     /** The repository's root: the nearest directory up from here holding the Dockerfile. */
     static Path checkout() {
         for (Path p = Paths.get("").toAbsolutePath(); p != null; p = p.getParent()) {
-            if (Files.isRegularFile(p.resolve("Dockerfile")) && Files.isDirectory(p.resolve("coordinator"))) {
-                if (!Files.isDirectory(p.resolve("coordinator/target/lib"))) {
+            if (Files.isRegularFile(p.resolve("Dockerfile")) && Files.isDirectory(p.resolve("distribution"))) {
+                if (!Files.isDirectory(p.resolve("distribution/target/lib"))) {
                     throw new IllegalStateException("the image takes the packaged distribution, and " + p
-                            + "/coordinator/target/lib is missing: run ./mvnw -DskipTests package first");
+                            + "/distribution/target/lib is missing: run ./mvnw -DskipTests package first");
                 }
                 return p;
             }

@@ -9,6 +9,7 @@ import dev.harbor.proto.Payload;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
 import java.util.List;
+import java.util.ServiceLoader;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -16,20 +17,19 @@ import java.util.concurrent.ConcurrentHashMap;
  * What crosses nodes: protobuf messages (packed as {@code Any}), byte strings, strings and null.
  *
  * <p>A protobuf message arrives as its own type if its type is {@linkplain #register registered} on the
- * receiving node, and as an {@link Any} otherwise. Thread-safe.
+ * receiving node, and as an {@link Any} otherwise. The module that owns a message type registers it, by
+ * declaring it as a {@link PayloadTypes}; the transport knows none of them. Thread-safe.
  */
 public final class Payloads {
     private final Map<String, Parser<? extends Message>> parsers = new ConcurrentHashMap<>();
 
-    /** Payloads that know Harbor's own messages (the coordinator's registrations, drains and
-     * requests; the reference writer's records). */
+    /**
+     * Payloads that know every message type the modules on the class path {@linkplain PayloadTypes declare}
+     * (the thread's context class loader's, so that a node's {@code --classpath} jars count).
+     */
     public Payloads() {
-        for (Message m : List.of(dev.harbor.proto.Drain.getDefaultInstance(), dev.harbor.proto.RegisterService.getDefaultInstance(),
-                dev.harbor.proto.RegisterNode.getDefaultInstance(), dev.harbor.proto.Registered.getDefaultInstance(),
-                dev.harbor.proto.ShutdownRequest.getDefaultInstance(), dev.harbor.proto.PlanRequest.getDefaultInstance(),
-                dev.harbor.proto.PlanResponse.getDefaultInstance(), dev.harbor.proto.Record.getDefaultInstance(),
-                dev.harbor.proto.Committed.getDefaultInstance())) {
-            register(m);
+        for (PayloadTypes types : ServiceLoader.load(PayloadTypes.class)) {
+            types.prototypes().forEach(this::register);
         }
     }
 

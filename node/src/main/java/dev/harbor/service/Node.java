@@ -89,6 +89,8 @@ public final class Node implements AutoCloseable {
     private final ServiceFactory monitorFactory;
     /** The cluster transport, once attached; null while the node is alone. */
     private volatile Remote remote;
+    /** What the node's host provides to its services, by type ({@link #provide}); any thread. */
+    private final ConcurrentHashMap<Class<?>, Object> provided = new ConcurrentHashMap<>();
 
     private Node(Builder b) {
         this.id = b.id;
@@ -149,6 +151,26 @@ public final class Node implements AutoCloseable {
             throw new IllegalStateException("node " + id + " already has a cluster transport");
         }
         this.remote = remote;
+    }
+
+    /**
+     * Makes {@code value} available to this node's services as {@link #lookup lookup(type)}, replacing
+     * what was provided under {@code type} before; a null value withdraws it. This is how the program
+     * that hosts a node hands its services what the runtime knows nothing about (the node process gives
+     * them its meter registry, for instance). Any thread.
+     */
+    public <T> void provide(Class<T> type, T value) {
+        Objects.requireNonNull(type, "type");
+        if (value == null) {
+            provided.remove(type);
+        } else {
+            provided.put(type, type.cast(value));
+        }
+    }
+
+    /** What the node's host {@linkplain #provide provides} under {@code type}, if anything. Any thread. */
+    public <T> Optional<T> lookup(Class<T> type) {
+        return Optional.ofNullable(type.cast(provided.get(type)));
     }
 
     /** The first local id of this node's current life; lower ids belonged to earlier lives. */

@@ -1,7 +1,0 @@
-/**
- * The reference TCP gateway, an application on the runtime: {@code Gateway} listens (Netty), runs one
- * {@code SessionAgent} service per connection for the application's {@code Session}, and drains first
- * in an ordered shutdown (role {@code gateway}). The line protocol is in the README. May depend on the
- * service API ({@code service}, {@code exit}), {@code shutdown}, {@code metrics.ServiceMeters} and {@code proto}.
- */
-package dev.harbor.gateway;

@@ -1,0 +1,37 @@
+package dev.harbor.harbor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.Any;
+import dev.harbor.proto.Drain;
+import dev.harbor.proto.KillRequest;
+import dev.harbor.proto.Record;
+import dev.harbor.service.Handle;
+import org.junit.jupiter.api.Test;
+
+/** Which message types arrive as themselves: those the modules on the class path declare, and no others. */
+class PayloadsTest {
+    private static final Handle TO = Handle.of(2, 7);
+
+    @Test
+    void theShutdownContractsMessagesAreDeclaredByTheNodeModuleItself() throws Exception {
+        Drain drain = Drain.newBuilder().setRunId("test").setTimeoutMs(500).build();
+        assertThat(new Payloads().decode(new Payloads().encode(drain, TO))).isEqualTo(drain);
+    }
+
+    @Test
+    void anApplicationsMessagesArriveAsAnyWhereItsModuleIsNotOnTheClassPath() throws Exception {
+        // The writer's Record is declared by harbor-services, which this module does not depend on.
+        Record record = Record.newBuilder().setStream("s").setSeq(1).setBody("b").build();
+        Object decoded = new Payloads().decode(new Payloads().encode(record, TO));
+        assertThat(decoded).isInstanceOf(Any.class);
+        assertThat(((Any) decoded).unpack(Record.class)).isEqualTo(record);
+    }
+
+    @Test
+    void aTypeRegisteredByHandArrivesAsItself() throws Exception {
+        KillRequest kill = KillRequest.newBuilder().setHandle(dev.harbor.proto.Handle.newBuilder().setNode(3)).build();
+        assertThat(new Payloads().decode(new Payloads().encode(kill, TO))).isInstanceOf(Any.class);
+        assertThat(new Payloads().register(KillRequest.getDefaultInstance()).decode(new Payloads().encode(kill, TO))).isEqualTo(kill);
+    }
+}
