@@ -293,6 +293,7 @@ public final class Harbor implements Remote, AutoCloseable {
             }
         }
         dialler.closeChannels();
+        node.transportClosed(this); // a stopped node's scheduler may shut down now
     }
 
     /** What a node does when it learns that its cluster declared its life lost. */
