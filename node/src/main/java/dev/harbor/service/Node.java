@@ -62,7 +62,7 @@ public final class Node implements AutoCloseable {
     private static final int STOPPED = 2;
 
     private final int id;
-    /** The first local id of the current life: written by {@link #newLife} (the transport's timer thread), read anywhere. */
+    /** The first local id of the current life: written by {@link #newLife} (the transport's new-life thread), read anywhere. */
     private volatile long firstId;
     private final AtomicLong nextId;
     private final Clock clock;
@@ -208,7 +208,7 @@ public final class Node implements AutoCloseable {
      * <p>Order: the old services end first, their events reaching the old monitor (so its pending
      * watches are answered); then the new monitor starts and takes every later event; then the old
      * monitor ends once it has handled what it was sent, and the new one sees that exit too. Called by
-     * one thread at a time (the transport's timer); {@link #stop} is refused meanwhile only in that
+     * one thread at a time (the transport's new-life thread); {@link #stop} is refused meanwhile only in that
      * it finds the new monitor.
      *
      * @return the first local id of the new life (the node's new incarnation)
