@@ -29,8 +29,10 @@ import org.slf4j.LoggerFactory;
  * node (this one included) and feeds it to the service, and serves the {@code Coordinator} gRPC API
  * behind the bearer-token check.
  *
- * <p>Threading: exit-stream callbacks (gRPC threads) only send messages to the coordinator service; a
- * timer thread looks for new peers once a second; the maps here are concurrent.
+ * <p>Threading: exit-stream callbacks (gRPC threads) only send messages to the coordinator service;
+ * the exit streams wait out their reconnection backoff on the node's scheduler; a timer thread of
+ * this class looks for new peers once a second (it may wait on DNS, so not on the node's scheduler);
+ * the maps here are concurrent.
  */
 public final class CoordinatorHost implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CoordinatorHost.class);
@@ -169,7 +171,7 @@ public final class CoordinatorHost implements AutoCloseable {
     private void follow(String address) {
         feeds.computeIfAbsent(address, a -> {
             node.send(coordinator, new Feed.Known(0, a));
-            return ExitSubscriber.builder(a, new Forward(a)).credentials(harbor.credentials())
+            return ExitSubscriber.builder(a, new Forward(a)).credentials(harbor.credentials()).scheduler(node.scheduler())
                     .backoff(Duration.ofMillis(200), Duration.ofSeconds(2)).start();
         });
     }

@@ -6,6 +6,7 @@ import dev.harbor.proto.ExitStreamItem;
 import dev.harbor.proto.NodeGrpc;
 import dev.harbor.proto.WatchExitsRequest;
 import dev.harbor.service.Handle;
+import dev.harbor.service.Scheduler;
 import dev.harbor.service.ServiceInfo;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
@@ -28,9 +29,7 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -68,7 +67,10 @@ import org.slf4j.LoggerFactory;
  * listener slows the stream through gRPC's flow control; one too slow for the node makes it close the
  * stream, and the subscriber resumes from its last seq (nothing is lost). The subscriber's state is
  * written only by those callbacks (one at a time: each connection starts from the end of the
- * previous one) and read by any thread through volatiles and a concurrent map.
+ * previous one) and read by any thread through volatiles and a concurrent map. A reconnection waits
+ * out its backoff on a {@link Scheduler} ({@link Builder#scheduler}: the node's, inside a node; by
+ * default one daemon thread of the subscriber's own, shut down by {@link #close}); the task only
+ * starts the next call, which never blocks, and the backoff is measured on that scheduler's clock.
  */
 public final class ExitSubscriber implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ExitSubscriber.class);
@@ -136,7 +138,10 @@ public final class ExitSubscriber implements AutoCloseable {
     private final Duration maxBackoff;
     private final ManagedChannel channel;
     private final NodeGrpc.NodeStub stub;
-    private final ScheduledExecutorService timer;
+    /** Where reconnections wait out their backoff. */
+    private final Scheduler scheduler;
+    /** Whether {@link #scheduler} is this subscriber's own (shut down by {@link #close}) or its owner's. */
+    private final boolean ownsScheduler;
 
     // Written by the stream callbacks (one at a time), read by anyone.
     private volatile long lastSeq;
@@ -162,11 +167,8 @@ public final class ExitSubscriber implements AutoCloseable {
         this.channel = Grpc.newChannelBuilder(target, b.credentials)
                 .keepAliveTime(10, TimeUnit.SECONDS).keepAliveTimeout(5, TimeUnit.SECONDS).build();
         this.stub = NodeGrpc.newStub(channel);
-        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "harbor-exit-subscriber-" + target);
-            t.setDaemon(true);
-            return t;
-        });
+        this.ownsScheduler = b.scheduler == null;
+        this.scheduler = ownsScheduler ? Scheduler.ofDaemonThread("harbor-exit-subscriber-" + target) : b.scheduler;
     }
 
     /** A subscriber to the node at {@code target} (host:port) that reports to {@code listener}. */
@@ -239,7 +241,11 @@ public final class ExitSubscriber implements AutoCloseable {
         return Optional.ofNullable(failure);
     }
 
-    /** Stops following: cancels the stream and releases the channel. No callback follows once it returns (bar one in progress). */
+    /**
+     * Stops following: cancels the stream and releases the channel, and shuts down the subscriber's own
+     * scheduler (not one given to {@link Builder#scheduler}: a reconnection scheduled there finds the
+     * subscriber closed and does nothing). No callback follows once it returns (bar one in progress).
+     */
     @Override
     public void close() {
         closed = true;
@@ -247,7 +253,9 @@ public final class ExitSubscriber implements AutoCloseable {
         if (a != null) {
             a.cancel("the subscriber was closed");
         }
-        timer.shutdownNow();
+        if (ownsScheduler) {
+            scheduler.shutdown();
+        }
         channel.shutdownNow();
         caughtUp.cancel(false);
     }
@@ -257,7 +265,7 @@ public final class ExitSubscriber implements AutoCloseable {
         return this;
     }
 
-    /** Opens a new connection. On the caller's thread (start), a callback thread, or the timer thread. */
+    /** Opens a new connection (starts a call: never blocks). On the caller's thread (start), a callback thread, or the scheduler's. */
     private void connect(long fromSeq) {
         if (closed) {
             return;
@@ -286,9 +294,10 @@ public final class ExitSubscriber implements AutoCloseable {
         log.debug("exit subscriber of {}: disconnected ({}); retrying in {} ms", target, status, retryIn.toMillis());
         tell(() -> listener.onDisconnected(status, retryIn), "onDisconnected");
         try {
-            timer.schedule(() -> connect(lastSeq), delay, TimeUnit.NANOSECONDS);
+            scheduler.schedule(() -> connect(lastSeq), retryIn);
         } catch (RejectedExecutionException e) {
-            log.debug("exit subscriber of {}: closed; not retrying", target);
+            // Closed (its own scheduler), or the node whose scheduler it was given has stopped.
+            log.debug("exit subscriber of {}: its scheduler is shut down; not retrying", target);
         }
     }
 
@@ -514,6 +523,7 @@ public final class ExitSubscriber implements AutoCloseable {
         private Duration initialBackoff = Duration.ofMillis(100);
         private Duration maxBackoff = Duration.ofSeconds(5);
         private ChannelCredentials credentials = InsecureChannelCredentials.create();
+        private Scheduler scheduler;
 
         private Builder(String target, Listener listener) {
             this.target = Objects.requireNonNull(target, "target");
@@ -553,6 +563,17 @@ public final class ExitSubscriber implements AutoCloseable {
         /** Credentials for the connection (default plaintext). */
         public Builder credentials(ChannelCredentials credentials) {
             this.credentials = Objects.requireNonNull(credentials, "credentials");
+            return this;
+        }
+
+        /**
+         * Where reconnections wait out their backoff, and the clock that measures it: inside a node, the
+         * node's ({@code Node.scheduler()}), so they share its timer thread (and a test's clock). The
+         * subscriber does not shut it down. By default the subscriber has a daemon thread of its own,
+         * which {@link ExitSubscriber#close} shuts down.
+         */
+        public Builder scheduler(Scheduler scheduler) {
+            this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
             return this;
         }
 

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,12 +24,17 @@ import org.slf4j.LoggerFactory;
  * addresses and those of nodes that left), one gRPC channel per address, one {@link Outbound} stream
  * at a time on each, and when to dial again after a refusal (this node's own backoff, not gRPC's).
  *
- * <p>State: owns the dials (address, channel, current stream, retry time), the set of open streams
- * (which {@link Routing#broadcast} writes to), and the learned, self and left address sets.
+ * <p>State: owns the dials (address, channel, current stream, retry time by the node's scheduler's
+ * clock), the set of open streams (which {@link Routing#broadcast} writes to), the learned, self and
+ * left address sets, and the addresses the DNS name last resolved to.
  *
- * <p>Threading: dialling runs on the timer thread ({@link #dialAll}, from {@link Membership#tick});
- * a stream's close and refusals arrive on gRPC's event loops. Everything is a concurrent map or set,
- * or a volatile field of a {@link Dial}: no lock.
+ * <p>Threading: dialling runs on the link timer, on the node's scheduler ({@link #dialAll}, from
+ * {@link Membership#tick}), and never blocks: opening a stream only starts a call. The DNS lookup can
+ * block (a slow resolver), so it runs on a virtual thread of its own, one at a time, started by a
+ * round that finds none running; the round dials what the last lookup found, and a lookup that finds
+ * new addresses asks for a round at once ({@link Harbor#tickSoon}). A stream's close and refusals
+ * arrive on gRPC's event loops; a new life's reset ({@link #dropAll}) on its own thread while no round
+ * runs. Everything is a concurrent map or set, or a volatile field: no lock.
  */
 final class Dialler {
     private static final Logger log = LoggerFactory.getLogger(Harbor.class);
@@ -47,6 +53,10 @@ final class Dialler {
     private final Set<String> selfAddresses = ConcurrentHashMap.newKeySet();
     /** Addresses of nodes that left: not dialled until a node there dials this one. */
     private final Set<String> leftAddresses = ConcurrentHashMap.newKeySet();
+    /** What {@code dnsPeers} resolved to at the last lookup (empty until one ends, or when it failed). */
+    private volatile Set<String> dnsAddresses = Set.of();
+    /** Set while a lookup of {@code dnsPeers} runs (its own thread): one at a time. */
+    private final AtomicBoolean resolving = new AtomicBoolean();
 
     Dialler(Harbor harbor, List<String> staticPeers, String dnsPeers) {
         this.harbor = harbor;
@@ -62,15 +72,15 @@ final class Dialler {
         return outbounds;
     }
 
-    /** Dials every peer address that has no stream and is due. Timer thread. */
+    /** Dials every peer address that has no stream and is due at {@code now} (the scheduler's clock). Link timer. */
     void dialAll(long now) {
         for (String address : addresses()) {
             if (selfAddresses.contains(address) || address.equals(advertise) || leftAddresses.contains(address)) {
                 continue;
             }
             Dial dial = dials.computeIfAbsent(address, a -> new Dial(a, Grpc.newChannelBuilder(a, credentials)
-                    .directExecutor().build()));
-            if (dial.current == null && now >= dial.retryAtNanos) {
+                    .directExecutor().build(), now));
+            if (dial.current == null && now - dial.retryAtNanos >= 0) {
                 open(dial);
             }
         }
@@ -80,18 +90,42 @@ final class Dialler {
         Set<String> out = new LinkedHashSet<>(staticPeers);
         out.addAll(learnedAddresses);
         if (dnsPeers != null) {
-            int colon = dnsPeers.lastIndexOf(':');
-            String host = dnsPeers.substring(0, colon);
-            String port = dnsPeers.substring(colon + 1);
-            try {
-                for (InetAddress a : InetAddress.getAllByName(host)) {
-                    out.add(a.getHostAddress() + ":" + port);
-                }
-            } catch (UnknownHostException e) {
-                log.debug("node {}: {} does not resolve yet: {}", node.id(), host, e.getMessage());
-            }
+            out.addAll(dnsAddresses);
+            lookUpDns();
         }
         return out;
+    }
+
+    /**
+     * Looks {@code dnsPeers} up again, on a virtual thread (a resolver can take seconds, and the link
+     * timer must not wait), unless a lookup is running. New addresses found: a round at once, to dial them.
+     */
+    private void lookUpDns() {
+        if (!resolving.compareAndSet(false, true)) {
+            return;
+        }
+        int colon = dnsPeers.lastIndexOf(':');
+        String host = dnsPeers.substring(0, colon);
+        String port = dnsPeers.substring(colon + 1);
+        Thread.ofVirtual().name("harbor-" + node.id() + "-dns").start(() -> {
+            try {
+                Set<String> found = new LinkedHashSet<>();
+                try {
+                    for (InetAddress a : InetAddress.getAllByName(host)) {
+                        found.add(a.getHostAddress() + ":" + port);
+                    }
+                } catch (UnknownHostException e) {
+                    log.debug("node {}: {} does not resolve yet: {}", node.id(), host, e.getMessage());
+                }
+                boolean grew = !dnsAddresses.containsAll(found);
+                dnsAddresses = Set.copyOf(found);
+                if (grew && !harbor.closed) {
+                    harbor.tickSoon();
+                }
+            } finally {
+                resolving.set(false);
+            }
+        });
     }
 
     private void open(Dial dial) {
@@ -114,7 +148,7 @@ final class Dialler {
     void retryLater(String address) {
         Dial dial = dials.get(address);
         if (dial != null) {
-            dial.retryAtNanos = System.nanoTime() + REFUSED_RETRY_NANOS;
+            dial.retryAtNanos = harbor.nanoTime() + REFUSED_RETRY_NANOS;
         }
     }
 
@@ -149,7 +183,7 @@ final class Dialler {
         leftAddresses.remove(address); // a node that left is back
         Dial d = dials.get(address);
         if (d != null) {
-            d.retryAtNanos = 0; // an earlier refusal (a lost or renewing life) says nothing of this one
+            d.retryAtNanos = harbor.nanoTime(); // due now: an earlier refusal (a lost or renewing life) says nothing of this one
         }
     }
 
@@ -180,12 +214,13 @@ final class Dialler {
         }
     }
 
-    /** Cancels every stream of ours and makes every address due for dialling (a new life starts). Timer thread. */
+    /** Cancels every stream of ours and makes every address due for dialling (a new life starts). New-life thread. */
     void dropAll(String why) {
         cancelAll(why);
+        long now = harbor.nanoTime();
         for (Dial d : dials.values()) {
             d.current = null;
-            d.retryAtNanos = 0;
+            d.retryAtNanos = now;
         }
     }
 
@@ -208,11 +243,13 @@ final class Dialler {
         final String address;
         final ManagedChannel channel;
         volatile Outbound current;
+        /** When it may be dialled again, by the node's scheduler's clock (compared by subtraction). */
         volatile long retryAtNanos;
 
-        Dial(String address, ManagedChannel channel) {
+        Dial(String address, ManagedChannel channel, long nowNanos) {
             this.address = address;
             this.channel = channel;
+            this.retryAtNanos = nowNanos; // due at once
         }
     }
 }

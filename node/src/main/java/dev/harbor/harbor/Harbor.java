@@ -4,10 +4,12 @@ import dev.harbor.exit.ExitEvent;
 import dev.harbor.proto.HarborGrpc;
 import dev.harbor.proto.Hello;
 import dev.harbor.proto.LinkFrame;
+import dev.harbor.service.Cancellable;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
 import dev.harbor.service.Node;
 import dev.harbor.service.Remote;
+import dev.harbor.service.Scheduler;
 import io.grpc.BindableService;
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
@@ -19,8 +21,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -46,6 +47,10 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Fresh evidence only.</b> Silence counts only while this node itself ran: when its own
  *       link timer fires late by more than half the loss timeout (the process was paused, stopped or
  *       starved), every peer gets a fresh observation window instead of a verdict.</li>
+ *   <li><b>One clock.</b> Every time these rules read (when a peer was last heard, how late the link
+ *       timer is, when to dial again) is the node's {@linkplain Node#scheduler() scheduler}'s clock,
+ *       the one the link timer runs on; a test that gives the node a scheduler on a clock it moves
+ *       decides when heartbeats go, when a peer is suspected and when it is lost.</li>
  *   <li><b>Verdict by majority.</b> A node that still hears from a majority of its members (exactly
  *       half counts if that half holds the lowest member id) declares the silent peers lost: every
  *       call in flight to one fails with {@code NODE_LOST}, and each of its services gets a
@@ -73,10 +78,16 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Threading.</b> Frames from peers are handled on gRPC's event loops (the server and channels
  * use the direct executor: handling a frame only enqueues into mailboxes and never blocks). Calls out
- * come from service threads. Dialling, heartbeats, verdicts and a new life run on one timer thread
- * (so a new life never overlaps a tick). Membership changes (a peer admitted, lost or left) take the
- * {@link Membership}'s lock; everything else is a concurrent map or a volatile. Every write to a
- * peer's stream to this node goes through its {@link LinkWriter}, which serialises them.
+ * come from service threads. The link timer (dialling, heartbeats, suspicion, verdicts) runs on the
+ * node's {@link Scheduler}, whose tasks run one at a time and must not block: the timer's round sends
+ * frames, fails calls and publishes exit events, all of which only enqueue; the two things it used to
+ * do that can block run elsewhere: a DNS lookup of {@code dnsPeers} on a virtual thread of its own
+ * ({@link Dialler}), and a new life (it waits for the new monitor's init and runs the old services'
+ * exit hooks) on a platform thread of its own, started from a scheduler task so it begins after any
+ * round in progress, while every round until it ends does nothing ({@link Membership}). Membership
+ * changes (a peer admitted, lost or left) take the {@link Membership}'s lock; everything else is a
+ * concurrent map or a volatile. Every write to a peer's stream to this node goes through its
+ * {@link LinkWriter}, which serialises them.
  */
 public final class Harbor implements Remote, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Harbor.class);
@@ -91,8 +102,8 @@ public final class Harbor implements Remote, AutoCloseable {
     final int batchSize;
     final Payloads payloads;
     final ChannelCredentials credentials;
-    /** The one timer thread: dialling, heartbeats, verdicts, a new life. */
-    final ScheduledExecutorService timer;
+    /** The node's scheduler: the link timer runs on it, and its clock is the only one membership reads. */
+    final Scheduler scheduler;
     final LostPolicy lostPolicy;
     final Listener listener;
 
@@ -105,6 +116,8 @@ public final class Harbor implements Remote, AutoCloseable {
     private final Consumer<ExitEvent> exitListener;
     /** Set by {@link #close}: the timer does nothing more, and links from other nodes are refused. */
     volatile boolean closed;
+    /** The link timer's next round (scheduler thread and {@link #close}); null before {@link #start}. */
+    private volatile Cancellable nextRound;
     /** Set by {@link #leave}: this node refuses new links, saying it leaves. */
     volatile boolean leaving;
 
@@ -120,11 +133,7 @@ public final class Harbor implements Remote, AutoCloseable {
         this.credentials = b.credentials;
         this.lostPolicy = b.lostPolicy;
         this.listener = b.listener;
-        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "harbor-" + node.id() + "-links");
-            t.setDaemon(true);
-            return t;
-        });
+        this.scheduler = b.node.scheduler();
         this.routing = new Routing(this);
         this.dialler = new Dialler(this, List.copyOf(b.peers), b.dnsPeers);
         this.membership = new Membership(this, b.node.firstIdOfThisLife());
@@ -149,10 +158,44 @@ public final class Harbor implements Remote, AutoCloseable {
         };
     }
 
-    /** Starts dialling the peers, and heartbeats and loss checks. Call once the server is up. */
+    /**
+     * Starts dialling the peers, and heartbeats and loss checks: the link timer's first round now, then
+     * one every heartbeat interval, on the node's scheduler. Call once the server is up.
+     */
     public void start() {
-        long period = heartbeat.toNanos();
-        timer.scheduleWithFixedDelay(membership::tick, 0, period, TimeUnit.NANOSECONDS);
+        schedule(this::linkTimer, Duration.ZERO);
+    }
+
+    /**
+     * One round of the link timer, then the next one a heartbeat interval after this one ends (a fixed
+     * delay, so a round that comes late shows as late to the next). Scheduler thread. A round that ran
+     * while {@link #close} did may schedule one more, which finds the transport closed and does nothing.
+     */
+    private void linkTimer() {
+        membership.tick();
+        if (!closed) {
+            nextRound = schedule(this::linkTimer, heartbeat);
+        }
+    }
+
+    /** A round of the link timer now, besides the regular ones (to link back to a peer at once). Any thread. */
+    void tickSoon() {
+        schedule(membership::tick, Duration.ZERO);
+    }
+
+    /** Schedules {@code task} on the node's scheduler; once that is shut down (node stopped), does nothing. */
+    Cancellable schedule(Runnable task, Duration delay) {
+        try {
+            return scheduler.schedule(task, delay);
+        } catch (RejectedExecutionException e) {
+            log.debug("node {}: its scheduler is shut down; the transport schedules nothing more", node.id());
+            return () -> false;
+        }
+    }
+
+    /** The time by the node's scheduler's clock, in nanoseconds: the only clock membership reads. */
+    long nanoTime() {
+        return scheduler.nanoTime();
     }
 
     /** The ids of the nodes this node can send to now. */
@@ -263,6 +306,8 @@ public final class Harbor implements Remote, AutoCloseable {
         leaving = true; // from now on, links from other nodes are refused as from a leaving node
         routing.broadcast(Codec.leaving(why));
         Set<Outbound> outbounds = dialler.outbounds();
+        // Wall time, not the scheduler's clock: this waits on the caller's thread for the network to
+        // carry what is queued, and a test's clock that nobody moves would never end the wait.
         long deadline = System.nanoTime() + max.toNanos();
         // The queues drain on gRPC's threads; a short park is the simplest wait for "empty" here, and
         // then for each peer to end its side of the half-closed streams (which delivers what was written).
@@ -279,7 +324,10 @@ public final class Harbor implements Remote, AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        timer.shutdownNow();
+        Cancellable next = nextRound;
+        if (next != null) {
+            next.cancel();
+        }
         node.exits().unsubscribe(exitListener);
         dialler.cancelAll("node " + node.id() + " is closing its links");
         for (Peer p : membership.peers()) {
@@ -293,6 +341,7 @@ public final class Harbor implements Remote, AutoCloseable {
             }
         }
         dialler.closeChannels();
+        node.transportClosed(this); // a stopped node's scheduler may shut down now
     }
 
     /** What a node does when it learns that its cluster declared its life lost. */
@@ -308,8 +357,9 @@ public final class Harbor implements Remote, AutoCloseable {
     }
 
     /**
-     * Hears of this node's standing in its cluster. Called on the transport's timer thread: return
-     * quickly, hand long work to another thread.
+     * Hears of this node's standing in its cluster. Called on the node's scheduler thread (the link
+     * timer; a change of majority) or on the transport's new-life thread (a new life, a majority regained
+     * with it, declared lost): return quickly, hand long work to another thread, never block.
      */
     public interface Listener {
         /** This node now hears (true) or no longer hears (false) from a majority of its cluster. */

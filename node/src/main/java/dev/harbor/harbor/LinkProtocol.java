@@ -107,7 +107,7 @@ final class LinkProtocol {
                     }
                     return;
                 }
-                p.heard();
+                p.heard(harbor.nanoTime());
                 out.peer = p;
                 p.out = out;
                 Routing.flushWaiting(p, out);
@@ -129,7 +129,7 @@ final class LinkProtocol {
             case HEARTBEAT -> {
                 Peer p = out.peer;
                 if (p != null) {
-                    p.heard();
+                    p.heard(harbor.nanoTime());
                 }
             }
             default -> log.warn("node {}: unexpected {} frame from {} on this node's own link", node.id(),
@@ -168,7 +168,7 @@ final class LinkProtocol {
             if (peer.lost) {
                 return;
             }
-            peer.heard();
+            peer.heard(harbor.nanoTime());
             switch (frame.getKindCase()) {
                 case BATCH -> batch(frame.getBatch());
                 case HEARTBEAT -> { }
@@ -223,7 +223,7 @@ final class LinkProtocol {
             }
             p.inbound = responses;
             p.inboundOpen = true;
-            p.heard();
+            p.heard(harbor.nanoTime());
             peer = p;
             Peer answering = p;
             Routing routing = harbor.routing;
@@ -233,7 +233,7 @@ final class LinkProtocol {
                 harbor.dialler.dialledFrom(p.address);
             }
             if (p.out == null && !harbor.closed) {
-                harbor.timer.execute(harbor.membership::tick); // link back now rather than at the next tick
+                harbor.tickSoon(); // link back now rather than at the next round
             }
         }
 

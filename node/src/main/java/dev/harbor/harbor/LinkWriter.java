@@ -10,8 +10,9 @@ import io.grpc.stub.ServerCallStreamObserver;
  *
  * <p><b>The rule:</b> a gRPC {@code StreamObserver} is not thread-safe, and this stream is written
  * from several threads: gRPC's event loops (the Hello, a refusal, the end when the peer completes, a
- * newer link replacing it, a verdict or a leaving handled there), the timer thread (heartbeats, a
- * verdict, a new life) and whichever thread closes the transport. So
+ * newer link replacing it, a verdict or a leaving handled there), the link timer on the node's
+ * scheduler thread (heartbeats, a verdict), a new life's thread and whichever thread closes the
+ * transport. So
  * nothing writes to it but this class, and every write here ({@code onNext}, {@code onError},
  * {@code onCompleted}, and the frame-plus-end pairs) holds this object's lock for its whole length.
  * Exceptions from the stream (it may be cancelled already) go to the caller, which logs them.

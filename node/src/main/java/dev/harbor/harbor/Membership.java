@@ -29,11 +29,19 @@ import org.slf4j.LoggerFactory;
  * <p>State: owns the peers (one {@link Peer} per node id: its newest admitted life), the lost and
  * left lives, this node's incarnation, whether it is in the majority, and whether it is renewing.
  *
- * <p>Threading: the link timer's round ({@link #tick}) and a new life ({@link #renew}) run on the one
- * timer thread (so a new life never overlaps a tick); admission, a peer leaving and a refusal saying
- * this life was lost come from gRPC's event loops. Membership changes (a peer admitted, lost or left,
- * the peers cleared for a new life) take this object's lock; everything else is a concurrent map or
- * a volatile, or (the last tick's time) touched by the timer thread only.
+ * <p>Time: every reading is the node's scheduler's clock ({@link Harbor#nanoTime}), never the wall
+ * clock: when each peer was last heard, how late the link timer's round is, the suspicion and loss
+ * windows.
+ *
+ * <p>Threading: the link timer's round ({@link #tick}) runs on the node's scheduler, one round at a
+ * time. A new life ({@link #renew}) can block (it waits for the new monitor's init and runs the old
+ * services' exit hooks), so it runs on a platform thread of its own, which a scheduler task starts:
+ * it begins after any round in progress, and every round until it ends returns at once, because
+ * {@link #renewing} is set first (so a new life never overlaps a round). Admission, a peer leaving and
+ * a refusal saying this life was lost come from gRPC's event loops. Membership changes (a peer
+ * admitted, lost or left, the peers cleared for a new life) take this object's lock; everything else
+ * is a concurrent map or a volatile, or (the last round's time) touched only by the rounds and by the
+ * new-life thread while no round runs, ordered by {@link #renewing}.
  */
 final class Membership {
     private static final Logger log = LoggerFactory.getLogger(Harbor.class);
@@ -44,15 +52,20 @@ final class Membership {
     private final Duration lossTimeout;
 
     private final Map<Integer, Peer> peers = new ConcurrentHashMap<>();
-    /** This node's life: written by {@link #renew} on the timer thread, read anywhere. */
+    /** This node's life: written by {@link #renew} on the new-life thread, read anywhere. */
     private volatile long incarnation;
     /** Guarded by this: the newest life of each node id that was declared lost. */
     private final Map<Integer, Long> lostLives = new ConcurrentHashMap<>();
     /** Guarded by this: the newest life of each node id that left on purpose. */
     private final Map<Integer, Long> leftLives = new ConcurrentHashMap<>();
-    /** When the link timer last ran (timer thread only): a late tick means this node itself was paused. */
+    /**
+     * When the link timer's last round ran, by the scheduler's clock, if {@link #ticked}: a late round
+     * means this node itself was paused. Rounds only, and a new life's reset while no round runs.
+     */
     private long lastTickNanos;
-    /** Whether this node hears from a majority of its members; written on the timer thread. */
+    /** Whether a round has run in this life (so {@link #lastTickNanos} holds a reading); as {@link #lastTickNanos}. */
+    private boolean ticked;
+    /** Whether this node hears from a majority of its members; written by the rounds and a new life. */
     private volatile boolean inMajority = true;
     /** Set while this node ends its life and starts a new one (or, under EXIT, for good). */
     private final AtomicBoolean renewing = new AtomicBoolean();
@@ -116,15 +129,20 @@ final class Membership {
 
     // ------------------------------------------------------------------ the link timer
 
-    /** One round of the link timer: pauses, suspicion, heartbeats, verdicts, majority, dialling. Timer thread. */
+    /**
+     * One round of the link timer: pauses, suspicion, heartbeats, verdicts, majority, dialling. The
+     * node's scheduler thread; never blocks (it sends frames, fails calls and publishes exit events,
+     * which only enqueue).
+     */
     void tick() {
         if (harbor.closed || renewing.get()) {
             return;
         }
         try {
-            long now = System.nanoTime();
-            long late = lastTickNanos == 0 ? 0 : now - lastTickNanos - heartbeat.toNanos();
+            long now = harbor.nanoTime();
+            long late = ticked ? now - lastTickNanos - heartbeat.toNanos() : 0;
             lastTickNanos = now;
+            ticked = true;
             if (late > lossTimeout.toNanos() / 2) {
                 // This node itself was stopped, paused or starved: its peers' silence meanwhile says
                 // nothing about them (their frames may be waiting unread). Judge by what comes next.
@@ -138,7 +156,7 @@ final class Membership {
                 } else {
                     log.info(what, node.id(), TimeUnit.NANOSECONDS.toMillis(late));
                 }
-                peers.values().forEach(Peer::heard);
+                peers.values().forEach(p -> p.heard(now));
             }
             List<Peer> silent = new ArrayList<>();
             for (Peer p : peers.values()) {
@@ -169,7 +187,7 @@ final class Membership {
                 // Back in the majority after a split: the peers still silent were silent while this node
                 // could pass no verdict (and may have passed one on it, which it is about to learn from
                 // their refusals). They get a fresh window rather than a verdict on stale silence.
-                silent.forEach(Peer::heard);
+                silent.forEach(p -> p.heard(now));
                 silent.clear();
             }
             for (Peer p : silent) {
@@ -236,13 +254,13 @@ final class Membership {
             if (h.getIncarnation() < old.incarnation) {
                 throw new LinkRefused("a newer life of node " + id + " is linked already");
             }
-            boolean oldSilent = !old.inboundOpen || System.nanoTime() - old.lastHeardNanos > 2 * heartbeat.toNanos();
+            boolean oldSilent = !old.inboundOpen || harbor.nanoTime() - old.lastHeardNanos > 2 * heartbeat.toNanos();
             if (!oldSilent) {
                 throw new LinkRefused("node id " + id + " is in use by a live node at " + old.address);
             }
             declareLost(old, "it restarted");
         }
-        Peer p = new Peer(id, h.getIncarnation(), h.getAddress().isEmpty() ? address : h.getAddress());
+        Peer p = new Peer(id, h.getIncarnation(), h.getAddress().isEmpty() ? address : h.getAddress(), harbor.nanoTime());
         peers.put(id, p);
         return p;
     }
@@ -353,7 +371,7 @@ final class Membership {
         return 2 * reached > members || (2 * reached == members && lowestReached);
     }
 
-    /** Records whether this node is in the majority, and tells the listener when that changes. Timer thread. */
+    /** Records whether this node is in the majority, and tells the listener when that changes. Scheduler thread. */
     private void majority(boolean now) {
         if (now == inMajority) {
             return;
@@ -411,10 +429,16 @@ final class Membership {
         }
         log.warn("node {}: the node at {} says this node's life (incarnation {}) was declared lost: {}; policy {}", node.id(),
                 address, incarnation, why, harbor.lostPolicy);
-        harbor.timer.execute(() -> renew(address + ": " + why));
+        // A scheduler task, so the new life starts after the round in progress, if any (the rounds after
+        // it see renewing and do nothing); the new life itself on its own thread, as it may block.
+        harbor.schedule(() -> Thread.ofPlatform().name("harbor-" + node.id() + "-new-life").daemon()
+                .start(() -> renew(address + ": " + why)), java.time.Duration.ZERO);
     }
 
-    /** Ends this life and starts a new one, or (policy EXIT) tells the listener. Timer thread. */
+    /**
+     * Ends this life and starts a new one, or (policy EXIT) tells the listener. The transport's new-life
+     * thread, while {@link #renewing} keeps the link timer's rounds idle; ends by asking for a round.
+     */
     private void renew(String why) {
         if (harbor.closed) {
             return;
@@ -435,7 +459,7 @@ final class Membership {
                     + why + ")");
             incarnation = life;
             lives.increment();
-            lastTickNanos = 0;
+            ticked = false; // before renewing is cleared: the next round reads it after that
             if (!inMajority) { // a new life starts with no peers and no verdicts: it is its own majority until it links
                 inMajority = true;
                 notifyListener(() -> harbor.listener.majorityChanged(true));
@@ -447,13 +471,13 @@ final class Membership {
             renewing.set(false);
             log.error("node {}: starting a new life failed; it stays cut off: {}", node.id(), e.toString(), e);
         }
-        tick();
+        harbor.tickSoon();
     }
 
     /**
      * Ends every link of this life (a new one is starting): streams both ways close, calls in flight
      * to other nodes fail, and every peer is forgotten (not lost: nothing is published for them; the
-     * new life learns them again from their Hellos). Timer thread.
+     * new life learns them again from their Hellos). New-life thread, while no round runs.
      */
     private void dropLinks(String why) {
         harbor.dialler.dropAll(why);

@@ -12,8 +12,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * One life (incarnation) of another node, as this node sees it.
  *
  * <p>Threading: fields are written by gRPC's event loops (frames from the peer), by service threads
- * (calls out) and by the harbor's timer (heartbeats, loss); each is a concurrent structure or a
- * volatile. A peer, once {@link #lost}, stays lost: a restarted node is a new {@code Peer}.
+ * (calls out), by the link timer on the node's scheduler (heartbeats, loss) and by a new life's
+ * thread; each is a concurrent structure or a volatile. A peer, once {@link #lost}, stays lost: a
+ * restarted node is a new {@code Peer}. Times are readings of the node's scheduler's clock.
  */
 final class Peer {
     final int id;
@@ -24,9 +25,10 @@ final class Peer {
     /** The writer of its stream to us (the server side), to cancel on loss; null until its Hello arrived. */
     volatile LinkWriter inbound;
     volatile boolean inboundOpen;
-    volatile long lastHeardNanos = System.nanoTime();
+    /** When a frame from it last arrived (or it was admitted), by the node's scheduler's clock. */
+    volatile long lastHeardNanos;
     volatile boolean lost;
-    /** Silent for half the loss timeout: logged once, cleared by a word from it. Timer thread. */
+    /** Silent for half the loss timeout: logged once, cleared by a word from it. Link timer only. */
     volatile boolean suspected;
     /** Silent past the loss timeout while this node was in the minority: calls fail, not declared lost. */
     volatile boolean cutOff;
@@ -40,14 +42,16 @@ final class Peer {
     /** Replies to the peer's calls made before our own stream to it was up; sent once it is. */
     final java.util.Queue<dev.harbor.proto.Envelope> waitingForLink = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
-    Peer(int id, long incarnation, String address) {
+    Peer(int id, long incarnation, String address, long nowNanos) {
         this.id = id;
         this.incarnation = incarnation;
         this.address = address;
+        this.lastHeardNanos = nowNanos;
     }
 
-    void heard() {
-        lastHeardNanos = System.nanoTime();
+    /** It was heard from at {@code nowNanos} (the node's scheduler's clock). */
+    void heard(long nowNanos) {
+        lastHeardNanos = nowNanos;
     }
 
     @Override

@@ -31,8 +31,8 @@ import org.slf4j.LoggerFactory;
  * replies waiting for the link, live services and their names) lives in each {@link Peer}.
  *
  * <p>Threading: sends and calls out come from service threads; replies, births, deaths and names
- * arrive on gRPC's event loops (through {@link LinkProtocol}); a verdict fails calls on the timer
- * thread or an event loop. Everything here is a concurrent map or queue, a volatile or a counter: no lock.
+ * arrive on gRPC's event loops (through {@link LinkProtocol}); a verdict fails calls on the link timer
+ * (the node's scheduler thread), a new life on its own thread, a leaving on an event loop. Everything here is a concurrent map or queue, a volatile or a counter: no lock.
  */
 final class Routing {
     private static final Logger log = LoggerFactory.getLogger(Harbor.class);

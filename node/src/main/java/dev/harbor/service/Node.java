@@ -31,13 +31,15 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Lifecycle: {@link #builder()}{@code .id(n).build()} starts the node and its monitor service;
  * {@link #stop()} ends every service ({@code NODE_STOPPED}), then the monitor once it has seen every
- * exit event, then shuts its {@link Scheduler} down. {@link #abort()} ends every service but the monitor and
- * leaves the node running.
+ * exit event, then shuts its {@link Scheduler} down (if a transport is attached, once that has closed:
+ * see {@link #transportClosed}). {@link #abort()} ends every service but the monitor and leaves the
+ * node running.
  *
  * <p>Thread-safety: every method may be called from any thread. The node's own state is a table of
  * live services and a table of names (both concurrent maps; names change under one lock), the
- * {@link ExitLog}, and a {@link Scheduler} (by default one timer thread) for call timeouts and
- * {@link ServiceContext#after}. Service code runs on virtual threads.
+ * {@link ExitLog}, and a {@link Scheduler} (by default one timer thread) for call timeouts,
+ * {@link ServiceContext#after} and the attached transport's link timer. Service code runs on virtual
+ * threads.
  */
 public final class Node implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Node.class);
@@ -60,7 +62,7 @@ public final class Node implements AutoCloseable {
     private static final int STOPPED = 2;
 
     private final int id;
-    /** The first local id of the current life: written by {@link #newLife} (the transport's timer thread), read anywhere. */
+    /** The first local id of the current life: written by {@link #newLife} (the transport's new-life thread), read anywhere. */
     private volatile long firstId;
     private final AtomicLong nextId;
     private final Clock clock;
@@ -91,6 +93,10 @@ public final class Node implements AutoCloseable {
     private volatile Remote remote;
     /** What the node's host provides to its services, by type ({@link #provide}); any thread. */
     private final ConcurrentHashMap<Class<?>, Object> provided = new ConcurrentHashMap<>();
+    /** Guarded by this: a transport is attached and has not closed (it may still schedule its link timer). */
+    private boolean transportOpen;
+    /** Guarded by this: {@link #stop} is done with the scheduler; it shuts down now, or when the transport closes. */
+    private boolean schedulerReleased;
 
     private Node(Builder b) {
         this.id = b.id;
@@ -151,6 +157,35 @@ public final class Node implements AutoCloseable {
             throw new IllegalStateException("node " + id + " already has a cluster transport");
         }
         this.remote = remote;
+        transportOpen = true;
+    }
+
+    /**
+     * The transport {@code remote} attached to this node has closed: it schedules nothing more on the
+     * node's {@link #scheduler()}. A node that stops while its transport is open leaves its scheduler
+     * running, for the transport's link timer (its heartbeats go on until it has told its peers that
+     * this node leaves); this call then shuts it down. Idempotent; any thread.
+     */
+    public void transportClosed(Remote remote) {
+        boolean shutNow;
+        synchronized (this) {
+            if (this.remote != remote || !transportOpen) {
+                return;
+            }
+            transportOpen = false;
+            shutNow = schedulerReleased;
+        }
+        if (shutNow) {
+            scheduler.shutdown();
+        }
+    }
+
+    /**
+     * This node's scheduler and clock: call timeouts, {@link ServiceContext#after}, and the link timer
+     * of the transport attached to it. Shut down by the node (see {@link #stop()}); not by its users.
+     */
+    public Scheduler scheduler() {
+        return scheduler;
     }
 
     /**
@@ -195,7 +230,7 @@ public final class Node implements AutoCloseable {
      * <p>Order: the old services end first, their events reaching the old monitor (so its pending
      * watches are answered); then the new monitor starts and takes every later event; then the old
      * monitor ends once it has handled what it was sent, and the new one sees that exit too. Called by
-     * one thread at a time (the transport's timer); {@link #stop} is refused meanwhile only in that
+     * one thread at a time (the transport's new-life thread); {@link #stop} is refused meanwhile only in that
      * it finds the new monitor.
      *
      * @return the first local id of the new life (the node's new incarnation)
@@ -493,7 +528,7 @@ public final class Node implements AutoCloseable {
         return deadLetters.sum();
     }
 
-    /** Schedules a call's timeout: once the node is stopped, it runs at once (a timeout now rather than never). */
+    /** Schedules a call's timeout: once the scheduler is shut down (the node stopped), it runs at once (a timeout now rather than never). */
     Cancellable scheduleTimeout(Runnable task, Duration delay) {
         try {
             return scheduler.schedule(task, delay);
@@ -501,11 +536,6 @@ public final class Node implements AutoCloseable {
             task.run();
             return () -> false;
         }
-    }
-
-    /** The node's scheduler (for {@link ServiceContext#after}). */
-    Scheduler scheduler() {
-        return scheduler;
     }
 
     // ------------------------------------------------------------------ names
@@ -725,8 +755,9 @@ public final class Node implements AutoCloseable {
 
     /**
      * Stops the node: ends every service, newest first ({@code NODE_STOPPED}), lets the monitor handle
-     * every exit event (at most 5 s), ends it, then waits (at most {@link #STUCK_HANDLER_WAIT}, 1 s) for
-     * handlers still running to finish. Idempotent.
+     * every exit event (at most 5 s), ends it, shuts the scheduler down (or, while an attached transport
+     * is open, leaves that to {@link #transportClosed}), then waits (at most {@link #STUCK_HANDLER_WAIT},
+     * 1 s) for handlers still running to finish. Idempotent.
      */
     public void stop() {
         synchronized (this) {
@@ -750,9 +781,21 @@ public final class Node implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        scheduler.shutdown();
+        releaseScheduler();
         awaitRunners(STUCK_HANDLER_WAIT);
         state = STOPPED;
+    }
+
+    /** Shuts the scheduler down, or leaves that to {@link #transportClosed} while the transport is open. */
+    private void releaseScheduler() {
+        boolean shutNow;
+        synchronized (this) {
+            schedulerReleased = true;
+            shutNow = !transportOpen;
+        }
+        if (shutNow) {
+            scheduler.shutdown();
+        }
     }
 
     private void awaitRunners(Duration max) {
@@ -874,7 +917,10 @@ public final class Node implements AutoCloseable {
         /**
          * The scheduler for call timeouts and {@link ServiceContext#after} (for tests: one whose clock
          * the test moves). By default one daemon thread, {@code harbor-node-<id>-timer}, on the system's
-         * monotonic clock. The node owns it from then on and shuts it down when it stops.
+         * monotonic clock. The node owns it from then on and shuts it down when it stops (with a
+         * transport attached, once that has closed too). The attached transport runs its link timer on
+         * it and reads its clock, so a test that moves this clock moves the node's heartbeats and
+         * verdicts too.
          */
         public Builder scheduler(Scheduler scheduler) {
             this.scheduler = Objects.requireNonNull(scheduler, "scheduler");

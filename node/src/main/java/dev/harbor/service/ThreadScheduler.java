@@ -23,6 +23,11 @@ final class ThreadScheduler implements Scheduler {
     }
 
     @Override
+    public long nanoTime() {
+        return System.nanoTime(); // the clock ScheduledThreadPoolExecutor measures its delays by
+    }
+
+    @Override
     public Cancellable schedule(Runnable task, Duration delay) {
         ScheduledFuture<?> f = executor.schedule(task, delay.toNanos(), TimeUnit.NANOSECONDS);
         return () -> f.cancel(false);

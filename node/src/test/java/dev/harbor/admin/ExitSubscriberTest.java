@@ -9,6 +9,7 @@ import static org.awaitility.Awaitility.await;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.service.Handle;
+import dev.harbor.service.ManualScheduler;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;
 import io.grpc.Status;
@@ -273,6 +274,38 @@ class ExitSubscriberTest {
         await().atMost(WAIT).until(() -> r.disconnects.size() >= 3);
         assertThat(r.disconnects).allMatch(st -> st.getCode() == Status.Code.UNAVAILABLE);
         assertThat(s.awaitCaughtUp(Duration.ofMillis(50))).isFalse();
+        assertThat(r.failed).isNull();
+    }
+
+    @Test
+    void waitsOutItsBackoffOnTheGivenSchedulersClockAndLeavesThatSchedulerRunningWhenClosed() throws Exception {
+        ManualScheduler clock = new ManualScheduler();
+        Recording r = new Recording();
+        ExitSubscriber s = ExitSubscriber.builder("127.0.0.1:" + AdminServer.freePort(), r) // nobody listens there
+                .backoff(Duration.ofSeconds(1), Duration.ofSeconds(8)).scheduler(clock).start();
+        try {
+            await().atMost(WAIT).until(() -> r.disconnects.size() == 1);
+            clock.awaitPending(1, WAIT); // the retry, 1 s +-20% on this clock
+
+            clock.advance(Duration.ofMillis(790));
+            assertThat(clock.pending()).as("not retried before 80% of the first backoff").isEqualTo(1);
+            assertThat(r.disconnects).hasSize(1);
+
+            clock.advance(Duration.ofMillis(420)); // 1.21 s: past 120% of it
+            await().atMost(WAIT).until(() -> r.disconnects.size() == 2);
+            clock.awaitPending(1, WAIT); // the next retry, doubled: 2 s +-20%
+
+            clock.advance(Duration.ofMillis(1590));
+            assertThat(clock.pending()).as("the backoff doubled: not retried before 1.6 s").isEqualTo(1);
+            clock.advance(Duration.ofMillis(820));
+            await().atMost(WAIT).until(() -> r.disconnects.size() == 3);
+            clock.awaitPending(1, WAIT);
+        } finally {
+            s.close();
+        }
+        clock.advance(Duration.ofSeconds(10)); // the retry scheduled before the close runs, and does nothing
+        clock.schedule(() -> { }, Duration.ZERO); // the given scheduler is its owner's: not shut down by close
+        assertThat(r.disconnects).hasSize(3);
         assertThat(r.failed).isNull();
     }
 }

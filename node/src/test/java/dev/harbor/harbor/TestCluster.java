@@ -1,6 +1,7 @@
 package dev.harbor.harbor;
 
 import dev.harbor.service.Node;
+import dev.harbor.service.Scheduler;
 import io.grpc.Grpc;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
@@ -77,8 +78,17 @@ final class TestCluster implements AutoCloseable {
     }
 
     Member start(int id, String cluster, UnaryOperator<Harbor.Builder> more) {
+        return start(id, cluster, more, Node.builder().id(id));
+    }
+
+    /** Starts node {@code id} on {@code scheduler} (its timers, the link timer among them, and its clock). */
+    Member start(int id, Scheduler scheduler) {
+        return start(id, "harbor", settings, Node.builder().id(id).scheduler(scheduler));
+    }
+
+    private Member start(int id, String cluster, UnaryOperator<Harbor.Builder> more, Node.Builder nodeBuilder) {
         String address = addresses.computeIfAbsent(id, i -> "127.0.0.1:" + freePort());
-        Node node = Node.builder().id(id).build();
+        Node node = nodeBuilder.build();
         Harbor harbor = more.apply(Harbor.builder(node).cluster(cluster).advertise(address)
                 .peers(new ArrayList<>(addresses.values()))).build();
         int port = Integer.parseInt(address.substring(address.indexOf(':') + 1));

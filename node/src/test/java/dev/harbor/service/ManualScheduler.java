@@ -8,7 +8,9 @@ import java.util.concurrent.RejectedExecutionException;
  * A {@link Scheduler} whose clock moves only when the test says: {@link #advance} runs, on the
  * calling thread, every task that falls due, in order (due time, then the order scheduled), with the
  * clock set to each task's due time while it runs. A task scheduled by a task that runs is run in the
- * same advance if it falls due within it. Any thread may schedule; one thread advances.
+ * same advance if it falls due within it. {@link #stall} moves the clock without running anything, as
+ * if the scheduler's thread had been paused: what fell due meanwhile runs late, at the next advance,
+ * with the clock at its new reading. Any thread may schedule and read the clock; one thread moves it.
  */
 public final class ManualScheduler implements Scheduler {
     private final PriorityQueue<Task> queue = new PriorityQueue<>();
@@ -73,15 +75,24 @@ public final class ManualScheduler implements Scheduler {
                     return;
                 }
                 queue.poll();
-                now = next.due;
+                now = Math.max(now, next.due); // a task overdue after a stall runs late, at the current reading
                 next.ran = true;
             }
             next.body.run(); // outside the lock: a task may schedule or cancel others
         }
     }
 
-    /** The clock's reading: nanoseconds since this scheduler was made. */
-    public synchronized long nanos() {
+    /**
+     * Moves the clock {@code by} forward and runs nothing: this scheduler's thread was paused (a
+     * stopped process, a long GC). Tasks due meanwhile run at the next {@link #advance}, late.
+     */
+    public synchronized void stall(Duration by) {
+        now += by.toNanos();
+    }
+
+    /** The clock's reading: nanoseconds since this scheduler was made (0 at first). */
+    @Override
+    public synchronized long nanoTime() {
         return now;
     }
 

@@ -147,7 +147,8 @@ public final class NodeProcess implements AutoCloseable {
         MetricsEndpoint endpoint = null;
         NodeMetrics metrics = null;
         try {
-            // The listener's calls come from the transport's timer thread, once this process exists.
+            // The listener's calls come from the node's scheduler thread (the transport's link timer) or the
+            // transport's new-life thread, once this process exists.
             Harbor.Listener membership = new Harbor.Listener() {
                 @Override
                 public void majorityChanged(boolean inMajority) {
@@ -301,7 +302,7 @@ public final class NodeProcess implements AutoCloseable {
     /**
      * The transport has started a new life (the old one's services have ended): once linked again to
      * a majority of the former peers, or after {@link #RELINK_WAIT}, relaunch the configured services
-     * and tell the extensions. Runs on a thread of its own, so the transport's timer goes on linking.
+     * and tell the extensions. Runs on a thread of its own, so the transport's link timer goes on linking.
      */
     private void startNewLife(long incarnation, java.util.Set<Integer> formerPeers) {
         health.renewing(true);

@@ -1,0 +1,181 @@
+package dev.harbor.harbor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.harbor.cli.NamedService;
+import dev.harbor.exit.ExitEvent;
+import dev.harbor.exit.ExitReason;
+import dev.harbor.service.Handle;
+import dev.harbor.service.ManualScheduler;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AutoClose;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Membership timing on clocks the test moves: two in-JVM nodes linked over real loopback streams, each
+ * on its own {@link ManualScheduler} with the default settings (500 ms heartbeats, 2 s loss timeout).
+ * A node's link timer runs only when the test advances its clock, so a node whose clock stays put
+ * sends nothing: a silent peer, with no wall time involved. The link timer's rounds fall on multiples
+ * of 500 ms of its node's clock; a verdict comes at the first round past the window.
+ *
+ * <p>Only the observer's clock moves after the nodes have linked (the silent node's stays at 0), except
+ * where a test says otherwise. The only waits are for the loopback network to deliver the Hellos that
+ * link the nodes; after that the silent node sends nothing more (it runs no round), so nothing from it
+ * is in flight while the observer's clock moves.
+ */
+@Timeout(60)
+class ManualClockMembershipTest {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    private static final Duration HEARTBEAT = Duration.ofMillis(500);
+
+    @AutoClose
+    private final TestCluster cluster = new TestCluster(b -> b); // the defaults: 500 ms heartbeats, 2 s loss timeout
+
+    private final ManualScheduler clock1 = new ManualScheduler();
+    private final ManualScheduler clock2 = new ManualScheduler();
+    private TestCluster.Member one;
+    private TestCluster.Member two;
+    private Handle onTwo;
+
+    /**
+     * Starts nodes 1 and 2 and a service on node 2, and links them both ways with both clocks at 0.
+     * {@code silent} dials first: its first round finds no peer (no heartbeat to send); the other node
+     * learns of it and its services from its Hello. Then the other node's rounds at 0 dial back, and
+     * {@code silent} answers with its Hello, the last frame it sends while its clock stays at 0.
+     */
+    private void link(int silent) {
+        cluster.plan(1, 2);
+        one = cluster.start(1, clock1);
+        two = cluster.start(2, clock2);
+        onTwo = two.node.launch(NamedService.class, "on-two");
+        TestCluster.Member quiet = silent == 1 ? one : two;
+        TestCluster.Member observer = silent == 1 ? two : one;
+        (silent == 1 ? clock1 : clock2).advance(Duration.ZERO);
+        await().atMost(WAIT).until(() -> quiet.harbor.connected().contains(observer.node.id()));
+        (silent == 1 ? clock2 : clock1).advance(Duration.ZERO);
+        await().atMost(WAIT).until(() -> observer.harbor.connected().contains(quiet.node.id()));
+        assertThat(observer.harbor.membership.peer(quiet.node.id()).lastHeardNanos).isZero();
+    }
+
+    private static List<ExitEvent> lost(TestCluster.Member observer, int node) {
+        return observer.node.exits().after(0).stream().filter(e -> e.node() == node && e.reason() == ExitReason.NODE_LOST).toList();
+    }
+
+    private Peer twoAsSeenByOne() {
+        return one.harbor.membership.peer(2);
+    }
+
+    @Test
+    void aSilentPeerIsSuspectedAtHalfTheLossTimeoutAndLostAtTheLossTimeoutOfTheObserversClock() {
+        link(2);
+
+        clock1.advance(Duration.ofMillis(1000)); // rounds at 500 and 1000: silent for 1 s, not more than half
+        assertThat(twoAsSeenByOne().suspected).as("suspected at 1000 ms").isFalse();
+
+        clock1.advance(HEARTBEAT); // 1500 ms
+        assertThat(twoAsSeenByOne().suspected).as("suspected at 1500 ms").isTrue();
+        assertThat(one.harbor.connected()).contains(2);
+
+        clock1.advance(HEARTBEAT); // 2000 ms: silent for exactly the loss timeout, not more
+        assertThat(one.harbor.connected()).as("still a member at 2000 ms").contains(2);
+        assertThat(lost(one, 2)).isEmpty();
+        assertThat(one.harbor.inMajority()).isTrue();
+
+        clock1.advance(HEARTBEAT); // 2500 ms: the first round past it
+        assertThat(lost(one, 2)).as("NODE_LOST for node 2's services at 2500 ms").extracting(ExitEvent::handle).containsExactly(two.node.monitor(), onTwo);
+        assertThat(one.harbor.connected()).doesNotContain(2);
+        assertThat(one.harbor.membership.peer(2)).isNull();
+        assertThat(one.harbor.pauses()).isZero();
+        assertThat(clock2.nanoTime()).as("node 2's clock never moved").isZero();
+    }
+
+    @Test
+    void aRoundLateByMoreThanHalfTheLossTimeoutGivesEveryPeerAFreshWindowInsteadOfAVerdict() {
+        link(2);
+        clock1.advance(HEARTBEAT); // a round at 500 ms, on time
+
+        clock1.stall(Duration.ofSeconds(3)); // node 1 is paused: its clock reads 3500 ms, the round due at 1000 has not run
+        clock1.advance(Duration.ZERO); // it runs now, 2500 ms late; node 2 has been silent for 3.5 s by this clock
+        assertThat(one.harbor.pauses()).isEqualTo(1);
+        assertThat(lost(one, 2)).as("no verdict on silence while node 1 itself was paused").isEmpty();
+        assertThat(one.harbor.connected()).contains(2);
+        assertThat(twoAsSeenByOne().suspected).isFalse();
+        assertThat(twoAsSeenByOne().lastHeardNanos).as("the fresh window starts at the late round").isEqualTo(clock1.nanoTime());
+
+        // From 3500 ms, node 2 is judged by the same windows as anyone, on rounds at 4000, 4500...
+        clock1.advance(Duration.ofMillis(1000)); // 4500 ms: 1 s since the fresh window began
+        assertThat(twoAsSeenByOne().suspected).isFalse();
+        clock1.advance(HEARTBEAT); // 5000 ms
+        assertThat(twoAsSeenByOne().suspected).isTrue();
+        clock1.advance(HEARTBEAT); // 5500 ms: exactly the loss timeout
+        assertThat(lost(one, 2)).isEmpty();
+        clock1.advance(HEARTBEAT); // 6000 ms
+        assertThat(lost(one, 2)).extracting(ExitEvent::handle).containsExactly(two.node.monitor(), onTwo);
+        assertThat(one.harbor.pauses()).as("the rounds after the pause were on time").isEqualTo(1);
+    }
+
+    @Test
+    void aRoundLateByHalfTheLossTimeoutOrLessIsNoPauseAndTheSilenceKeepsCounting() {
+        link(2);
+        clock1.advance(HEARTBEAT); // 500 ms
+
+        clock1.stall(Duration.ofMillis(1500)); // the round due at 1000 runs at 2000: 1000 ms late, exactly half the loss timeout
+        clock1.advance(Duration.ZERO);
+        assertThat(one.harbor.pauses()).isZero();
+        assertThat(twoAsSeenByOne().suspected).as("silent 2 s by this clock").isTrue();
+        assertThat(lost(one, 2)).isEmpty();
+
+        clock1.advance(HEARTBEAT); // 2500 ms
+        assertThat(lost(one, 2)).extracting(ExitEvent::handle).containsExactly(two.node.monitor(), onTwo);
+    }
+
+    @Test
+    void ofTwoNodesTheHigherIdFindsItselfCutOffAtTheLossTimeoutAndDeclaresNobodyLost() {
+        link(1); // node 1's clock stays put: it is the silent one
+
+        clock2.advance(Duration.ofMillis(1000));
+        assertThat(two.harbor.inMajority()).isTrue();
+        clock2.advance(HEARTBEAT); // 1500 ms: node 1 suspected; node 2 alone is no majority (node 1 holds the lowest id)
+        assertThat(two.harbor.membership.peer(1).suspected).isTrue();
+        assertThat(two.harbor.inMajority()).isFalse();
+        assertThat(two.node.exits().lastSeq()).isZero();
+
+        clock2.advance(Duration.ofMillis(1000)); // 2500 ms: past the loss timeout
+        Peer p = two.harbor.membership.peer(1);
+        assertThat(p).as("not declared lost from the minority").isNotNull();
+        assertThat(p.lost).isFalse();
+        assertThat(p.cutOff).isTrue();
+        // (Whether node 2 is connected to node 1 now is a race: the cut-off dropped its link, and the same
+        // round dials node 1 again, whose event loops answer although its clock stands still.)
+        assertThat(lost(two, 1)).isEmpty();
+        assertThat(two.harbor.refusesGlobalNames()).contains("cut off from the majority");
+    }
+
+    @Test
+    void peersWhoseClocksMoveTogetherHearEachOthersHeartbeatsAndStayMembers() {
+        link(2);
+
+        for (int round = 1; round <= 20; round++) { // 10 s by both clocks
+            // Both clocks move to the next round's time first, then each node runs its round (on time:
+            // it was due at that reading), so each node's heartbeats reach a node whose clock reads it.
+            clock1.stall(HEARTBEAT);
+            clock2.stall(HEARTBEAT);
+            clock1.advance(Duration.ZERO);
+            clock2.advance(Duration.ZERO);
+            long now = clock1.nanoTime();
+            assertThat(clock2.nanoTime()).isEqualTo(now);
+            await().atMost(WAIT).until(() -> twoAsSeenByOne().lastHeardNanos == now
+                    && two.harbor.membership.peer(1).lastHeardNanos == now);
+        }
+        assertThat(one.harbor.connected()).contains(2);
+        assertThat(two.harbor.connected()).contains(1);
+        assertThat(twoAsSeenByOne().suspected).isFalse();
+        assertThat(two.harbor.membership.peer(1).suspected).isFalse();
+        assertThat(lost(one, 2)).isEmpty();
+        assertThat(lost(two, 1)).isEmpty();
+        assertThat(one.harbor.pauses() + two.harbor.pauses()).isZero();
+    }
+}
