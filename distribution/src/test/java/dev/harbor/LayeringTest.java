@@ -49,7 +49,7 @@ class LayeringTest {
 
     @Test
     void theTransportAndTheAdminApiKnowNoApplicationAndNoProcess() {
-        noClasses().that().resideInAnyPackage("dev.harbor.harbor..", "dev.harbor.admin..")
+        noClasses().that().resideInAnyPackage("dev.harbor.transport..", "dev.harbor.admin..")
                 .should().dependOnClassesThat().resideInAnyPackage("dev.harbor.gateway..", "dev.harbor.writer..",
                         "dev.harbor.shutdown..", "dev.harbor.cli..", "dev.harbor.metrics..", "dev.harbor.security..",
                         "dev.harbor.coordinator..", "dev.harbor.plan..", "dev.harbor.demo..")
@@ -60,10 +60,10 @@ class LayeringTest {
     @Test
     void theReferenceApplicationsUseTheRuntimeNotTheTransportOrTheProcess() {
         noClasses().that().resideInAnyPackage("dev.harbor.gateway..", "dev.harbor.writer..")
-                .should().dependOnClassesThat(resideInAnyPackage("dev.harbor.harbor..", "dev.harbor.admin..",
+                .should().dependOnClassesThat(resideInAnyPackage("dev.harbor.transport..", "dev.harbor.admin..",
                         "dev.harbor.cli..", "dev.harbor.metrics..", "dev.harbor.security..", "dev.harbor.coordinator..",
                         "dev.harbor.plan..", "dev.harbor.demo..")
-                        .and(not(equivalentTo(dev.harbor.harbor.PayloadTypes.class)))) // how a module declares its messages
+                        .and(not(equivalentTo(dev.harbor.transport.PayloadTypes.class)))) // how a module declares its messages
                 .because("the gateway and the writer are services like any user's: they talk to other services by handle and name")
                 .check(harbor);
     }
@@ -73,7 +73,7 @@ class LayeringTest {
         classes().that().resideInAPackage("dev.harbor.shutdown..")
                 .should().onlyDependOnClassesThat(resideInAnyPackage("java..", "org.slf4j..", "com.google.protobuf..",
                         "dev.harbor.proto..", "dev.harbor.service..", "dev.harbor.shutdown..")
-                        .or(equivalentTo(dev.harbor.harbor.PayloadTypes.class))) // it declares its messages to the transport
+                        .or(equivalentTo(dev.harbor.transport.PayloadTypes.class))) // it declares its messages to the transport
                 .because("the roles and the drain message are shared by every service that takes part in a shutdown")
                 .check(harbor);
         classes().that().resideInAPackage("dev.harbor.plan..")
@@ -95,7 +95,7 @@ class LayeringTest {
 
     @Test
     void theRuntimeReachesIntoNothingAboveIt() {
-        noClasses().that().resideInAnyPackage("dev.harbor.service..", "dev.harbor.exit..", "dev.harbor.harbor..",
+        noClasses().that().resideInAnyPackage("dev.harbor.service..", "dev.harbor.exit..", "dev.harbor.transport..",
                         "dev.harbor.admin..", "dev.harbor.shutdown..")
                 .should().dependOnClassesThat().resideInAnyPackage("dev.harbor.gateway..", "dev.harbor.writer..",
                         "dev.harbor.metrics..", "dev.harbor.security..", "dev.harbor.cli..", "dev.harbor.coordinator..",

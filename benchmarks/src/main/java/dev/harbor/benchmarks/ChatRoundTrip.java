@@ -4,7 +4,7 @@ import dev.harbor.demo.ChatSession;
 import dev.harbor.gateway.Gateway;
 import dev.harbor.gateway.GatewayClient;
 import dev.harbor.gateway.Session;
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
 import dev.harbor.writer.Writer;

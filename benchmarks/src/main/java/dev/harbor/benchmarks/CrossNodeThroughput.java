@@ -1,6 +1,6 @@
 package dev.harbor.benchmarks;
 
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.Envelope;
 import dev.harbor.proto.HarborGrpc;

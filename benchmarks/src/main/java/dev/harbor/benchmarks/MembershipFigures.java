@@ -1,7 +1,7 @@
 package dev.harbor.benchmarks;
 
 import dev.harbor.cli.ChildNode;
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
 import dev.harbor.service.Node;

@@ -2,7 +2,7 @@ package dev.harbor.benchmarks;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.Envelope;
 import dev.harbor.proto.HarborGrpc;

@@ -2,7 +2,7 @@ package dev.harbor.coordinator;
 
 import dev.harbor.cli.NodeConfig;
 import dev.harbor.cli.NodeExtension;
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.plan.Plan;
 import dev.harbor.proto.RegisterNode;
 import dev.harbor.service.Node;

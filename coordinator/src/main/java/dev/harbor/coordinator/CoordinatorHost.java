@@ -4,7 +4,7 @@ import dev.harbor.admin.ExitSubscriber;
 import dev.harbor.security.BearerAuth;
 import dev.harbor.admin.Wire;
 import dev.harbor.exit.ExitEvent;
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.plan.Plan;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;

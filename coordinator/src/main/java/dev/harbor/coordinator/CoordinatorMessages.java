@@ -1,7 +1,7 @@
 package dev.harbor.coordinator;
 
 import com.google.protobuf.Message;
-import dev.harbor.harbor.PayloadTypes;
+import dev.harbor.transport.PayloadTypes;
 import dev.harbor.proto.PlanRequest;
 import dev.harbor.proto.PlanResponse;
 import dev.harbor.proto.ShutdownRequest;

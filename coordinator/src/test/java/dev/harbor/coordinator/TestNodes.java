@@ -3,7 +3,7 @@ package dev.harbor.coordinator;
 import dev.harbor.security.BearerAuth;
 
 import dev.harbor.admin.NodeAdminService;
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.plan.Plan;
 import dev.harbor.proto.CoordinatorGrpc;
 import dev.harbor.service.Node;

@@ -1,6 +1,6 @@
 package dev.harbor.it;
 
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.proto.NodeGrpc;
 import dev.harbor.service.Node;
 import io.grpc.ChannelCredentials;

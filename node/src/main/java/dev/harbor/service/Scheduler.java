@@ -6,7 +6,7 @@ import java.util.concurrent.RejectedExecutionException;
 /**
  * A node's timer and clock: runs short tasks after a delay, and tells the time they are measured by.
  * The node uses it for call timeouts and for {@link ServiceContext#after}; the cluster transport
- * attached to the node ({@code dev.harbor.harbor.Harbor}) runs its link timer on it (heartbeats,
+ * attached to the node ({@code dev.harbor.transport.Harbor}) runs its link timer on it (heartbeats,
  * suspicion, verdicts, dialling) and reads every time it judges peers by from {@link #nanoTime}. Tasks
  * only hand a message or an answer on, send a frame or start a call, so they never block; work that
  * can block (a DNS lookup, ending a life) is handed to another thread.

@@ -1,7 +1,7 @@
 package dev.harbor.shutdown;
 
 import com.google.protobuf.Message;
-import dev.harbor.harbor.PayloadTypes;
+import dev.harbor.transport.PayloadTypes;
 import dev.harbor.proto.Drain;
 import dev.harbor.proto.RegisterNode;
 import dev.harbor.proto.RegisterService;

@@ -1,6 +1,6 @@
 package dev.harbor.cli;
 
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.security.Tls;
 import dev.harbor.service.Handle;
 import java.io.IOException;

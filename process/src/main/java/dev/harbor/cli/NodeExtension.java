@@ -1,6 +1,6 @@
 package dev.harbor.cli;
 
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.service.Node;
 import io.grpc.ServerServiceDefinition;
 import java.time.Duration;

@@ -1,7 +1,7 @@
 package dev.harbor.cli;
 
 import dev.harbor.admin.NodeAdminService;
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.service.LaunchException;
 import dev.harbor.service.Node;
 import dev.harbor.service.Service;

@@ -2,7 +2,7 @@ package dev.harbor.metrics;
 
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;
 import dev.harbor.shutdown.OrderedExit;

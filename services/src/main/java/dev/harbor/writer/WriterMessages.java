@@ -1,7 +1,7 @@
 package dev.harbor.writer;
 
 import com.google.protobuf.Message;
-import dev.harbor.harbor.PayloadTypes;
+import dev.harbor.transport.PayloadTypes;
 import dev.harbor.proto.Committed;
 import dev.harbor.proto.Record;
 import java.util.List;

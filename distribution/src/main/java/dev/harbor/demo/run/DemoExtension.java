@@ -1,7 +1,7 @@
 package dev.harbor.demo.run;
 
 import dev.harbor.cli.NodeExtension;
-import dev.harbor.harbor.Harbor;
+import dev.harbor.transport.Harbor;
 import dev.harbor.service.Node;
 import io.grpc.ServerServiceDefinition;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.harbor.harbor;
+package dev.harbor.transport;
 
 import dev.harbor.proto.HarborGrpc;
 import dev.harbor.proto.LinkFrame;

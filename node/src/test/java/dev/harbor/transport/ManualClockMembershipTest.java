@@ -1,9 +1,9 @@
-package dev.harbor.harbor;
+package dev.harbor.transport;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.harbor.cli.NamedService;
+import dev.harbor.service.NamedService;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.service.Handle;

@@ -1,4 +1,4 @@
-package dev.harbor.harbor;
+package dev.harbor.transport;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;

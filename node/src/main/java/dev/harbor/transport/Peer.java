@@ -1,4 +1,4 @@
-package dev.harbor.harbor;
+package dev.harbor.transport;
 
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;

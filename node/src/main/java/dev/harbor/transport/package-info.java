@@ -8,4 +8,4 @@
  * only that scheduler's clock, so a test's scheduler decides when peers are suspected and lost. May
  * depend on {@code service}, {@code exit} and {@code proto}; today it also uses {@code dev.harbor.admin.Wire} for handles on the wire (a layering break: see ARCHITECTURE.md).
  */
-package dev.harbor.harbor;
+package dev.harbor.transport;

@@ -1,4 +1,4 @@
-package dev.harbor.harbor;
+package dev.harbor.transport;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package dev.harbor.harbor;
+package dev.harbor.transport;
 
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.Envelope;
