@@ -2,6 +2,7 @@ package dev.harbor.exit;
 
 import dev.harbor.service.DeferredReply;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
 import dev.harbor.service.Message;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
@@ -90,13 +91,13 @@ public abstract class Monitor implements Service {
         if (context.node().isAlive(target)) {
             return await(message, watch, target);
         }
-        boolean ending = context.node().isUnlisted(target);
+        boolean ending = InternalNode.isUnlisted(context.node(), target);
         ExitEvent event = context.node().exits().find(target).orElse(null);
         if (event == null && ending) {
             return await(message, watch, target);
         }
         if (event == null) {
-            String why = target.node() == context.node().id() && context.node().everExisted(target)
+            String why = target.node() == context.node().id() && InternalNode.everExisted(context.node(), target)
                     ? "service " + target + " is gone, and its exit event is no longer retained"
                     : "no service " + target + " exists on node " + context.node().id();
             return answer(context, message, watch, new WatchFailed(target, why));
