@@ -94,6 +94,21 @@ public final class InternalNode {
     // ------------------------------------------------------------------ the exit monitor
 
     /**
+     * The node that the service of {@code context} runs on, whole. For the runtime's own services that
+     * answer for their node (the {@link dev.harbor.exit.Monitor}, which reads the exit log and the
+     * services still starting or ending); {@link ServiceContext#node()} gives every other service a
+     * {@link NodeView} only.
+     *
+     * @throws IllegalArgumentException if {@code context} is not a context a node handed to a service
+     */
+    public static Node node(ServiceContext context) {
+        if (context instanceof ServiceCell cell) {
+            return cell.node;
+        }
+        throw new IllegalArgumentException("not the context of a service of a Harbor node: " + context);
+    }
+
+    /**
      * Whether {@code handle} names a service of {@code node} that exists but is not listed: its init is
      * still running, or it has ended and its exit event is still to be published. Either way its exit
      * event is still to come. False for a handle of another node.

@@ -48,7 +48,7 @@ import org.slf4j.LoggerFactory;
  * {@link ServiceContext#after} and the attached transport's link timer. Service code runs on virtual
  * threads.
  */
-public final class Node implements AutoCloseable {
+public final class Node implements NodeView, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Node.class);
     /** 2026-01-01T00:00:00Z: local ids are (milliseconds since then) shifted left by 22, plus a counter. */
     private static final long ID_EPOCH_MS = 1_767_225_600_000L;
@@ -104,6 +104,8 @@ public final class Node implements AutoCloseable {
     private boolean transportOpen;
     /** Guarded by this: {@link #stop} is done with the scheduler; it shuts down now, or when the transport closes. */
     private boolean schedulerReleased;
+    /** What every service's {@link ServiceContext#node()} returns; immutable. */
+    private final NodeView view = new ServicesView();
 
     private Node(Builder b) {
         this.id = b.id;
@@ -211,6 +213,7 @@ public final class Node implements AutoCloseable {
     }
 
     /** What the node's host {@linkplain #provide provides} under {@code type}, if anything. Any thread. */
+    @Override
     public <T> Optional<T> lookup(Class<T> type) {
         return Optional.ofNullable(type.cast(provided.get(type)));
     }
@@ -299,6 +302,7 @@ public final class Node implements AutoCloseable {
     }
 
     /** Launches a service; the future completes with its handle after init, or with a {@link LaunchException}. */
+    @Override
     public CompletableFuture<Handle> launchAsync(ServiceFactory factory) {
         Objects.requireNonNull(factory, "factory");
         FutureReply reply = new FutureReply();
@@ -386,6 +390,7 @@ public final class Node implements AutoCloseable {
     // ------------------------------------------------------------------ messaging
 
     /** Sends {@code payload} to {@code to} from outside any service. A send to a service that is gone is dropped and counted. */
+    @Override
     public void send(Handle to, Object payload) {
         sentFromOutside.increment();
         route(to, new Message(null, payload));
@@ -408,6 +413,7 @@ public final class Node implements AutoCloseable {
      * @param timeout how long to wait for the reply; null for no limit
      * @return the reply, or a {@link CallException} that says why there is none
      */
+    @Override
     public CompletableFuture<Object> call(Handle to, Object payload, Duration timeout) {
         Objects.requireNonNull(to, "to");
         FutureReply reply = new FutureReply();
@@ -551,6 +557,7 @@ public final class Node implements AutoCloseable {
      * The service registered under {@code name}. Names that start with {@code .} are local to this
      * node; the others are global.
      */
+    @Override
     public Optional<Handle> whereis(String name) {
         Handle h = names.get(name);
         if (h == null && !name.startsWith(".")) {
@@ -818,6 +825,48 @@ public final class Node implements AutoCloseable {
     @Override
     public void close() {
         stop();
+    }
+
+    /** The view of this node that its services get. */
+    NodeView view() {
+        return view;
+    }
+
+    /**
+     * The {@link NodeView} of this node that {@link ServiceContext#node()} returns: it forwards the view's
+     * methods and has no other, in an object of its own, so that a service cannot cast its way to
+     * {@link #stop()}, {@link #abort()} or the hooks.
+     */
+    private final class ServicesView implements NodeView {
+        @Override
+        public void send(Handle to, Object payload) {
+            Node.this.send(to, payload);
+        }
+
+        @Override
+        public CompletableFuture<Object> call(Handle to, Object payload, Duration timeout) {
+            return Node.this.call(to, payload, timeout);
+        }
+
+        @Override
+        public CompletableFuture<Handle> launchAsync(ServiceFactory factory) {
+            return Node.this.launchAsync(factory);
+        }
+
+        @Override
+        public Optional<Handle> whereis(String name) {
+            return Node.this.whereis(name);
+        }
+
+        @Override
+        public <T> Optional<T> lookup(Class<T> type) {
+            return Node.this.lookup(type);
+        }
+
+        @Override
+        public String toString() {
+            return "node " + id;
+        }
     }
 
     private List<ServiceCell> newestFirst() {
