@@ -633,12 +633,7 @@ public final class Node implements NodeView, AutoCloseable {
         }
     }
 
-    /**
-     * A snapshot of {@link InternalNode.Traffic}: a pass over the live services, so O(services); meant for a metrics
-     * scrape, not a hot path. Counts of live services are read without synchronisation and may lag by
-     * a few messages; a service that ends during the pass may be counted twice or not at all, so a
-     * reader that needs monotonic counters must keep the highest value it has seen.
-     */
+    /** See {@link InternalNode#traffic}: one pass over the live services, without synchronisation. */
     InternalNode.Traffic traffic() {
         long handled = retiredHandled.sum();
         long sent = retiredSent.sum() + sentFromOutside.sum();
@@ -750,8 +745,8 @@ public final class Node implements NodeView, AutoCloseable {
     /**
      * Stops the node: ends every service, newest first ({@code NODE_STOPPED}), lets the monitor handle
      * every exit event (at most 5 s), ends it, shuts the scheduler down (or, while an attached transport
-     * is open, leaves that to {@link InternalNode#transportClosed}), then waits (at most {@link #STUCK_HANDLER_WAIT},
-     * 1 s) for handlers still running to finish. Idempotent.
+     * is open, leaves that to {@link InternalNode#transportClosed}), then waits (at most
+     * {@link #STUCK_HANDLER_WAIT}, 1 s) for handlers still running to finish. Idempotent.
      */
     public void stop() {
         synchronized (this) {

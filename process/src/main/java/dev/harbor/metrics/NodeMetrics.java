@@ -65,7 +65,7 @@ public final class NodeMetrics implements AutoCloseable {
     private final Harbor harbor;
     private final Map<String, AtomicLong> byRole = new ConcurrentHashMap<>();
     private final Consumer<ExitEvent> exitCounter;
-    /** The last sample; counters in it never go down (see {@link Node#traffic()}). */
+    /** The last sample; counters in it never go down (see {@link InternalNode#traffic}). */
     private volatile Sample last = new Sample(0, 0, 0, 0, 0, 0, 0);
 
     private record Sample(long sentLocal, long sentRemote, long receivedLocal, long receivedRemote, long failedLocal,
