@@ -34,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * exits, hand the services what the host provides, stop it. The hooks that the runtime's other parts
  * need (the cluster transport's attach, deliveries and new lives; the exit monitor's view of services
  * still starting or ending; the metrics' counters and call timer) are not here: they are package-private,
- * reached through {@link InternalNode}, which is not an API.
+ * reached through {@link InternalNode}, which is not an API. A service sees its node through the
+ * narrower {@link NodeView} of {@link ServiceContext#node()}, which cannot stop, abort or close it.
  *
  * <p>Lifecycle: {@link #builder()}{@code .id(n).build()} starts the node and its monitor service;
  * {@link #stop()} ends every service ({@code NODE_STOPPED}), then the monitor once it has seen every
