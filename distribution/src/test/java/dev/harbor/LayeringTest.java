@@ -2,6 +2,7 @@ package dev.harbor;
 
 import static com.tngtech.archunit.base.DescribedPredicate.describe;
 import static com.tngtech.archunit.base.DescribedPredicate.not;
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.belongToAnyOf;
 import static com.tngtech.archunit.core.domain.JavaClass.Predicates.equivalentTo;
 import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAnyPackage;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
@@ -101,6 +102,19 @@ class LayeringTest {
                         "dev.harbor.metrics..", "dev.harbor.security..", "dev.harbor.cli..", "dev.harbor.coordinator..",
                         "dev.harbor.plan..", "dev.harbor.demo..")
                 .because("harbor-node is what an embedder takes: services, exit events, the transport and the admin API")
+                .check(harbor);
+    }
+
+    @Test
+    void onlyTheRuntimeAndTheNodeProcessUseTheNodesInternalHooks() {
+        // InternalNode forwards to Node's package-private hooks: the transport's attach, deliveries and
+        // new lives, the monitor's view of services still starting or ending, the metrics' counters.
+        // Applications (the reference services, the demo), the coordinator and its plan run on a node;
+        // they do not reach into it.
+        noClasses().that().resideOutsideOfPackages("dev.harbor.service..", "dev.harbor.exit..", "dev.harbor.transport..",
+                        "dev.harbor.admin..", "dev.harbor.cli..", "dev.harbor.metrics..")
+                .should().dependOnClassesThat(belongToAnyOf(dev.harbor.service.InternalNode.class))
+                .because("InternalNode is not an API: it is for Harbor's own runtime and node process, and may change in any release")
                 .check(harbor);
     }
 

@@ -1,6 +1,7 @@
 package dev.harbor.benchmarks;
 
 import dev.harbor.admin.NodeAdminService;
+import dev.harbor.service.InternalNode;
 import dev.harbor.service.Node;
 import dev.harbor.service.Service;
 import io.grpc.Grpc;
@@ -41,7 +42,7 @@ public final class AdminNode {
         for (int i = 0; i < services; i++) {
             node.launch(() -> IDLE);
         }
-        NodeAdminService admin = new NodeAdminService(node, node.firstIdOfThisLife(), node::stop);
+        NodeAdminService admin = new NodeAdminService(node, InternalNode.firstIdOfThisLife(node), node::stop);
         Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).directExecutor()
                 .addService(admin).build().start();
         System.out.println(ChildJvm.READY + " " + node.monitor());

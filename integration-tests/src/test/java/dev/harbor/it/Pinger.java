@@ -2,7 +2,7 @@ package dev.harbor.it;
 
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
-import dev.harbor.service.Node;
+import dev.harbor.service.NodeView;
 import dev.harbor.service.ServiceContext;
 import java.time.Duration;
 import java.util.List;
@@ -56,7 +56,7 @@ public final class Pinger extends GloballyNamed {
         return null;
     }
 
-    private void schedule(Node node, Handle self) {
+    private void schedule(NodeView node, Handle self) {
         CompletableFuture.delayedExecutor(periodMs, TimeUnit.MILLISECONDS).execute(() -> node.send(self, new Tick()));
     }
 }

@@ -3,7 +3,7 @@ package dev.harbor.it;
 import dev.harbor.proto.Drain;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
-import dev.harbor.service.Node;
+import dev.harbor.service.NodeView;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import dev.harbor.shutdown.OrderedExit;
@@ -76,7 +76,7 @@ public final class Registered implements Service {
             } else if (mode.startsWith("slow:") && !draining) {
                 draining = true;
                 long ms = Long.parseLong(mode.substring("slow:".length()));
-                Node node = ctx.node();
+                NodeView node = ctx.node();
                 Handle self = ctx.self();
                 CompletableFuture.delayedExecutor(ms, TimeUnit.MILLISECONDS).execute(() -> node.send(self, new Drained()));
             }

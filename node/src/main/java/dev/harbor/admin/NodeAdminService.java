@@ -93,7 +93,7 @@ public final class NodeAdminService extends NodeGrpc.NodeImplBase implements Aut
     /**
      * @param node the node to serve
      * @param incarnation the node's life, as its transport announces it ({@code Harbor.incarnation()},
-     *     which is {@link Node#firstIdOfThisLife()})
+     *     which is {@link dev.harbor.service.InternalNode#firstIdOfThisLife})
      * @param host what {@code Stop} and {@code Cordon} do to the process that hosts the node
      */
     public NodeAdminService(Node node, long incarnation, Host host) {

@@ -2,7 +2,9 @@ package dev.harbor.exit;
 
 import dev.harbor.service.DeferredReply;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
 import dev.harbor.service.Message;
+import dev.harbor.service.Node;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import java.util.ArrayList;
@@ -75,7 +77,8 @@ public abstract class Monitor implements Service {
 
     private Object watch(ServiceContext context, Message message, Watch watch) {
         Handle target = watch.target();
-        if (target.node() != context.node().id()) {
+        Node node = InternalNode.node(context); // the monitor answers for its node: it reads the exit log and the table
+        if (target.node() != node.id()) {
             return answer(context, message, watch, new WatchFailed(target, "service " + target + " is on node "
                     + target.node() + ": watch tells of this node's services; follow node " + target.node()
                     + "'s WatchExits stream instead"));
@@ -87,18 +90,18 @@ public abstract class Monitor implements Service {
         // The table is read before the log: a service leaves the table only after its event is in the
         // log, so "in the table then, not in the log now" means the event is still to come. (Reading
         // the log first lost a race: not in the log yet, then published and gone from the table.)
-        if (context.node().isAlive(target)) {
+        if (node.isAlive(target)) {
             return await(message, watch, target);
         }
-        boolean ending = context.node().isUnlisted(target);
-        ExitEvent event = context.node().exits().find(target).orElse(null);
+        boolean ending = InternalNode.isUnlisted(node, target);
+        ExitEvent event = node.exits().find(target).orElse(null);
         if (event == null && ending) {
             return await(message, watch, target);
         }
         if (event == null) {
-            String why = target.node() == context.node().id() && context.node().everExisted(target)
+            String why = target.node() == node.id() && InternalNode.everExisted(node, target)
                     ? "service " + target + " is gone, and its exit event is no longer retained"
-                    : "no service " + target + " exists on node " + context.node().id();
+                    : "no service " + target + " exists on node " + node.id();
             return answer(context, message, watch, new WatchFailed(target, why));
         }
         if (!message.isCall() && watch.watcher() != null) {

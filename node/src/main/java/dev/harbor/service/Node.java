@@ -29,11 +29,19 @@ import org.slf4j.LoggerFactory;
 /**
  * A harbor node: hosts services, routes their messages, numbers their exits.
  *
+ * <p>Its public methods are the API of whoever runs a node: an embedder, the node process, a test.
+ * Start it, launch and end services, send and call from outside any service, look up names, watch
+ * exits, hand the services what the host provides, stop it. The hooks that the runtime's other parts
+ * need (the cluster transport's attach, deliveries and new lives; the exit monitor's view of services
+ * still starting or ending; the metrics' counters and call timer) are not here: they are package-private,
+ * reached through {@link InternalNode}, which is not an API. A service sees its node through the
+ * narrower {@link NodeView} of {@link ServiceContext#node()}, which cannot stop, abort or close it.
+ *
  * <p>Lifecycle: {@link #builder()}{@code .id(n).build()} starts the node and its monitor service;
  * {@link #stop()} ends every service ({@code NODE_STOPPED}), then the monitor once it has seen every
  * exit event, then shuts its {@link Scheduler} down (if a transport is attached, once that has closed:
- * see {@link #transportClosed}). {@link #abort()} ends every service but the monitor and leaves the
- * node running.
+ * see {@link InternalNode#transportClosed}). {@link #abort()} ends every service but the monitor and
+ * leaves the node running.
  *
  * <p>Thread-safety: every method may be called from any thread. The node's own state is a table of
  * live services and a table of names (both concurrent maps; names change under one lock), the
@@ -41,7 +49,7 @@ import org.slf4j.LoggerFactory;
  * {@link ServiceContext#after} and the attached transport's link timer. Service code runs on virtual
  * threads.
  */
-public final class Node implements AutoCloseable {
+public final class Node implements NodeView, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Node.class);
     /** 2026-01-01T00:00:00Z: local ids are (milliseconds since then) shifted left by 22, plus a counter. */
     private static final long ID_EPOCH_MS = 1_767_225_600_000L;
@@ -81,7 +89,7 @@ public final class Node implements AutoCloseable {
     private final LongAdder sentFromOutside = new LongAdder();
     private final LongAdder failedCalls = new LongAdder();
     /** Where sampled call latencies go; a no-op until metrics are bound. Set once, read by service threads. */
-    private volatile CallTimer callTimer = (remote, nanos) -> { };
+    private volatile InternalNode.CallTimer callTimer = (remote, nanos) -> { };
     private final CompletableFuture<ExitEvent> monitorExit = new CompletableFuture<>();
     private volatile int state = RUNNING;
     /** The current life's monitor: replaced by {@link #newLife}, read anywhere. */
@@ -97,6 +105,8 @@ public final class Node implements AutoCloseable {
     private boolean transportOpen;
     /** Guarded by this: {@link #stop} is done with the scheduler; it shuts down now, or when the transport closes. */
     private boolean schedulerReleased;
+    /** What every service's {@link ServiceContext#node()} returns; immutable. */
+    private final NodeView view = new ServicesView();
 
     private Node(Builder b) {
         this.id = b.id;
@@ -151,7 +161,7 @@ public final class Node implements AutoCloseable {
      *
      * @throws IllegalStateException if a transport is attached already
      */
-    public synchronized void attach(Remote remote) {
+    synchronized void attach(Remote remote) {
         Objects.requireNonNull(remote, "remote");
         if (this.remote != null) {
             throw new IllegalStateException("node " + id + " already has a cluster transport");
@@ -166,7 +176,7 @@ public final class Node implements AutoCloseable {
      * running, for the transport's link timer (its heartbeats go on until it has told its peers that
      * this node leaves); this call then shuts it down. Idempotent; any thread.
      */
-    public void transportClosed(Remote remote) {
+    void transportClosed(Remote remote) {
         boolean shutNow;
         synchronized (this) {
             if (this.remote != remote || !transportOpen) {
@@ -204,12 +214,13 @@ public final class Node implements AutoCloseable {
     }
 
     /** What the node's host {@linkplain #provide provides} under {@code type}, if anything. Any thread. */
+    @Override
     public <T> Optional<T> lookup(Class<T> type) {
         return Optional.ofNullable(type.cast(provided.get(type)));
     }
 
     /** The first local id of this node's current life; lower ids belonged to earlier lives. */
-    public long firstIdOfThisLife() {
+    long firstIdOfThisLife() {
         return firstId;
     }
 
@@ -237,7 +248,7 @@ public final class Node implements AutoCloseable {
      * @throws IllegalStateException if the node is stopping or stopped
      * @throws LaunchException if the new monitor cannot start (the old one then goes on)
      */
-    public long newLife(ExitReason reason, String why) {
+    long newLife(ExitReason reason, String why) {
         synchronized (this) {
             if (state != RUNNING) {
                 throw new IllegalStateException("node " + id + " is stopping: it starts no new life");
@@ -292,6 +303,7 @@ public final class Node implements AutoCloseable {
     }
 
     /** Launches a service; the future completes with its handle after init, or with a {@link LaunchException}. */
+    @Override
     public CompletableFuture<Handle> launchAsync(ServiceFactory factory) {
         Objects.requireNonNull(factory, "factory");
         FutureReply reply = new FutureReply();
@@ -379,6 +391,7 @@ public final class Node implements AutoCloseable {
     // ------------------------------------------------------------------ messaging
 
     /** Sends {@code payload} to {@code to} from outside any service. A send to a service that is gone is dropped and counted. */
+    @Override
     public void send(Handle to, Object payload) {
         sentFromOutside.increment();
         route(to, new Message(null, payload));
@@ -401,6 +414,7 @@ public final class Node implements AutoCloseable {
      * @param timeout how long to wait for the reply; null for no limit
      * @return the reply, or a {@link CallException} that says why there is none
      */
+    @Override
     public CompletableFuture<Object> call(Handle to, Object payload, Duration timeout) {
         Objects.requireNonNull(to, "to");
         FutureReply reply = new FutureReply();
@@ -469,7 +483,7 @@ public final class Node implements AutoCloseable {
      * Delivers a send that came from another node to a service of this node. For the cluster transport.
      * A send to a service that is gone is dropped and counted.
      */
-    public void deliverFromRemote(Handle from, Handle to, Object payload) {
+    void deliverFromRemote(Handle from, Handle to, Object payload) {
         if (to.node() != id) {
             deadLetter(to, new Message(from, payload));
             return;
@@ -481,7 +495,7 @@ public final class Node implements AutoCloseable {
      * Delivers a call that came from another node to a service of this node; its one answer goes to
      * {@code replyTo} with {@code session}. For the cluster transport.
      */
-    public void callFromRemote(Handle from, Handle to, Object payload, ReplyTo replyTo, long session) {
+    void callFromRemote(Handle from, Handle to, Object payload, ReplyTo replyTo, long session) {
         Request request = new Request(from, to, payload, replyTo, session);
         if (to.node() != id) {
             request.answer(null, new CallException(CallException.Failure.NO_SUCH_SERVICE, to,
@@ -524,7 +538,7 @@ public final class Node implements AutoCloseable {
     }
 
     /** Sends that were dropped because their service was gone or never existed. */
-    public long deadLetters() {
+    long deadLetters() {
         return deadLetters.sum();
     }
 
@@ -544,6 +558,7 @@ public final class Node implements AutoCloseable {
      * The service registered under {@code name}. Names that start with {@code .} are local to this
      * node; the others are global.
      */
+    @Override
     public Optional<Handle> whereis(String name) {
         Handle h = names.get(name);
         if (h == null && !name.startsWith(".")) {
@@ -619,26 +634,8 @@ public final class Node implements AutoCloseable {
         }
     }
 
-    /**
-     * Counts of this node's local traffic since it started, for metrics.
-     *
-     * @param sent sends and calls made by its services and from outside any service (to any node)
-     * @param handled messages its services' handlers have taken
-     * @param deadLetters sends dropped because their service was gone
-     * @param failedCalls calls answered with an error because their service was gone or unreachable
-     * @param mailboxDepth messages waiting in the mailboxes of the live services now
-     * @param services live services now (the monitor included)
-     */
-    public record Traffic(long sent, long handled, long deadLetters, long failedCalls, long mailboxDepth, int services) {
-    }
-
-    /**
-     * A snapshot of {@link Traffic}: a pass over the live services, so O(services); meant for a metrics
-     * scrape, not a hot path. Counts of live services are read without synchronisation and may lag by
-     * a few messages; a service that ends during the pass may be counted twice or not at all, so a
-     * reader that needs monotonic counters must keep the highest value it has seen.
-     */
-    public Traffic traffic() {
+    /** See {@link InternalNode#traffic}: one pass over the live services, without synchronisation. */
+    InternalNode.Traffic traffic() {
         long handled = retiredHandled.sum();
         long sent = retiredSent.sum() + sentFromOutside.sum();
         long depth = 0;
@@ -649,18 +646,11 @@ public final class Node implements AutoCloseable {
             depth += cell.mailboxDepth();
             n++;
         }
-        return new Traffic(sent, handled, deadLetters.sum(), failedCalls.sum(), depth, n);
-    }
-
-    /** Receives the latency of sampled calls (one in {@value ServiceCell#CALL_SAMPLE} calls made by services). */
-    @FunctionalInterface
-    public interface CallTimer {
-        /** A call to a service of this node ({@code remote} false) or of another node took {@code nanos}. */
-        void record(boolean remote, long nanos);
+        return new InternalNode.Traffic(sent, handled, deadLetters.sum(), failedCalls.sum(), depth, n);
     }
 
     /** Sends sampled call latencies to {@code timer} from now on (metrics). It runs on service threads and must not block. */
-    public void timeCalls(CallTimer timer) {
+    void timeCalls(InternalNode.CallTimer timer) {
         this.callTimer = Objects.requireNonNull(timer, "timer");
     }
 
@@ -693,13 +683,13 @@ public final class Node implements AutoCloseable {
      * still running, or it has ended and its exit event is about to be published. Either way its exit
      * event is still to come.
      */
-    public boolean isUnlisted(Handle handle) {
+    boolean isUnlisted(Handle handle) {
         ServiceCell cell = handle.node() == id ? cells.get(handle.id()) : null;
         return cell != null && !cell.isListed();
     }
 
     /** Whether this node ever gave out {@code handle} (in this life or an earlier one). */
-    public boolean everExisted(Handle handle) {
+    boolean everExisted(Handle handle) {
         return handle.node() == id && handle.id() < nextId.get();
     }
 
@@ -756,8 +746,8 @@ public final class Node implements AutoCloseable {
     /**
      * Stops the node: ends every service, newest first ({@code NODE_STOPPED}), lets the monitor handle
      * every exit event (at most 5 s), ends it, shuts the scheduler down (or, while an attached transport
-     * is open, leaves that to {@link #transportClosed}), then waits (at most {@link #STUCK_HANDLER_WAIT},
-     * 1 s) for handlers still running to finish. Idempotent.
+     * is open, leaves that to {@link InternalNode#transportClosed}), then waits (at most
+     * {@link #STUCK_HANDLER_WAIT}, 1 s) for handlers still running to finish. Idempotent.
      */
     public void stop() {
         synchronized (this) {
@@ -824,13 +814,55 @@ public final class Node implements AutoCloseable {
     }
 
     /** Threads running service code now; zero once the node is stopped and nothing is stuck. */
-    public int activeThreads() {
+    int activeThreads() {
         return activeRunners.get();
     }
 
     @Override
     public void close() {
         stop();
+    }
+
+    /** The view of this node that its services get. */
+    NodeView view() {
+        return view;
+    }
+
+    /**
+     * The {@link NodeView} of this node that {@link ServiceContext#node()} returns: it forwards the view's
+     * methods and has no other, in an object of its own, so that a service cannot cast its way to
+     * {@link #stop()}, {@link #abort()} or the hooks.
+     */
+    private final class ServicesView implements NodeView {
+        @Override
+        public void send(Handle to, Object payload) {
+            Node.this.send(to, payload);
+        }
+
+        @Override
+        public CompletableFuture<Object> call(Handle to, Object payload, Duration timeout) {
+            return Node.this.call(to, payload, timeout);
+        }
+
+        @Override
+        public CompletableFuture<Handle> launchAsync(ServiceFactory factory) {
+            return Node.this.launchAsync(factory);
+        }
+
+        @Override
+        public Optional<Handle> whereis(String name) {
+            return Node.this.whereis(name);
+        }
+
+        @Override
+        public <T> Optional<T> lookup(Class<T> type) {
+            return Node.this.lookup(type);
+        }
+
+        @Override
+        public String toString() {
+            return "node " + id;
+        }
     }
 
     private List<ServiceCell> newestFirst() {

@@ -4,7 +4,7 @@ import java.util.Optional;
 
 /**
  * How a node reaches the services of other nodes. The cluster transport implements it and
- * {@linkplain Node#attach attaches} it to its node; without one, a node is alone and everything
+ * {@linkplain InternalNode#attach attaches} it to its node; without one, a node is alone and everything
  * addressed to another node fails as {@link CallException.Failure#UNREACHABLE}.
  *
  * <p>Every method may be called from any thread, including service threads: implementations must

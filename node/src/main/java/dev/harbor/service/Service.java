@@ -55,7 +55,8 @@ public interface Service {
      * <p><b>Which thread.</b> The thread that ended it: the service's own thread for
      * {@link ServiceContext#exit} called in a handler or init (once that handler or init has
      * returned); the killer's thread for {@link Node#kill}, or an exit called from elsewhere; the
-     * thread in {@link Node#stop}, {@link Node#abort} or {@link Node#newLife}; the init thread for a
+     * thread in {@link Node#stop}, {@link Node#abort} or a new life of the node
+     * ({@link InternalNode#newLife}); the init thread for a
      * service whose init threw or that ended during its init. So it may run while a handler of this
      * service is still running (a kill or a stop does not wait for a stuck handler): it must touch only
      * state that is safe to share with such a handler (volatile fields, thread-safe objects) and

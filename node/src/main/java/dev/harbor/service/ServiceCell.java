@@ -539,8 +539,8 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     }
 
     @Override
-    public Node node() {
-        return node;
+    public NodeView node() {
+        return node.view();
     }
 
     @Override

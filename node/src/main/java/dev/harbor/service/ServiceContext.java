@@ -8,15 +8,20 @@ import java.time.Duration;
  * <p>The methods that wait ({@link #call}, {@link #launch}) must be called from the service's own
  * handler or init: they suspend that handler, not an OS thread, and let the service handle other
  * messages meanwhile. Called from any other thread they throw {@link IllegalStateException}; use
- * {@link Node#call} there. The other methods may be called from anywhere.
+ * {@link NodeView#call} and {@link NodeView#launchAsync} of {@link #node()} there. The other methods may be called from anywhere.
  */
 public interface ServiceContext {
 
     /** This service's handle. */
     Handle self();
 
-    /** The node this service runs on. */
-    Node node();
+    /**
+     * The node this service runs on, as its services see it: sends, calls and launches that do not wait
+     * (for threads other than this service's handler), global names, and what the node's host provides.
+     * Not the {@link Node}: a service cannot stop, abort or close its node, or start a new life, through
+     * it.
+     */
+    NodeView node();
 
     /** Sends {@code payload} to {@code to}, fire-and-forget. A send to a service that is gone is dropped and counted. */
     void send(Handle to, Object payload);

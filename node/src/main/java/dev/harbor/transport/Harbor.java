@@ -6,6 +6,7 @@ import dev.harbor.proto.Hello;
 import dev.harbor.proto.LinkFrame;
 import dev.harbor.service.Cancellable;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
 import dev.harbor.service.Message;
 import dev.harbor.service.Node;
 import dev.harbor.service.Remote;
@@ -136,10 +137,10 @@ public final class Harbor implements Remote, AutoCloseable {
         this.scheduler = b.node.scheduler();
         this.routing = new Routing(this);
         this.dialler = new Dialler(this, List.copyOf(b.peers), b.dnsPeers);
-        this.membership = new Membership(this, b.node.firstIdOfThisLife());
+        this.membership = new Membership(this, InternalNode.firstIdOfThisLife(b.node));
         this.links = new LinkProtocol(this);
         this.exitListener = routing::onExit;
-        node.attach(this);
+        InternalNode.attach(node, this);
         node.exits().subscribe(node.exits().lastSeq(), exitListener);
     }
 
@@ -341,7 +342,7 @@ public final class Harbor implements Remote, AutoCloseable {
             }
         }
         dialler.closeChannels();
-        node.transportClosed(this); // a stopped node's scheduler may shut down now
+        InternalNode.transportClosed(node, this); // a stopped node's scheduler may shut down now
     }
 
     /** What a node does when it learns that its cluster declared its life lost. */

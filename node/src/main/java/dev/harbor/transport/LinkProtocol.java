@@ -12,6 +12,7 @@ import dev.harbor.proto.Refusal;
 import dev.harbor.proto.Send;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
 import dev.harbor.service.Node;
 import dev.harbor.service.ReplyTo;
 import dev.harbor.service.ServiceInfo;
@@ -266,7 +267,7 @@ final class LinkProtocol {
                                 Wire.handle(s.getFrom()), ex.getMessage());
                         return;
                     }
-                    node.deliverFromRemote(s.hasFrom() ? Wire.handle(s.getFrom()) : null, Wire.handle(s.getTo()), payload);
+                    InternalNode.deliverFromRemote(node, s.hasFrom() ? Wire.handle(s.getFrom()) : null, Wire.handle(s.getTo()), payload);
                 }
                 case CALL -> {
                     Call c = e.getCall();
@@ -279,7 +280,7 @@ final class LinkProtocol {
                                 Wire.handle(c.getTo()), "the call's payload does not parse: " + ex.getMessage(), null));
                         return;
                     }
-                    node.callFromRemote(c.hasFrom() ? Wire.handle(c.getFrom()) : null, Wire.handle(c.getTo()), payload, replyTo,
+                    InternalNode.callFromRemote(node, c.hasFrom() ? Wire.handle(c.getFrom()) : null, Wire.handle(c.getTo()), payload, replyTo,
                             c.getSession());
                 }
                 case REPLY -> harbor.routing.answer(peer, e.getReply());

@@ -5,6 +5,7 @@ import dev.harbor.proto.Hello;
 import dev.harbor.proto.NameBinding;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
 import dev.harbor.service.Node;
 import io.grpc.Status;
 import java.time.Duration;
@@ -455,7 +456,7 @@ final class Membership {
                 lostLives.clear(); // the new life starts with no verdicts of its own
             }
             harbor.routing.clearNames();
-            long life = node.newLife(ExitReason.NODE_LOST, "node " + node.id() + "'s life was declared lost by its peers ("
+            long life = InternalNode.newLife(node, ExitReason.NODE_LOST, "node " + node.id() + "'s life was declared lost by its peers ("
                     + why + ")");
             incarnation = life;
             lives.increment();

@@ -1,5 +1,6 @@
 package dev.harbor.admin;
 
+import dev.harbor.service.InternalNode;
 import dev.harbor.service.Node;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
@@ -59,7 +60,7 @@ final class AdminServer implements AutoCloseable {
     /** Serves {@code n} on this server's port (a server must not be running). */
     void serve(Node n) {
         this.node = n;
-        this.admin = new NodeAdminService(n, n.firstIdOfThisLife(), stopRequests::incrementAndGet, maxQueuedEvents);
+        this.admin = new NodeAdminService(n, InternalNode.firstIdOfThisLife(n), stopRequests::incrementAndGet, maxQueuedEvents);
         try {
             server = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).directExecutor()
                     .addService(admin).build().start();

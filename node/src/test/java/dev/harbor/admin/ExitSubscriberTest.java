@@ -9,6 +9,7 @@ import static org.awaitility.Awaitility.await;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
 import dev.harbor.service.ManualScheduler;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;
@@ -108,10 +109,10 @@ class ExitSubscriberTest {
         Recording r = new Recording();
         ExitSubscriber s = follow(server, r);
         assertThat(s.awaitCaughtUp(WAIT)).isTrue();
-        assertThat(r.log).containsExactly("identity 2 " + node.firstIdOfThisLife(), "alive " + node.monitor(), "alive " + b,
+        assertThat(r.log).containsExactly("identity 2 " + InternalNode.firstIdOfThisLife(node), "alive " + node.monitor(), "alive " + b,
                 "exit 1 " + a + " KILLED", "caught up 1");
         assertThat(s.alive()).extracting(ServiceInfo::handle).containsExactly(node.monitor(), b);
-        assertThat(s.identity()).contains(new ExitSubscriber.Identity(2, node.firstIdOfThisLife(), 1));
+        assertThat(s.identity()).contains(new ExitSubscriber.Identity(2, InternalNode.firstIdOfThisLife(node), 1));
 
         node.kill(b);
         await().atMost(WAIT).until(() -> r.exits.size() == 2);
@@ -150,7 +151,7 @@ class ExitSubscriberTest {
 
         assertThat(r.seqs()).containsExactly(1L, 2L, 3L, 4L);
         assertThat(r.exits).extracting(ExitEvent::handle).containsExactly(services.get(0), services.get(1), services.get(2), services.get(3));
-        assertThat(r.identities).hasSize(2).allMatch(i -> i.incarnation() == node.firstIdOfThisLife());
+        assertThat(r.identities).hasSize(2).allMatch(i -> i.incarnation() == InternalNode.firstIdOfThisLife(node));
         assertThat(r.log.stream().filter(l -> l.startsWith("alive")).toList()).as("each service reported alive once")
                 .doesNotHaveDuplicates().contains("alive " + bornWhileAway);
         assertThat(s.alive()).extracting(ServiceInfo::handle)
@@ -181,7 +182,7 @@ class ExitSubscriberTest {
         second.kill(idle(second));
         server.serve(second);
 
-        await().atMost(WAIT).until(() -> s.isCaughtUp() && s.identity().orElseThrow().incarnation() == second.firstIdOfThisLife());
+        await().atMost(WAIT).until(() -> s.isCaughtUp() && s.identity().orElseThrow().incarnation() == InternalNode.firstIdOfThisLife(second));
         List<ExitEvent> lost = r.exits.stream().filter(e -> e.reason() == ExitReason.NODE_LOST).toList();
         assertThat(lost).extracting(ExitEvent::handle).containsExactlyInAnyOrder(first.monitor(), keeper, other);
         assertThat(lost).allMatch(e -> e.seq() == 0 && e.detail().contains("node 1 restarted"));
@@ -218,7 +219,7 @@ class ExitSubscriberTest {
         server.serve(second);
 
         await().atMost(WAIT).until(() -> s.isCaughtUp() && s.lastSeq() == 4
-                && s.identity().orElseThrow().incarnation() == second.firstIdOfThisLife());
+                && s.identity().orElseThrow().incarnation() == InternalNode.firstIdOfThisLife(second));
         List<Long> seqs = r.seqs();
         assertThat(seqs).containsExactly(1L, 0L, 0L, 1L, 2L, 3L, 4L);
         assertThat(r.exits.subList(1, 3)).extracting(ExitEvent::handle).containsExactlyInAnyOrder(first.monitor(), old);

@@ -14,6 +14,7 @@ import dev.harbor.proto.NodeGrpc;
 import dev.harbor.proto.StopRequest;
 import dev.harbor.proto.WatchExitsRequest;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
 import dev.harbor.service.Node;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
@@ -176,7 +177,7 @@ class NodeAdminServiceTest {
         ExitStreamItem first = r.next();
         assertThat(first.hasNode()).isTrue();
         assertThat(first.getNode().getNode()).isEqualTo(3);
-        assertThat(first.getNode().getIncarnation()).isEqualTo(node.firstIdOfThisLife());
+        assertThat(first.getNode().getIncarnation()).isEqualTo(InternalNode.firstIdOfThisLife(node));
         assertThat(first.getNode().getLastSeq()).isEqualTo(2);
 
         Set<Handle> alive = new HashSet<>();
@@ -235,7 +236,7 @@ class NodeAdminServiceTest {
         NodeGrpc.newStub(server.channel()).watchExits(WatchExitsRequest.newBuilder().setFromSeq(4).setIncarnation(oldLife).build(), r);
         var head = r.next().getNode();
         assertThat(head.getNewLife()).isTrue();
-        assertThat(head.getIncarnation()).isEqualTo(second.firstIdOfThisLife()).isNotEqualTo(oldLife);
+        assertThat(head.getIncarnation()).isEqualTo(InternalNode.firstIdOfThisLife(second)).isNotEqualTo(oldLife);
         assertThat(r.next().hasAlive()).as("the new life's monitor").isTrue();
         assertThat(r.next().getExit().getSeq()).isEqualTo(1);
         assertThat(r.next().getExit().getSeq()).isEqualTo(2);
@@ -246,7 +247,7 @@ class NodeAdminServiceTest {
         // Resuming within the same life is as before: no marker, the events after from_seq.
         Recorder same = new Recorder();
         NodeGrpc.newStub(server.channel()).watchExits(WatchExitsRequest.newBuilder().setFromSeq(2)
-                .setIncarnation(second.firstIdOfThisLife()).build(), same);
+                .setIncarnation(InternalNode.firstIdOfThisLife(second)).build(), same);
         assertThat(same.next().getNode().getNewLife()).isFalse();
         assertThat(same.next().hasAlive()).isTrue();
         assertThat(same.next().getExit().getSeq()).isEqualTo(3);
@@ -477,7 +478,7 @@ class NodeAdminServiceTest {
         CountDownLatch release = new CountDownLatch(1);
         CompletableFuture<Thread> ranOn = new CompletableFuture<>();
         int port = AdminServer.freePort();
-        NodeAdminService admin = new NodeAdminService(node, node.firstIdOfThisLife(), () -> {
+        NodeAdminService admin = new NodeAdminService(node, InternalNode.firstIdOfThisLife(node), () -> {
             ranOn.complete(Thread.currentThread());
             try {
                 release.await(); // a stop that takes its time must not hold up the answer

@@ -2,6 +2,7 @@ package dev.harbor.metrics;
 
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.exit.ExitReason;
+import dev.harbor.service.InternalNode;
 import dev.harbor.transport.Harbor;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;
@@ -64,7 +65,7 @@ public final class NodeMetrics implements AutoCloseable {
     private final Harbor harbor;
     private final Map<String, AtomicLong> byRole = new ConcurrentHashMap<>();
     private final Consumer<ExitEvent> exitCounter;
-    /** The last sample; counters in it never go down (see {@link Node#traffic()}). */
+    /** The last sample; counters in it never go down (see {@link InternalNode#traffic}). */
     private volatile Sample last = new Sample(0, 0, 0, 0, 0, 0, 0);
 
     private record Sample(long sentLocal, long sentRemote, long receivedLocal, long receivedRemote, long failedLocal,
@@ -113,7 +114,7 @@ public final class NodeMetrics implements AutoCloseable {
         }
         Timer local = latency.get(false);
         Timer remote = latency.get(true);
-        node.timeCalls((isRemote, nanos) -> (isRemote ? remote : local).record(nanos, TimeUnit.NANOSECONDS));
+        InternalNode.timeCalls(node, (isRemote, nanos) -> (isRemote ? remote : local).record(nanos, TimeUnit.NANOSECONDS));
         sample();
     }
 
@@ -124,7 +125,7 @@ public final class NodeMetrics implements AutoCloseable {
 
     /** Takes a new sample of the node's counters and services: one pass over the live services. */
     public synchronized void sample() {
-        Node.Traffic t = node.traffic();
+        InternalNode.Traffic t = InternalNode.traffic(node);
         long sentRemote = harbor == null ? 0 : harbor.sent();
         long receivedRemote = harbor == null ? 0 : harbor.received();
         long failedRemote = harbor == null ? 0 : harbor.failed();
@@ -157,6 +158,6 @@ public final class NodeMetrics implements AutoCloseable {
     public void close() {
         node.provide(MeterRegistry.class, null);
         node.exits().unsubscribe(exitCounter);
-        node.timeCalls((remote, nanos) -> { });
+        InternalNode.timeCalls(node, (remote, nanos) -> { });
     }
 }

@@ -1,7 +1,7 @@
 package dev.harbor.gateway;
 
 import dev.harbor.service.Handle;
-import dev.harbor.service.Node;
+import dev.harbor.service.NodeView;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -56,7 +56,7 @@ final class Connection extends SimpleChannelInboundHandler<String> {
     record Line(String text) {
     }
 
-    private final Node node;
+    private final NodeView node;
     private final Handle gateway;
     private final int maxLine;
     private final AtomicInteger waiting = new AtomicInteger();
@@ -66,7 +66,7 @@ final class Connection extends SimpleChannelInboundHandler<String> {
     private volatile Handle agent;
     private final GatedDecoder decoder;
 
-    Connection(Node node, Handle gateway, int maxLine) {
+    Connection(NodeView node, Handle gateway, int maxLine) {
         this.node = node;
         this.gateway = gateway;
         this.maxLine = maxLine;

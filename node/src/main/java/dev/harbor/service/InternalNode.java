@@ -1,0 +1,165 @@
+package dev.harbor.service;
+
+import dev.harbor.exit.ExitReason;
+
+/**
+ * Internal accessor, for use by Harbor's own runtime (the cluster transport, the admin API, the exit
+ * monitor) and the node process (its metrics) only; not an API: it may change in any release.
+ *
+ * <p>These are the {@link Node}'s hooks for the parts of the runtime that live in other packages. They
+ * are not on {@code Node} itself so that an embedder's view of a node is what it needs to run one, and
+ * nothing it could break the node with. {@code LayeringTest} fails the build if a package other than
+ * {@code dev.harbor.service}, {@code exit}, {@code transport}, {@code admin}, {@code cli} and
+ * {@code metrics} uses this class.
+ *
+ * <p>Every method may be called from any thread unless it says otherwise.
+ */
+public final class InternalNode {
+    private InternalNode() {
+    }
+
+    // ------------------------------------------------------------------ the cluster transport
+
+    /**
+     * Connects {@code node} to other nodes through {@code remote}: from now on messages for other
+     * nodes' services go there, and global names are looked up and bound through it. Once per node.
+     * From then on a stopping node leaves its {@link Node#scheduler()} running until
+     * {@link #transportClosed} is called with the same {@code remote}.
+     *
+     * @throws IllegalStateException if a transport is attached already
+     */
+    public static void attach(Node node, Remote remote) {
+        node.attach(remote);
+    }
+
+    /**
+     * The transport {@code remote} attached to {@code node} has closed: it schedules nothing more on
+     * the node's {@link Node#scheduler()}. If the node has stopped, its scheduler shuts down now;
+     * otherwise when the node stops. Idempotent; does nothing for a {@code remote} that is not the one
+     * attached.
+     */
+    public static void transportClosed(Node node, Remote remote) {
+        node.transportClosed(remote);
+    }
+
+    /**
+     * The first local id of {@code node}'s current life (its incarnation, as the transport announces it
+     * and the admin API's exit stream reports it). Every handle the node gave out in an earlier life has
+     * a lower id; it changes only through {@link #newLife}.
+     */
+    public static long firstIdOfThisLife(Node node) {
+        return node.firstIdOfThisLife();
+    }
+
+    /**
+     * Ends this life of {@code node} and starts a new one in the same process, for a transport whose
+     * cluster has declared the current life lost. Every service of the old life, its monitor included,
+     * ends with {@code reason} and {@code why} (one exit event each; everything it owes is answered
+     * with an error); a new monitor starts and takes every later exit event; local ids from then on
+     * are above every id given out before, so the old life's handles stay dead. The exit log and its
+     * numbering carry on. The caller relaunches whatever the new life should run.
+     *
+     * <p>Order: the old services end first, their events reaching the old monitor (so its pending
+     * watches are answered); then the new monitor starts; then the old monitor ends once it has handled
+     * what it was sent, and the new one sees that exit too. One caller at a time (the transport's
+     * new-life thread).
+     *
+     * @return the first local id of the new life (the node's new incarnation)
+     * @throws IllegalStateException if the node is stopping or stopped
+     * @throws LaunchException if the new monitor cannot start (the old one then goes on)
+     */
+    public static long newLife(Node node, ExitReason reason, String why) {
+        return node.newLife(reason, why);
+    }
+
+    /**
+     * Delivers a send that came from another node ({@code from}, null if it was sent from outside any
+     * service) to {@code to}, a service of {@code node}. A send to a service that is gone, or to a
+     * handle of another node, is dropped and counted as a dead letter. Never blocks.
+     */
+    public static void deliverFromRemote(Node node, Handle from, Handle to, Object payload) {
+        node.deliverFromRemote(from, to, payload);
+    }
+
+    /**
+     * Delivers a call that came from another node to {@code to}, a service of {@code node}. Its one
+     * answer (the reply, or a {@link CallException} that says why there is none, {@code NO_SUCH_SERVICE}
+     * for a handle of another node) goes to {@code replyTo} with {@code session}, on whichever thread
+     * produces it. Never blocks.
+     */
+    public static void callFromRemote(Node node, Handle from, Handle to, Object payload, ReplyTo replyTo, long session) {
+        node.callFromRemote(from, to, payload, replyTo, session);
+    }
+
+    // ------------------------------------------------------------------ the exit monitor
+
+    /**
+     * The node that the service of {@code context} runs on, whole. For the runtime's own services that
+     * answer for their node (the {@link dev.harbor.exit.Monitor}, which reads the exit log and the
+     * services still starting or ending); {@link ServiceContext#node()} gives every other service a
+     * {@link NodeView} only.
+     *
+     * @throws IllegalArgumentException if {@code context} is not a context a node handed to a service
+     */
+    public static Node node(ServiceContext context) {
+        if (context instanceof ServiceCell cell) {
+            return cell.node;
+        }
+        throw new IllegalArgumentException("not the context of a service of a Harbor node: " + context);
+    }
+
+    /**
+     * Whether {@code handle} names a service of {@code node} that exists but is not listed: its init is
+     * still running, or it has ended and its exit event is still to be published. Either way its exit
+     * event is still to come. False for a handle of another node.
+     */
+    public static boolean isUnlisted(Node node, Handle handle) {
+        return node.isUnlisted(handle);
+    }
+
+    /** Whether {@code node} ever gave out {@code handle}, in this life or an earlier one. */
+    public static boolean everExisted(Node node, Handle handle) {
+        return node.everExisted(handle);
+    }
+
+    // ------------------------------------------------------------------ metrics
+
+    /**
+     * Counts of a node's local traffic since it started, for metrics.
+     *
+     * @param sent sends and calls made by its services and from outside any service (to any node)
+     * @param handled messages its services' handlers have taken
+     * @param deadLetters sends dropped because their service was gone
+     * @param failedCalls calls answered with an error because their service was gone or unreachable
+     * @param mailboxDepth messages waiting in the mailboxes of the live services now
+     * @param services live services now (the monitor included)
+     */
+    public record Traffic(long sent, long handled, long deadLetters, long failedCalls, long mailboxDepth, int services) {
+    }
+
+    /**
+     * A snapshot of {@code node}'s {@link Traffic}: a pass over the live services, so O(services); meant
+     * for a metrics scrape, not a hot path. Counts of live services are read without synchronisation
+     * and may lag by a few messages; a service that ends during the pass may be counted twice or not at
+     * all, so a reader that needs monotonic counters must keep the highest value it has seen.
+     */
+    public static Traffic traffic(Node node) {
+        return node.traffic();
+    }
+
+    /** Receives the latency of sampled calls (one in {@value ServiceCell#CALL_SAMPLE} calls made by services). */
+    @FunctionalInterface
+    public interface CallTimer {
+        /** A call to a service of this node ({@code remote} false) or of another node took {@code nanos}. */
+        void record(boolean remote, long nanos);
+    }
+
+    /**
+     * Sends {@code node}'s sampled call latencies to {@code timer} from now on, replacing the timer
+     * before (a no-op one until the first call). The timer runs on service threads, in the middle of a
+     * call, and must not block.
+     */
+    public static void timeCalls(Node node, CallTimer timer) {
+        node.timeCalls(timer);
+    }
+}
