@@ -1,7 +1,7 @@
 package dev.harbor.coordinator;
 
 import dev.harbor.admin.Wire;
-import dev.harbor.exit.Monitor;
+import dev.harbor.plan.Execution;
 import dev.harbor.plan.Plan;
 import dev.harbor.plan.PlanRefused;
 import dev.harbor.plan.Registration;
@@ -10,6 +10,7 @@ import dev.harbor.proto.CordonRequest;
 import dev.harbor.proto.Drain;
 import dev.harbor.proto.ExitEvent;
 import dev.harbor.proto.ExitReason;
+import dev.harbor.proto.KillManyRequest;
 import dev.harbor.proto.KillRequest;
 import dev.harbor.proto.ListServicesRequest;
 import dev.harbor.proto.ListServicesResponse;
@@ -23,17 +24,19 @@ import dev.harbor.proto.ServiceInfo;
 import dev.harbor.proto.ShutdownProgress;
 import dev.harbor.proto.ShutdownRequest;
 import dev.harbor.proto.StepFinished;
+import dev.harbor.proto.StepStarted;
 import dev.harbor.proto.StopRequest;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
+import dev.harbor.service.NodeView;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import dev.harbor.shutdown.OrderedExit;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -61,13 +64,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class CoordinatorService implements Service {
     private static final Logger log = LoggerFactory.getLogger(CoordinatorService.class);
-    /**
-     * What one stateless service may add to its node's stateless step: ending it and confirming its
-     * exit event took 0.6 to 0.75 ms each with 3,333 per node on a busy 2-core machine
-     * ({@code ShutdownOverhead}, BENCHMARKS.md), where the default 2 s step escalated now and then.
-     */
-    static final Duration PER_STATELESS_SERVICE = Duration.ofMillis(1);
-
     /** Settings of a coordinator. */
     public record Settings(Duration defaultBudget, Plan.Timeouts timeouts, Duration escalationGrace, RunRecord record,
             CoordinatorMetrics metrics) {
@@ -85,7 +81,8 @@ public final class CoordinatorService implements Service {
     record Detach(Run.ProgressListener listener) {
     }
 
-    private record StepTimeout(String run, String step, int phase) {
+    /** A timer of the run's execution is due. */
+    private record Tick(String run, Execution.Timer timer) {
     }
 
     private record StatelessList(String run, String step, ListServicesResponse list) {
@@ -104,11 +101,8 @@ public final class CoordinatorService implements Service {
     /** How long a Shutdown waits for a known node's exit stream that is reconnecting: its subscriber retries within 2 s. */
     static final Duration STREAM_WAIT = Duration.ofSeconds(3);
 
-    private record SendDrain(String run, String step) {
-    }
-
-    /** Asks a lost or unreachable node to stop (again): see {@link #askLostNode}. */
-    private record AskLostNode(String run, String step) {
+    /** A step's Drain could not be delivered (the link to its node is still forming). */
+    private record DrainUndelivered(String run, String step) {
     }
 
     /** The run has ended and its report has had a moment to reach its followers: stop this node too. */
@@ -118,15 +112,9 @@ public final class CoordinatorService implements Service {
     /** How long after its report the run stops the coordinator's own node, so the report reaches its followers first. */
     private static final Duration OWN_NODE_STOP_DELAY = Duration.ofMillis(200);
 
-    /** How soon a Drain that could not be delivered (the link to its node is still forming) is sent again. */
-    private static final Duration DRAIN_RETRY = Duration.ofMillis(200);
-
     /** A lost node's answer to a Stop: {@code why} null if it took the stop. */
     private record LostNodeAnswered(String run, String step, String why, boolean processGone) {
     }
-
-    /** How often a lost node whose address still holds its connections (paused, cut off) is asked to stop again. */
-    private static final Duration ASK_LOST_NODE_EVERY = Duration.ofMillis(500);
 
     private final Settings settings;
     private final IntFunction<AdminClient> admin;
@@ -244,8 +232,10 @@ public final class CoordinatorService implements Service {
                 }
                 yield null;
             }
-            case StepTimeout t -> {
-                timeout(t);
+            case Tick t -> {
+                if (isCurrent(t.run())) {
+                    apply(run.execution.wake(t.timer(), System.nanoTime()));
+                }
                 yield null;
             }
             case StatelessList l -> {
@@ -256,16 +246,16 @@ public final class CoordinatorService implements Service {
                 maybeResume(true);
                 yield null;
             }
-            case SendDrain d -> {
-                sendDrain(d);
-                yield null;
-            }
-            case AskLostNode a -> {
-                askLostNode(a);
+            case DrainUndelivered d -> {
+                if (isCurrent(d.run())) {
+                    apply(run.execution.drainUndelivered(d.step()));
+                }
                 yield null;
             }
             case LostNodeAnswered a -> {
-                lostNodeAnswered(a);
+                if (isCurrent(a.run())) {
+                    apply(run.execution.stopAnswered(a.step(), a.why(), a.processGone(), System.nanoTime()));
+                }
                 yield null;
             }
             case StopOwnNode s -> {
@@ -408,7 +398,7 @@ public final class CoordinatorService implements Service {
         if (s.request().getDryRun()) {
             return new Started(described, false, false);
         }
-        run = new Run(UUID.randomUUID().toString(), plan, budget);
+        run = new Run(UUID.randomUUID().toString(), execution(plan, budget), budget, System.currentTimeMillis());
         run.scope = scope;
         settings.metrics().runStarted();
         if (settings.record() != null) {
@@ -418,8 +408,45 @@ public final class CoordinatorService implements Service {
                 plan.steps().size(), plan.nodes(), plan.criticalPath().toMillis(), budget.toMillis());
         join(s.listener());
         run.emit(ShutdownProgress.newBuilder().setPlan(described));
-        advance();
+        apply(run.execution.start(System.nanoTime()));
         return new Started(described, false, false);
+    }
+
+    /** A run of {@code plan} over this coordinator's view of the cluster, hosted on this service's node. */
+    private Execution execution(Plan plan, Duration budget) {
+        return new Execution(plan, budget, settings.escalationGrace(),
+                new Execution.Host(ctx.self().node(), ctx.self(), ownNodeDetail(ctx.self().node())), new Execution.Cluster() {
+                    @Override
+                    public boolean lost(int node) {
+                        return view.node(node).lost;
+                    }
+
+                    @Override
+                    public String unreachable(int node) {
+                        ClusterView.NodeState n = view.node(node);
+                        return n.streamUp ? null : n.unreachable;
+                    }
+
+                    @Override
+                    public boolean caughtUp(int node) {
+                        return view.node(node).caughtUp;
+                    }
+
+                    @Override
+                    public boolean isAlive(Handle service) {
+                        return view.isAlive(service);
+                    }
+
+                    @Override
+                    public boolean exited(Handle service) {
+                        return view.node(service.node()).exited.contains(service);
+                    }
+
+                    @Override
+                    public Handle monitor(int node) {
+                        return view.node(node).monitor;
+                    }
+                });
     }
 
     /** Whether every known node's exit stream is connected and caught up. */
@@ -473,177 +500,55 @@ public final class CoordinatorService implements Service {
         }
     }
 
-    private void advance() {
-        boolean progressed = true;
-        while (progressed && !run.ended) {
-            progressed = false;
-            for (Run.StepState s : run.ready()) {
-                startStep(s);
-                progressed = true;
-            }
-        }
-        if (!run.ended && run.allFinished()) {
-            end();
-        }
-    }
-
-    private void startStep(Run.StepState s) {
-        run.started(s);
-        Step step = s.step;
-        if (step.kind() == Step.Kind.BARRIER) {
-            finish(s, StepFinished.Outcome.DONE, "");
-            return;
-        }
-        ClusterView.NodeState node = view.node(step.node());
-        if (stopsAnotherNode(step) && (node.lost || (!node.streamUp && node.unreachable != null))) {
-            later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
-            askLostNode(new AskLostNode(run.id, step.id()));
-            return;
-        }
-        if (node.lost) {
-            finish(s, StepFinished.Outcome.LOST, "node " + step.node() + " was lost");
-            return;
-        }
-        if (!node.streamUp && node.unreachable != null) {
-            finish(s, StepFinished.Outcome.LOST, "node " + step.node() + " cannot be reached: " + node.unreachable);
-            return;
-        }
-        if (run.cordoned.add(step.node())) {
-            // The node begins to drain now: its health turns NOT_SERVING so balancers send it no new work.
-            // Not waited for: the step's proof is still its exit events.
-            int cordoned = step.node();
-            admin.apply(cordoned).cordon(CordonRequest.getDefaultInstance(),
-                    error -> log.warn("coordinator: node {} did not take the Cordon (its health may still say SERVING): {}",
-                            cordoned, error));
-        }
-        switch (step.kind()) {
-            case BARRIER -> throw new AssertionError("barriers finish above");
-            case DRAIN -> {
-                // Gone only if seen gone: a node whose stream is not in (after a restart) proves nothing.
-                if (!view.isAlive(step.service()) && (node.caughtUp || node.exited.contains(step.service()))) {
-                    finish(s, StepFinished.Outcome.DONE, "it had exited already");
-                    return;
-                }
-                s.waitingFor.add(step.service());
-                sendDrain(new SendDrain(run.id, step.id()));
-                later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
-            }
-            case STATELESS -> listToEnd(s);
-            case NODE -> {
-                if (step.node() == ctx.self().node()) {
-                    // This node hosts the coordinator, which must live to send the report: the step ends every
-                    // other service of the node (confirmed by their exit events) before the nodes it depends on
-                    // are stopped; the node itself stops right after the report (see end()).
-                    s.doneDetail = ownNodeDetail(step.node());
-                    listToEnd(s);
-                    return;
-                }
-                Handle monitor = node.monitor;
-                if (monitor == null) {
-                    finish(s, StepFinished.Outcome.LOST, "the coordinator has not seen node " + step.node()
-                            + "'s exit stream, so it cannot confirm the node's stop");
-                    return;
-                }
-                if (!view.isAlive(monitor)) {
-                    finish(s, StepFinished.Outcome.DONE, "the node had stopped already");
-                    return;
-                }
-                s.waitingFor.add(monitor);
-                admin.apply(step.node()).stop(StopRequest.getDefaultInstance(),
-                        error -> log.warn("coordinator: node {} did not take the stop: {}", step.node(), error));
-                later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
-            }
-        }
+    /** Whether {@code runId} names the run in progress (a timer or an answer of an earlier run is dropped). */
+    private boolean isCurrent(String runId) {
+        return run != null && !run.ended && run.id.equals(runId);
     }
 
     /**
-     * The node step of a node its peers declared lost, or that could not be reached. Lost is not
-     * stopped: a paused or cut-off process comes back (in a new life, which relaunches its services) and
-     * would run on with nobody to stop it. So until the step's timeout and escalation grace run out, the node is asked to stop: every
-     * {@link #ASK_LOST_NODE_EVERY} while its address holds calls unanswered, and no more once nothing
-     * listens there (its process is gone). A new life listed by its own stream is waited for like any
-     * node: its monitor's exit confirms the stop.
+     * Carries out the commands of the run's execution, in order: each node's admin API for what is
+     * done to a node, this service's own timers for its wake-ups; answers come back as messages.
      */
-    private void askLostNode(AskLostNode a) {
-        Run.StepState s = openStep(a.run(), a.step());
-        if (s == null) {
-            return;
-        }
-        int id = s.step.node();
-        if (waitForNewLife(s)) {
-            admin.apply(id).stop(StopRequest.getDefaultInstance(),
-                    error -> log.warn("coordinator: node {} did not take the stop: {}", id, error));
-            return;
-        }
-        s.askingLostNode = true;
-        Handle self = ctx.self();
-        admin.apply(id).stop(StopRequest.getDefaultInstance(),
-                () -> ctx.node().send(self, new LostNodeAnswered(a.run(), a.step(), null, false)),
-                (why, gone) -> ctx.node().send(self, new LostNodeAnswered(a.run(), a.step(), why, gone)));
-    }
-
-    private void lostNodeAnswered(LostNodeAnswered a) {
-        Run.StepState s = openStep(a.run(), a.step());
-        if (s == null || !s.waitingFor.isEmpty()) {
-            return;
-        }
-        int id = s.step.node();
-        if (a.why() == null) {
-            if (waitForNewLife(s)) {
-                return;
-            }
-            log.warn("coordinator: node {} {}, then answered again and took the stop", id, lostOrUnreachable(id));
-            finish(s, StepFinished.Outcome.LOST, "node " + id + " " + lostOrUnreachable(id) + ", then answered again and took"
-                    + " the stop; no exit event of its own confirms that it stopped");
-            advance();
-        } else if (a.processGone()) {
-            finish(s, StepFinished.Outcome.LOST, "node " + id + " " + lostOrUnreachable(id) + " and nothing listens at its"
-                    + " address any more: " + a.why());
-            advance();
-        } else {
-            later(ASK_LOST_NODE_EVERY, new AskLostNode(a.run(), a.step()));
-        }
-    }
-
-    private String lostOrUnreachable(int id) {
-        ClusterView.NodeState n = view.node(id);
-        return n.lost || n.unreachable == null ? "was lost" : "could not be reached (" + n.unreachable + ")";
-    }
-
-    /** A lost node whose new life its own stream lists: the step waits for that life's monitor to exit. */
-    private boolean waitForNewLife(Run.StepState s) {
-        ClusterView.NodeState n = view.node(s.step.node());
-        if (n.monitor == null || !view.isAlive(n.monitor)) {
-            return false;
-        }
-        s.waitingFor.add(n.monitor);
-        s.doneDetail = "node " + s.step.node() + " was lost, came back in a new life and stopped";
-        return true;
-    }
-
-    /** A node step for a node other than the coordinator's own (which stops only after the report). */
-    private boolean stopsAnotherNode(Step step) {
-        return step.kind() == Step.Kind.NODE && step.node() != ctx.self().node();
-    }
-
-    /** The step of the current run, if it is started and not finished yet. */
-    private Run.StepState openStep(String runId, String stepId) {
-        if (run == null || !run.id.equals(runId)) {
-            return null;
-        }
-        Run.StepState s = run.steps.get(stepId);
-        return s == null || !s.started || s.finished ? null : s;
-    }
-
-    /** Lists the step's node's services to end them (see {@link #statelessListed}); the step times out as planned. */
-    private void listToEnd(Run.StepState s) {
+    private void apply(List<Execution.Command> commands) {
         String runId = run.id;
-        Step step = s.step;
         Handle self = ctx.self();
-        admin.apply(step.node()).list(ListServicesRequest.getDefaultInstance(),
-                list -> ctx.node().send(self, new StatelessList(runId, step.id(), list)),
-                error -> log.warn("coordinator: cannot list the services of node {}: {}", step.node(), error));
-        later(step.timeout(), new StepTimeout(run.id, step.id(), 0));
+        for (Execution.Command c : commands) {
+            switch (c) {
+                case Execution.Command.Cordon x -> admin.apply(x.node()).cordon(CordonRequest.getDefaultInstance(),
+                        error -> log.warn("coordinator: node {} did not take the Cordon (its health may still say SERVING): {}",
+                                x.node(), error));
+                case Execution.Command.Drain x -> sendDrain(runId, x);
+                case Execution.Command.Kill x -> kill(x.service());
+                case Execution.Command.KillMany x -> {
+                    KillManyRequest.Builder kill = KillManyRequest.newBuilder();
+                    x.services().forEach(h -> kill.addHandles(Wire.handle(h)));
+                    admin.apply(x.node()).killMany(kill.build(),
+                            error -> log.warn("coordinator: node {} did not take the kills: {}", x.node(), error));
+                }
+                case Execution.Command.Stop x -> admin.apply(x.node()).stop(StopRequest.getDefaultInstance(),
+                        error -> log.warn("coordinator: node {} did not take the stop: {}", x.node(), error));
+                case Execution.Command.AskToStop x -> admin.apply(x.node()).stop(StopRequest.getDefaultInstance(),
+                        () -> ctx.node().send(self, new LostNodeAnswered(runId, x.step(), null, false)),
+                        (why, gone) -> ctx.node().send(self, new LostNodeAnswered(runId, x.step(), why, gone)));
+                case Execution.Command.ListServices x -> admin.apply(x.node()).list(ListServicesRequest.getDefaultInstance(),
+                        list -> ctx.node().send(self, new StatelessList(runId, x.step(), list)),
+                        error -> log.warn("coordinator: cannot list the services of node {}: {}", x.node(), error));
+                case Execution.Command.Wake x -> later(x.delay(), new Tick(runId, x.timer()));
+                case Execution.Command.Started x -> run.emit(ShutdownProgress.newBuilder()
+                        .setStarted(StepStarted.newBuilder().setStep(x.step().step().id())));
+                case Execution.Command.Finished x -> finished(x.step());
+                case Execution.Command.Escalated x -> {
+                    settings.metrics().escalated();
+                    log.warn("coordinator: step {} overran its {} ms; escalating", x.step().step().id(),
+                            x.step().step().timeout().toMillis());
+                }
+                case Execution.Command.Extended x -> log.info("coordinator: step {} ends {} services (listed {} ms into the step):"
+                        + " its timeout grows from {} to {} ms (the budget has {} ms to spare)", x.step().step().id(), x.services(),
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - x.step().startedNanos()),
+                        x.step().step().timeout().toMillis(), x.timeout().toMillis(), x.spare().toMillis());
+                case Execution.Command.Ended x -> end();
+            }
+        }
     }
 
     static String ownNodeDetail(int node) {
@@ -657,80 +562,29 @@ public final class CoordinatorService implements Service {
      * link to its node is still forming) is known and sent again shortly. Whether the call is answered
      * does not matter: the step ends at the exit event.
      */
-    private void sendDrain(SendDrain d) {
-        if (run == null || !run.id.equals(d.run())) {
-            return;
-        }
-        Run.StepState s = run.steps.get(d.step());
-        if (s == null || s.finished) {
-            return;
-        }
-        Handle service = s.step.service();
-        ServiceContext context = ctx;
-        ctx.node().call(service, Drain.newBuilder().setRunId(run.id).setTimeoutMs(s.step.timeout().toMillis()).build(),
-                s.step.timeout()).whenComplete((answer, error) -> {
+    private void sendDrain(String runId, Execution.Command.Drain d) {
+        Handle self = ctx.self();
+        NodeView node = ctx.node();
+        node.call(d.service(), Drain.newBuilder().setRunId(runId).setTimeoutMs(d.timeout().toMillis()).build(), d.timeout())
+                .whenComplete((answer, error) -> {
                     Throwable e = error instanceof CompletionException c ? c.getCause() : error;
                     if (e instanceof CallException ce && ce.failure() == CallException.Failure.UNREACHABLE) {
-                        context.after(DRAIN_RETRY, d); // from the call's completion thread: after may be called from any
+                        node.send(self, new DrainUndelivered(runId, d.step())); // from the call's completion thread
                     }
                 });
     }
 
     private void statelessListed(StatelessList l) {
-        if (run == null || !run.id.equals(l.run())) {
+        if (!isCurrent(l.run())) {
             return;
         }
-        Run.StepState s = run.steps.get(l.step());
-        if (s == null || s.finished) {
-            return;
-        }
-        // The stateless step leaves registered services to their own steps; the coordinator's own node step
-        // ends whatever is left on its node but the coordinator and the monitor.
-        boolean everything = s.step.kind() == Step.Kind.NODE;
-        dev.harbor.proto.KillManyRequest.Builder kill = dev.harbor.proto.KillManyRequest.newBuilder();
+        List<Execution.Listed> listed = new ArrayList<>();
         for (ServiceInfo info : l.list().getServicesList()) {
-            Handle h = Wire.handle(info.getHandle());
-            Map<String, String> tags = info.getTagsMap();
-            if (h.equals(ctx.self()) || tags.containsKey(Monitor.TAG) || (!everything && tags.containsKey(OrderedExit.ROLE_TAG))
-                    || view.node(h.node()).exited.contains(h)) {
-                continue;
-            }
-            view.alive(new Feed.Alive(h.node(), info));
-            s.waitingFor.add(h);
-            kill.addHandles(info.getHandle());
+            listed.add(new Execution.Listed(Wire.handle(info.getHandle()), info.getTagsMap()));
         }
-        if (kill.getHandlesCount() > 0) {
-            extendForMany(s, kill.getHandlesCount());
-            // One request for the lot: a node with thousands of stateless services gets one call, not thousands.
-            admin.apply(s.step.node()).killMany(kill.build(),
-                    error -> log.warn("coordinator: node {} did not take the kills: {}", s.step.node(), error));
-        }
-        if (s.waitingFor.isEmpty()) {
-            finish(s, StepFinished.Outcome.DONE, everything ? s.doneDetail : "no stateless service was left");
-            advance();
-        }
-    }
-
-    /**
-     * Gives a stateless step with thousands of services {@link #PER_STATELESS_SERVICE} for each, where its
-     * timeout gives less, so a big node is not escalated for being big; as far as the budget's spare
-     * time allows (the budget minus the plan's worst case), so the run still fits the budget it was
-     * checked against. A path through the plan holds at most one stateless step, so each may use all
-     * of the spare time. Known once the node has listed its services: a listing slower than the step's
-     * own timeout (2 s by default) leaves the step escalated as before.
-     */
-    private void extendForMany(Run.StepState s, int services) {
-        Duration wanted = PER_STATELESS_SERVICE.multipliedBy(services).minus(s.step.timeout());
-        Duration spare = run.budget.minus(run.plan.worstCase(settings.escalationGrace()));
-        Duration extension = wanted.compareTo(spare) < 0 ? wanted : spare;
-        if (extension.isNegative() || extension.isZero()) {
-            return;
-        }
-        s.extension = extension;
-        log.info("coordinator: step {} ends {} services (listed {} ms into the step): its timeout grows from {} to {} ms"
-                + " (the budget has {} ms to spare)", s.step.id(), services,
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - s.startedNanos), s.step.timeout().toMillis(),
-                s.step.timeout().plus(extension).toMillis(), spare.toMillis());
+        int node = run.execution.plan().step(l.step()).node();
+        view.listed(new Feed.Listed(node, l.list().getServicesList())); // the node's own word that these are alive
+        apply(run.execution.listed(l.step(), listed, System.nanoTime()));
     }
 
     /**
@@ -806,68 +660,7 @@ public final class CoordinatorService implements Service {
             return;
         }
         run.emit(ShutdownProgress.newBuilder().setExit(e));
-        Handle h = Wire.handle(e.getHandle());
-        boolean changed = false;
-        for (Run.StepState s : run.steps.values()) {
-            if (s.started && !s.finished && s.waitingFor.remove(h)) {
-                if (e.getReason() == ExitReason.NODE_LOST && stopsAnotherNode(s.step)) {
-                    askLostNode(new AskLostNode(run.id, s.step.id())); // its monitor: lost, not stopped
-                    continue;
-                }
-                s.lost |= e.getReason() == ExitReason.NODE_LOST;
-                if (s.waitingFor.isEmpty()) {
-                    StepFinished.Outcome o = s.lost ? StepFinished.Outcome.LOST
-                            : s.escalated ? StepFinished.Outcome.ESCALATED : StepFinished.Outcome.DONE;
-                    finish(s, o, s.lost ? "node " + h.node() + " was lost" : s.escalated ? "killed at its timeout" : s.doneDetail);
-                    changed = true;
-                }
-            }
-        }
-        if (changed) {
-            advance();
-        }
-    }
-
-    private void timeout(StepTimeout t) {
-        if (run == null || !run.id.equals(t.run())) {
-            return;
-        }
-        Run.StepState s = run.steps.get(t.step());
-        if (s == null || s.finished) {
-            return;
-        }
-        if (t.phase() == 0 && !s.extended && s.extension.isPositive()) {
-            s.extended = true;
-            later(s.extension, t);
-            return;
-        }
-        if (t.phase() == 0) {
-            s.escalated = true;
-            settings.metrics().escalated();
-            log.warn("coordinator: step {} overran its {} ms; escalating", s.step.id(), s.step.timeout().toMillis());
-            switch (s.step.kind()) {
-                case NODE -> {
-                    if (s.step.node() == ctx.self().node()) {
-                        s.waitingFor.forEach(this::kill); // the coordinator's node: its services, not the node
-                    } else if (!s.askingLostNode) { // a lost node is asked again and again already
-                        admin.apply(s.step.node()).stop(StopRequest.getDefaultInstance(),
-                                error -> log.warn("coordinator: node {} did not take the stop: {}", s.step.node(), error));
-                    }
-                }
-                case DRAIN -> s.waitingFor.forEach(this::kill);
-                // The stateless services were killed when the step started; their exit events are on the way.
-                case STATELESS, BARRIER -> { }
-            }
-            later(settings.escalationGrace(), new StepTimeout(t.run(), t.step(), 1));
-            return;
-        }
-        finish(s, StepFinished.Outcome.LOST, s.waitingFor.isEmpty() && s.step.kind() == Step.Kind.STATELESS
-                ? "node " + s.step.node() + "'s services could not be listed to end them (its admin API did not answer)"
-                : s.waitingFor.isEmpty() && s.askingLostNode
-                ? "node " + s.step.node() + " " + lostOrUnreachable(s.step.node()) + " and did not answer a stop before its step's"
-                        + " timeout and escalation grace"
-                : "no exit event came for " + s.waitingFor + " even after escalation");
-        advance();
+        apply(run.execution.exited(Wire.handle(e.getHandle()), e.getReason() == ExitReason.NODE_LOST, System.nanoTime()));
     }
 
     private void kill(Handle h) {
@@ -875,11 +668,13 @@ public final class CoordinatorService implements Service {
                 error -> log.warn("coordinator: could not kill {}: {}", h, error));
     }
 
-    private void finish(Run.StepState s, StepFinished.Outcome outcome, String detail) {
-        run.finished(s, outcome, detail);
-        settings.metrics().stepFinished(s.step.kind(), outcome, s.started ? s.finishedNanos - s.startedNanos : 0);
+    /** A step finished: its progress item, its metric and its line in the run record. */
+    private void finished(Execution.StepState s) {
+        StepFinished.Outcome outcome = Run.outcome(s.outcome());
+        run.emit(ShutdownProgress.newBuilder().setFinished(Run.finishedItem(s)));
+        settings.metrics().stepFinished(s.step().kind(), outcome, s.durationNanos());
         if (settings.record() != null) {
-            settings.record().finished(s.step.id(), outcome);
+            settings.record().finished(s.step().id(), outcome);
         }
     }
 
@@ -910,12 +705,12 @@ public final class CoordinatorService implements Service {
      */
     private dev.harbor.proto.Report unconfirmed(dev.harbor.proto.Report report) {
         dev.harbor.proto.Report.Builder b = report.toBuilder();
-        for (Run.StepState s : run.steps.values()) {
-            if (s.step.kind() == Step.Kind.NODE && s.outcome != StepFinished.Outcome.DONE) {
-                ClusterView.NodeState n = view.node(s.step.node());
-                b.addUnconfirmed("node " + s.step.node() + (n.address == null ? "" : " at " + n.address) + ": " + s.outcome
-                        + (s.detail.isEmpty() ? "" : ", " + s.detail)
-                        + (n.unreachable == null || s.detail.contains(n.unreachable) ? "" : "; " + n.unreachable));
+        for (Execution.StepState s : run.execution.steps()) {
+            if (s.step().kind() == Step.Kind.NODE && s.outcome() != Execution.Outcome.DONE) {
+                ClusterView.NodeState n = view.node(s.step().node());
+                b.addUnconfirmed("node " + s.step().node() + (n.address == null ? "" : " at " + n.address) + ": " + s.outcome()
+                        + (s.detail().isEmpty() ? "" : ", " + s.detail())
+                        + (n.unreachable == null || s.detail().contains(n.unreachable) ? "" : "; " + n.unreachable));
             }
         }
         view.unidentified().forEach((address, why) -> b.addUnanswered(address + ": " + why));
@@ -944,22 +739,22 @@ public final class CoordinatorService implements Service {
                     p.hasService() ? Wire.handle(p.getService()) : null, p.getRole().isEmpty() ? null : p.getRole(),
                     Duration.ofMillis(p.getTimeoutMs()), new LinkedHashSet<>(p.getAfterList())));
         }
-        run = new Run(saved.id(), Plan.restore(steps), Duration.ofMillis(Integer.toUnsignedLong(saved.budgetMs())), saved.startEpochMs());
+        Duration budget = Duration.ofMillis(Integer.toUnsignedLong(saved.budgetMs()));
+        run = new Run(saved.id(), execution(Plan.restore(steps), budget), budget, saved.startEpochMs());
         settings.metrics().runStarted();
         run.emit(ShutdownProgress.newBuilder().setPlan(saved.plan()));
         run.listeners.addAll(awaitingResume); // they were given the plan when they joined
         awaitingResume.clear();
-        saved.finished().forEach((id, outcome) -> {
-            Run.StepState s = run.steps.get(id);
-            if (s != null) {
-                s.started = true;
-                s.startedNanos = System.nanoTime();
-                run.finished(s, outcome, "finished before the coordinator restarted");
+        Map<String, Execution.Outcome> before = new LinkedHashMap<>();
+        saved.finished().forEach((id, outcome) -> before.put(id, Execution.Outcome.valueOf(outcome.name())));
+        for (Execution.Command c : run.execution.restore(before, "finished before the coordinator restarted", System.nanoTime())) {
+            if (c instanceof Execution.Command.Finished f) {
+                run.emit(ShutdownProgress.newBuilder().setFinished(Run.finishedItem(f.step()))); // recorded and counted already
             }
-        });
+        }
         log.warn("coordinator: resuming run {}: {} of {} steps were finished before the restart", saved.id(),
                 saved.finished().size(), steps.size());
-        advance();
+        apply(run.execution.start(System.nanoTime()));
     }
 
     // ------------------------------------------------------------------ helpers
