@@ -5,6 +5,7 @@ import dev.harbor.cli.NodeExtension;
 import dev.harbor.transport.Harbor;
 import dev.harbor.plan.Plan;
 import dev.harbor.proto.RegisterNode;
+import dev.harbor.service.Cancellable;
 import dev.harbor.service.Node;
 import dev.harbor.shutdown.OrderedExit;
 import io.grpc.ServerServiceDefinition;
@@ -13,9 +14,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,7 +39,8 @@ public final class CoordinationExtension implements NodeExtension {
     private Node node;
     private CoordinatorHost host;
     private List<Integer> dependsOn = List.of();
-    private ScheduledExecutorService registrar;
+    /** Tells the coordinator this node's dependencies every few seconds; null if it has none. */
+    private Cancellable registrar;
 
     @Override
     public List<String> keys() {
@@ -103,14 +102,10 @@ public final class CoordinationExtension implements NodeExtension {
             host.start();
         }
         if (!dependsOn.isEmpty()) {
-            registrar = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "harbor-node-" + node.id() + "-depends-on");
-                t.setDaemon(true);
-                return t;
-            });
             // Also told to the coordinator directly (the node-info service's tag says it to any coordinator
-            // that reads this node's stream), and again every few seconds.
-            registrar.scheduleWithFixedDelay(this::tellCoordinator, 0, 3, TimeUnit.SECONDS);
+            // that reads this node's stream), and again every few seconds. The node's scheduler: the call
+            // is only started there, never waited for.
+            registrar = node.scheduler().repeat(this::tellCoordinator, Duration.ZERO, Duration.ofSeconds(3));
         }
     }
 
@@ -143,7 +138,7 @@ public final class CoordinationExtension implements NodeExtension {
     @Override
     public void close() {
         if (registrar != null) {
-            registrar.shutdownNow();
+            registrar.cancel();
         }
         if (host != null) {
             host.close();

@@ -6,6 +6,7 @@ import dev.harbor.admin.Wire;
 import dev.harbor.exit.ExitEvent;
 import dev.harbor.transport.Harbor;
 import dev.harbor.plan.Plan;
+import dev.harbor.service.Cancellable;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;
@@ -18,9 +19,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,9 +29,9 @@ import org.slf4j.LoggerFactory;
  * behind the bearer-token check.
  *
  * <p>Threading: exit-stream callbacks (gRPC threads) only send messages to the coordinator service;
- * the exit streams wait out their reconnection backoff on the node's scheduler; a timer thread of
- * this class looks for new peers once a second (it may wait on DNS, so not on the node's scheduler);
- * the maps here are concurrent.
+ * the exit streams wait out their reconnection backoff on the node's scheduler, which also looks for
+ * new peers once a second; the {@code cluster.dns} lookup, which can block, runs on a virtual thread of
+ * its own, one at a time, and follows what it finds from there. The maps here are concurrent.
  */
 public final class CoordinatorHost implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CoordinatorHost.class);
@@ -45,7 +44,12 @@ public final class CoordinatorHost implements AutoCloseable {
     private volatile Handle coordinator;
     private final CoordinatorService.Settings settings;
     private final ServerServiceDefinition api;
-    private final ScheduledExecutorService timer;
+    /** The once-a-second look for new peers on the node's scheduler; null until {@link #start}. */
+    private volatile Cancellable poll;
+    /** Set while a lookup of {@code dns} runs: one at a time. */
+    private final AtomicBoolean looking = new AtomicBoolean();
+    /** Set by {@link #close}: a lookup that ends after it follows nothing. */
+    private volatile boolean closed;
     private final Map<String, ExitSubscriber> feeds = new ConcurrentHashMap<>();
     private final Map<Integer, String> addresses = new ConcurrentHashMap<>();
     private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
@@ -86,11 +90,6 @@ public final class CoordinatorHost implements AutoCloseable {
         this.node = node;
         this.harbor = harbor;
         this.token = token;
-        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "harbor-coordinator-feeds");
-            t.setDaemon(true);
-            return t;
-        });
         this.settings = new CoordinatorService.Settings(defaultBudget, timeouts,
                 ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir), metrics);
         this.coordinator = node.launch(() -> new CoordinatorService(settings, this::admin));
@@ -127,15 +126,15 @@ public final class CoordinatorHost implements AutoCloseable {
         feeds.clear();
         old.forEach(ExitSubscriber::close);
         // Every address followed in the old life is followed again: a node is not forgotten by a new life.
-        timer.execute(() -> {
+        node.scheduler().schedule(() -> {
             followed.forEach(this::follow);
             followNewNodes();
-        });
+        }, Duration.ZERO);
     }
 
     /** Starts following the nodes' exit streams. Call once the node's server is up. */
     public void start() {
-        timer.scheduleWithFixedDelay(this::followNewNodes, 0, 1, TimeUnit.SECONDS);
+        poll = node.scheduler().repeat(this::followNewNodes, Duration.ZERO, Duration.ofSeconds(1));
     }
 
     /**
@@ -146,16 +145,8 @@ public final class CoordinatorHost implements AutoCloseable {
     private void followNewNodes() {
         follow(harbor.advertise());
         peers.forEach(this::follow);
-        if (dns != null) {
-            int colon = dns.lastIndexOf(':');
-            try {
-                for (java.net.InetAddress a : java.net.InetAddress.getAllByName(dns.substring(0, colon))) {
-                    String host = a.getHostAddress();
-                    follow((host.contains(":") ? "[" + host + "]" : host) + dns.substring(colon));
-                }
-            } catch (java.net.UnknownHostException e) {
-                log.debug("coordinator: {} does not resolve now: {}", dns, e.toString());
-            }
+        if (dns != null && looking.compareAndSet(false, true)) {
+            Thread.ofVirtual().name("harbor-coordinator-dns").start(this::lookUpDns);
         }
         harbor.peerAddresses().values().forEach(this::follow);
         // The exit streams list the services alive when they (re)connect; services launched since
@@ -168,7 +159,25 @@ public final class CoordinatorHost implements AutoCloseable {
         }
     }
 
+    /** Follows every address {@code dns} resolves to now. Its own virtual thread (a resolver can take seconds). */
+    private void lookUpDns() {
+        int colon = dns.lastIndexOf(':');
+        try {
+            for (java.net.InetAddress a : java.net.InetAddress.getAllByName(dns.substring(0, colon))) {
+                String host = a.getHostAddress();
+                follow((host.contains(":") ? "[" + host + "]" : host) + dns.substring(colon));
+            }
+        } catch (java.net.UnknownHostException e) {
+            log.debug("coordinator: {} does not resolve now: {}", dns, e.toString());
+        } finally {
+            looking.set(false);
+        }
+    }
+
     private void follow(String address) {
+        if (closed) {
+            return;
+        }
         feeds.computeIfAbsent(address, a -> {
             node.send(coordinator, new Feed.Known(0, a));
             return ExitSubscriber.builder(a, new Forward(a)).credentials(harbor.credentials()).scheduler(node.scheduler())
@@ -194,7 +203,11 @@ public final class CoordinatorHost implements AutoCloseable {
 
     @Override
     public void close() {
-        timer.shutdownNow();
+        closed = true;
+        Cancellable p = poll;
+        if (p != null) {
+            p.cancel();
+        }
         feeds.values().forEach(ExitSubscriber::close);
         channels.values().forEach(ManagedChannel::shutdownNow);
     }

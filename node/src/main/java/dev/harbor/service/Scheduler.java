@@ -53,6 +53,18 @@ public interface Scheduler {
      */
     Cancellable schedule(Runnable task, Duration delay);
 
+    /**
+     * Runs {@code task} {@code initialDelay} from now, then again {@code delay} after each run ends,
+     * until the returned handle is cancelled or this scheduler shuts down (then quietly no more). A
+     * run that throws is logged and does not stop the next. Any thread.
+     *
+     * @return a handle that calls off the runs that have not started
+     * @throws RejectedExecutionException if the scheduler is shut down already
+     */
+    default Cancellable repeat(Runnable task, Duration initialDelay, Duration delay) {
+        return new Repeating(this, task, delay).start(initialDelay);
+    }
+
     /** Drops every task that has not run, and refuses new ones. Idempotent. */
     void shutdown();
 }
