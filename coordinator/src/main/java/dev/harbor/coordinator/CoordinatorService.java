@@ -1,7 +1,6 @@
 package dev.harbor.coordinator;
 
 import dev.harbor.admin.Wire;
-import dev.harbor.exit.Monitor;
 import dev.harbor.plan.Plan;
 import dev.harbor.plan.PlanRefused;
 import dev.harbor.plan.Registration;
@@ -27,6 +26,7 @@ import dev.harbor.proto.StopRequest;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
+import dev.harbor.service.Monitor;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import dev.harbor.shutdown.OrderedExit;

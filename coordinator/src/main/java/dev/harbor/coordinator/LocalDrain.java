@@ -1,12 +1,12 @@
 package dev.harbor.coordinator;
 
-import dev.harbor.exit.ExitEvent;
 import dev.harbor.plan.Plan;
 import dev.harbor.plan.PlanRefused;
 import dev.harbor.plan.Registration;
 import dev.harbor.plan.Step;
 import dev.harbor.proto.Drain;
 import dev.harbor.proto.ShutdownRequest;
+import dev.harbor.service.ExitEvent;
 
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;

@@ -4,6 +4,6 @@
  * {@code ExitSubscriber} follows one node's exit stream, each event exactly once, across disconnects and
  * restarts, waiting out its reconnection backoff on a {@code Scheduler} (its node's, inside a node);
  * {@code Wire} converts the runtime's types to and from {@code harbor.v1}. Handlers never block a
- * transport thread. May depend on {@code service}, {@code exit} and {@code proto}.
+ * transport thread. May depend on {@code service} and {@code proto}.
  */
 package dev.harbor.admin;

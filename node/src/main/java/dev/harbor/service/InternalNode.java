@@ -1,6 +1,5 @@
 package dev.harbor.service;
 
-import dev.harbor.exit.ExitReason;
 
 /**
  * Internal accessor, for use by Harbor's own runtime (the cluster transport, the admin API, the exit
@@ -95,7 +94,7 @@ public final class InternalNode {
 
     /**
      * The node that the service of {@code context} runs on, whole. For the runtime's own services that
-     * answer for their node (the {@link dev.harbor.exit.Monitor}, which reads the exit log and the
+     * answer for their node (the {@link Monitor}, which reads the exit log and the
      * services still starting or ending); {@link ServiceContext#node()} gives every other service a
      * {@link NodeView} only.
      *

@@ -1,12 +1,5 @@
-package dev.harbor.exit;
+package dev.harbor.service;
 
-import dev.harbor.service.DeferredReply;
-import dev.harbor.service.Handle;
-import dev.harbor.service.InternalNode;
-import dev.harbor.service.Message;
-import dev.harbor.service.Node;
-import dev.harbor.service.Service;
-import dev.harbor.service.ServiceContext;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -14,6 +7,8 @@ import java.util.Map;
 
 /**
  * The node's monitor: the one service that receives every exit event of its node, in sequence order.
+ * It is part of the node, not a service built on it: the node launches it first (with each new life),
+ * routes every exit event to it, stops it last and refuses to kill it.
  *
  * <p>It also answers {@link Watch} requests, which is how {@code watch(handle)} works: a watcher of a
  * live service is told when its exit event arrives here; a watcher of a service that has already
