@@ -72,7 +72,7 @@ public abstract class Monitor implements Service {
 
     private Object watch(ServiceContext context, Message message, Watch watch) {
         Handle target = watch.target();
-        Node node = InternalNode.node(context); // the monitor answers for its node: it reads the exit log and the table
+        Node node = nodeOf(context); // the monitor answers for its node: it reads the exit log and the table
         if (target.node() != node.id()) {
             return answer(context, message, watch, new WatchFailed(target, "service " + target + " is on node "
                     + target.node() + ": watch tells of this node's services; follow node " + target.node()
@@ -88,13 +88,13 @@ public abstract class Monitor implements Service {
         if (node.isAlive(target)) {
             return await(message, watch, target);
         }
-        boolean ending = InternalNode.isUnlisted(node, target);
+        boolean ending = node.isUnlisted(target);
         ExitEvent event = node.exits().find(target).orElse(null);
         if (event == null && ending) {
             return await(message, watch, target);
         }
         if (event == null) {
-            String why = target.node() == node.id() && InternalNode.everExisted(node, target)
+            String why = target.node() == node.id() && node.everExisted(target)
                     ? "service " + target + " is gone, and its exit event is no longer retained"
                     : "no service " + target + " exists on node " + node.id();
             return answer(context, message, watch, new WatchFailed(target, why));
@@ -103,6 +103,20 @@ public abstract class Monitor implements Service {
             context.send(watch.watcher(), event);
         }
         return event;
+    }
+
+    /**
+     * The node that the service of {@code context} runs on, whole: the monitor answers for its node
+     * (it reads the exit log and the services still starting or ending), where
+     * {@link ServiceContext#node()} gives every other service a {@link NodeView} only.
+     *
+     * @throws IllegalArgumentException if {@code context} is not a context a node handed to a service
+     */
+    private static Node nodeOf(ServiceContext context) {
+        if (context instanceof ServiceCell cell) {
+            return cell.node;
+        }
+        throw new IllegalArgumentException("not the context of a service of a Harbor node: " + context);
     }
 
     private Object await(Message message, Watch watch, Handle target) {
