@@ -1,11 +1,11 @@
 package dev.harbor.coordinator;
 
-import dev.harbor.admin.Wire;
 import dev.harbor.proto.ExitEvent;
 import dev.harbor.proto.ExitReason;
 import dev.harbor.proto.ServiceInfo;
 import dev.harbor.service.Handle;
 import dev.harbor.shutdown.OrderedExit;
+import dev.harbor.wire.Wire;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;

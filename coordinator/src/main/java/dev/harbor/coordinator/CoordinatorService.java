@@ -1,6 +1,5 @@
 package dev.harbor.coordinator;
 
-import dev.harbor.admin.Wire;
 import dev.harbor.plan.Plan;
 import dev.harbor.plan.PlanRefused;
 import dev.harbor.plan.Registration;
@@ -30,6 +29,7 @@ import dev.harbor.service.Monitor;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import dev.harbor.shutdown.OrderedExit;
+import dev.harbor.wire.Wire;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;

@@ -2,7 +2,7 @@
  * The shutdown coordinator: {@code CoordinatorService}, a service whose handlers alone own its state,
  * runs a {@code Plan} step by step and takes only exit events, never replies, as proof; {@code CoordinatorHost}
  * follows every node's exit stream into it ({@code Feed}); {@code CoordinatorApi} serves {@code harbor.v1.Coordinator}.
- * Depends on the runtime's {@code service}, {@code shutdown}, {@code admin}, {@code transport}, on
+ * Depends on the runtime's {@code service}, {@code shutdown}, {@code admin}, {@code wire}, {@code transport}, on
  * {@code plan}, and, being an extension of the node process, on its {@code security} and {@code cli}
  * ({@code NodeExtension}, {@code NodeConfig}, {@code RemoteCommand}).
  */

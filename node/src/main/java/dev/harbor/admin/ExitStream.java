@@ -8,6 +8,7 @@ import dev.harbor.service.ExitEvent;
 import dev.harbor.service.ExitLog;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;
+import dev.harbor.wire.Wire;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;

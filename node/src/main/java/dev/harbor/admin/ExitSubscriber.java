@@ -8,6 +8,7 @@ import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Scheduler;
 import dev.harbor.service.ServiceInfo;
+import dev.harbor.wire.Wire;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;

@@ -23,6 +23,7 @@ import dev.harbor.proto.WatchExitsRequest;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;
+import dev.harbor.wire.Wire;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;

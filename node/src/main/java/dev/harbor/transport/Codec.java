@@ -1,6 +1,5 @@
 package dev.harbor.transport;
 
-import dev.harbor.admin.Wire;
 import dev.harbor.proto.Born;
 import dev.harbor.proto.Call;
 import dev.harbor.proto.CallError;
@@ -16,6 +15,7 @@ import dev.harbor.service.CallException;
 import dev.harbor.service.ExitEvent;
 import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
+import dev.harbor.wire.Wire;
 import java.util.Objects;
 
 /**

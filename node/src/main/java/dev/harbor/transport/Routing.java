@@ -1,7 +1,6 @@
 package dev.harbor.transport;
 
 import com.google.protobuf.InvalidProtocolBufferException;
-import dev.harbor.admin.Wire;
 import dev.harbor.proto.Envelope;
 import dev.harbor.proto.NameBinding;
 import dev.harbor.proto.Reply;
@@ -11,6 +10,7 @@ import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
 import dev.harbor.service.Node;
+import dev.harbor.wire.Wire;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

@@ -18,6 +18,7 @@ import dev.harbor.service.InternalNode;
 import dev.harbor.service.Node;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
+import dev.harbor.wire.Wire;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;

@@ -1,4 +1,4 @@
-package dev.harbor.admin;
+package dev.harbor.wire;
 
 import dev.harbor.service.ExitEvent;
 import dev.harbor.service.ExitReason;
