@@ -1,10 +1,10 @@
 package dev.harbor.benchmarks;
 
 import dev.harbor.demo.ChatSession;
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
 import dev.harbor.gateway.Gateway;
 import dev.harbor.proto.Drain;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
 import dev.harbor.writer.Writer;

@@ -1,11 +1,11 @@
 package dev.harbor.coordinator;
 
-import dev.harbor.admin.Wire;
 import dev.harbor.proto.ExitEvent;
 import dev.harbor.proto.ExitReason;
 import dev.harbor.proto.ServiceInfo;
 import dev.harbor.service.Handle;
 import dev.harbor.shutdown.OrderedExit;
+import dev.harbor.wire.Wire;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -141,7 +141,7 @@ final class ClusterView {
         n.alive.put(h, a.service());
         n.earlierLife.remove(h);
         Map<String, String> tags = a.service().getTagsMap();
-        if (tags.containsKey(dev.harbor.exit.Monitor.TAG)) {
+        if (tags.containsKey(dev.harbor.service.Monitor.TAG)) {
             n.monitor = h;
             // A live monitor not seen to exit: the node runs. After a loss this is its new life in the same
             // process (same stream identity), whose old monitor ended NODE_LOST.

@@ -2,8 +2,8 @@ package dev.harbor.coordinator;
 
 import dev.harbor.admin.ExitSubscriber;
 import dev.harbor.security.BearerAuth;
-import dev.harbor.admin.Wire;
-import dev.harbor.exit.ExitEvent;
+import dev.harbor.wire.Wire;
+import dev.harbor.service.ExitEvent;
 import dev.harbor.transport.Harbor;
 import dev.harbor.plan.Plan;
 import dev.harbor.service.Cancellable;

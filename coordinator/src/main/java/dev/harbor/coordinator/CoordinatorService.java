@@ -1,6 +1,5 @@
 package dev.harbor.coordinator;
 
-import dev.harbor.admin.Wire;
 import dev.harbor.plan.Execution;
 import dev.harbor.plan.Plan;
 import dev.harbor.plan.PlanRefused;
@@ -33,6 +32,7 @@ import dev.harbor.service.NodeView;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import dev.harbor.shutdown.OrderedExit;
+import dev.harbor.wire.Wire;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;

@@ -1,13 +1,12 @@
 package dev.harbor.coordinator;
 
-import dev.harbor.exit.ExitReason;
 import dev.harbor.plan.Execution;
 import dev.harbor.plan.Plan;
 import dev.harbor.plan.PlanRefused;
 import dev.harbor.plan.Registration;
 import dev.harbor.proto.Drain;
 import dev.harbor.proto.ShutdownRequest;
-
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;

@@ -1,7 +1,7 @@
 package dev.harbor.plan;
 
-import dev.harbor.exit.Monitor;
 import dev.harbor.service.Handle;
+import dev.harbor.service.Monitor;
 import dev.harbor.shutdown.OrderedExit;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -4,6 +4,6 @@
  * cycles, and checks the worst case against a budget ({@code PlanRefused}). Immutable, no I/O, no threads.
  * {@code Execution} runs one plan as a pure state machine: events in (exit events, timers, listings,
  * answers, each with the caller's clock reading), commands out; no I/O, no threads, no clock.
- * Depends only on {@code service.Handle}, the monitor's tag and {@code shutdown.OrderedExit}'s names.
+ * Depends only on {@code service} (handles, the monitor's tag) and {@code shutdown.OrderedExit}'s names.
  */
 package dev.harbor.plan;

@@ -412,7 +412,7 @@ class CoordinatorTest {
         nodes.get(2).harbor.close();
         await().atMost(WAIT).until(() -> nodes.get(1).node.exits().find(gw2).isPresent());
         assertThat(nodes.get(1).node.exits().find(gw2).orElseThrow().reason()).as("node 1's transport declares node 2's services lost")
-                .isEqualTo(dev.harbor.exit.ExitReason.NODE_LOST);
+                .isEqualTo(dev.harbor.service.ExitReason.NODE_LOST);
 
         List<ShutdownProgress> progress = follow(nodes.coordinator(TestNodes.TOKEN)
                 .shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build()));

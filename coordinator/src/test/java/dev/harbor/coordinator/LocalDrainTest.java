@@ -2,8 +2,8 @@ package dev.harbor.coordinator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
 import java.time.Duration;

@@ -2,11 +2,11 @@ package dev.harbor.plan;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.harbor.exit.Monitor;
 import dev.harbor.plan.Execution.Command;
 import dev.harbor.plan.Execution.Outcome;
 import dev.harbor.plan.Execution.Timer;
 import dev.harbor.service.Handle;
+import dev.harbor.service.Monitor;
 import dev.harbor.shutdown.OrderedExit;
 import java.time.Duration;
 import java.util.ArrayList;

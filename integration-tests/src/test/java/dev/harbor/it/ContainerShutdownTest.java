@@ -6,7 +6,6 @@ import static dev.harbor.it.CoordinatedCluster.relay;
 import static dev.harbor.it.CoordinatedCluster.services;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.harbor.exit.Monitor;
 import dev.harbor.proto.ExitEvent;
 import dev.harbor.proto.ExitReason;
 import dev.harbor.proto.PlanResponse;
@@ -15,6 +14,7 @@ import dev.harbor.proto.ServiceInfo;
 import dev.harbor.proto.ShutdownRequest;
 import dev.harbor.proto.StepFinished;
 import dev.harbor.service.Handle;
+import dev.harbor.service.Monitor;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;

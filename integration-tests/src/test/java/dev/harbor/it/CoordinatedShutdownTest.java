@@ -177,7 +177,7 @@ class CoordinatedShutdownTest {
     }
 
     private static Handle monitorOf(CoordinatedCluster c, int node) {
-        return c.services(node).stream().filter(s -> s.getTagsMap().containsKey(dev.harbor.exit.Monitor.TAG))
+        return c.services(node).stream().filter(s -> s.getTagsMap().containsKey(dev.harbor.service.Monitor.TAG))
                 .map(CoordinatedCluster::handle).findFirst()
                 .orElseThrow(() -> new AssertionError("node " + node + " lists no monitor"));
     }

@@ -12,7 +12,7 @@ import dev.harbor.gateway.GatewayClient.Frame;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicReference;
-import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ExitReason;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;

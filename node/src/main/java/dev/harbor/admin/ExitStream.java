@@ -1,13 +1,14 @@
 package dev.harbor.admin;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitLog;
 import dev.harbor.proto.CaughtUp;
 import dev.harbor.proto.ExitStreamItem;
 import dev.harbor.proto.Gap;
 import dev.harbor.proto.NodeIdentity;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitLog;
 import dev.harbor.service.Node;
 import dev.harbor.service.ServiceInfo;
+import dev.harbor.wire.Wire;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;

@@ -1,13 +1,14 @@
 package dev.harbor.admin;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.ExitStreamItem;
 import dev.harbor.proto.NodeGrpc;
 import dev.harbor.proto.WatchExitsRequest;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Scheduler;
 import dev.harbor.service.ServiceInfo;
+import dev.harbor.wire.Wire;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;

@@ -1,6 +1,5 @@
 package dev.harbor.service;
 
-import dev.harbor.exit.ExitReason;
 
 /** A call (or a send by name) that did not get a reply, and why. */
 public class CallException extends RuntimeException {

@@ -1,15 +1,14 @@
 package dev.harbor.service;
 
-import dev.harbor.exit.ExitReason;
 
 /**
- * Internal accessor, for use by Harbor's own runtime (the cluster transport, the admin API, the exit
- * monitor) and the node process (its metrics) only; not an API: it may change in any release.
+ * Internal accessor, for use by Harbor's own runtime (the cluster transport, the admin API) and the
+ * node process (its metrics) only; not an API: it may change in any release.
  *
  * <p>These are the {@link Node}'s hooks for the parts of the runtime that live in other packages. They
  * are not on {@code Node} itself so that an embedder's view of a node is what it needs to run one, and
  * nothing it could break the node with. {@code LayeringTest} fails the build if a package other than
- * {@code dev.harbor.service}, {@code exit}, {@code transport}, {@code admin}, {@code cli} and
+ * {@code dev.harbor.service}, {@code transport}, {@code admin}, {@code cli} and
  * {@code metrics} uses this class.
  *
  * <p>Every method may be called from any thread unless it says otherwise.
@@ -89,37 +88,6 @@ public final class InternalNode {
      */
     public static void callFromRemote(Node node, Handle from, Handle to, Object payload, ReplyTo replyTo, long session) {
         node.callFromRemote(from, to, payload, replyTo, session);
-    }
-
-    // ------------------------------------------------------------------ the exit monitor
-
-    /**
-     * The node that the service of {@code context} runs on, whole. For the runtime's own services that
-     * answer for their node (the {@link dev.harbor.exit.Monitor}, which reads the exit log and the
-     * services still starting or ending); {@link ServiceContext#node()} gives every other service a
-     * {@link NodeView} only.
-     *
-     * @throws IllegalArgumentException if {@code context} is not a context a node handed to a service
-     */
-    public static Node node(ServiceContext context) {
-        if (context instanceof ServiceCell cell) {
-            return cell.node;
-        }
-        throw new IllegalArgumentException("not the context of a service of a Harbor node: " + context);
-    }
-
-    /**
-     * Whether {@code handle} names a service of {@code node} that exists but is not listed: its init is
-     * still running, or it has ended and its exit event is still to be published. Either way its exit
-     * event is still to come. False for a handle of another node.
-     */
-    public static boolean isUnlisted(Node node, Handle handle) {
-        return node.isUnlisted(handle);
-    }
-
-    /** Whether {@code node} ever gave out {@code handle}, in this life or an earlier one. */
-    public static boolean everExisted(Node node, Handle handle) {
-        return node.everExisted(handle);
     }
 
     // ------------------------------------------------------------------ metrics

@@ -1,10 +1,5 @@
 package dev.harbor.service;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitLog;
-import dev.harbor.exit.ExitReason;
-import dev.harbor.exit.LoggingMonitor;
-import dev.harbor.exit.Monitor;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,9 +27,9 @@ import org.slf4j.LoggerFactory;
  * <p>Its public methods are the API of whoever runs a node: an embedder, the node process, a test.
  * Start it, launch and end services, send and call from outside any service, look up names, watch
  * exits, hand the services what the host provides, stop it. The hooks that the runtime's other parts
- * need (the cluster transport's attach, deliveries and new lives; the exit monitor's view of services
- * still starting or ending; the metrics' counters and call timer) are not here: they are package-private,
- * reached through {@link InternalNode}, which is not an API. A service sees its node through the
+ * need (the cluster transport's attach, deliveries and new lives; the metrics' counters and call
+ * timer) are not here: they are package-private, reached through {@link InternalNode}, which is not an
+ * API; the {@link Monitor}, part of the node, reads the services still starting or ending directly. A service sees its node through the
  * narrower {@link NodeView} of {@link ServiceContext#node()}, which cannot stop, abort or close it.
  *
  * <p>Lifecycle: {@link #builder()}{@code .id(n).build()} starts the node and its monitor service;

@@ -1,6 +1,5 @@
 package dev.harbor.service;
 
-import dev.harbor.exit.ExitReason;
 
 /**
  * A lightweight service: code that handles messages one at a time.
@@ -25,7 +24,7 @@ public interface Service {
      * Runs once, on the service's own thread, before {@link Node#launch} returns. The service can call
      * other services, register names and send its handle around; messages that reach it meanwhile wait
      * until init has finished. If init throws, the launch fails with that error, the service is never
-     * listed, and its one exit event says {@link dev.harbor.exit.ExitReason#INIT_FAILED}.
+     * listed, and its one exit event says {@link ExitReason#INIT_FAILED}.
      */
     default void init(ServiceContext context) throws Exception {
     }

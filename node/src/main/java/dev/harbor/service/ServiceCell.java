@@ -1,7 +1,5 @@
 package dev.harbor.service;
 
-import dev.harbor.exit.ExitReason;
-import dev.harbor.exit.Monitor;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;

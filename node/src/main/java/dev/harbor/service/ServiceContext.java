@@ -110,7 +110,7 @@ public interface ServiceContext {
     boolean kill(Handle target);
 
     /**
-     * Asks the node's monitor to send this service the {@link dev.harbor.exit.ExitEvent} of
+     * Asks the node's monitor to send this service the {@link ExitEvent} of
      * {@code target} when it exits; at once if it has exited already.
      */
     void watch(Handle target);

@@ -1,6 +1,5 @@
 package dev.harbor.service;
 
-import dev.harbor.exit.ExitReason;
 
 /**
  * Thrown inside a service whose handler was waiting (in {@link ServiceContext#call} or

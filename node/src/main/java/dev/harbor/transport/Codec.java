@@ -1,8 +1,5 @@
 package dev.harbor.transport;
 
-import dev.harbor.admin.Wire;
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.Born;
 import dev.harbor.proto.Call;
 import dev.harbor.proto.CallError;
@@ -15,7 +12,10 @@ import dev.harbor.proto.NameBinding;
 import dev.harbor.proto.Payload;
 import dev.harbor.proto.Send;
 import dev.harbor.service.CallException;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
+import dev.harbor.wire.Wire;
 import java.util.Objects;
 
 /**

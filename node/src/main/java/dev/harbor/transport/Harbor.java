@@ -1,10 +1,10 @@
 package dev.harbor.transport;
 
-import dev.harbor.exit.ExitEvent;
 import dev.harbor.proto.HarborGrpc;
 import dev.harbor.proto.Hello;
 import dev.harbor.proto.LinkFrame;
 import dev.harbor.service.Cancellable;
+import dev.harbor.service.ExitEvent;
 import dev.harbor.service.Handle;
 import dev.harbor.service.InternalNode;
 import dev.harbor.service.Message;

@@ -1,7 +1,6 @@
 package dev.harbor.transport;
 
 import com.google.protobuf.InvalidProtocolBufferException;
-import dev.harbor.admin.Wire;
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.Call;
 import dev.harbor.proto.Envelope;
@@ -16,6 +15,7 @@ import dev.harbor.service.InternalNode;
 import dev.harbor.service.Node;
 import dev.harbor.service.ReplyTo;
 import dev.harbor.service.ServiceInfo;
+import dev.harbor.wire.Wire;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;

@@ -1,9 +1,9 @@
 package dev.harbor.transport;
 
-import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.Hello;
 import dev.harbor.proto.NameBinding;
 import dev.harbor.service.CallException;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.InternalNode;
 import dev.harbor.service.Node;

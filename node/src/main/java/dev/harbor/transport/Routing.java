@@ -1,16 +1,16 @@
 package dev.harbor.transport;
 
 import com.google.protobuf.InvalidProtocolBufferException;
-import dev.harbor.admin.Wire;
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.Envelope;
 import dev.harbor.proto.NameBinding;
 import dev.harbor.proto.Reply;
 import dev.harbor.service.CallException;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
 import dev.harbor.service.Node;
+import dev.harbor.wire.Wire;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

@@ -6,6 +6,7 @@
  * {@code Codec} and {@code LinkWriter}, each with its own state. Frame handling never blocks. The link
  * timer (heartbeats, suspicion, verdicts, dialling) runs on the node's {@code Scheduler} and reads
  * only that scheduler's clock, so a test's scheduler decides when peers are suspected and lost. May
- * depend on {@code service}, {@code exit} and {@code proto}; today it also uses {@code dev.harbor.admin.Wire} for handles on the wire (a layering break: see ARCHITECTURE.md).
+ * depend on {@code service}, {@code wire} (handles and exit events on the wire) and {@code proto};
+ * a sibling of the admin API, which it does not use.
  */
 package dev.harbor.transport;

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.AbortRequest;
 import dev.harbor.proto.ExitStreamItem;
 import dev.harbor.proto.KillRequest;
@@ -13,11 +12,13 @@ import dev.harbor.proto.ListServicesResponse;
 import dev.harbor.proto.NodeGrpc;
 import dev.harbor.proto.StopRequest;
 import dev.harbor.proto.WatchExitsRequest;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.InternalNode;
 import dev.harbor.service.Node;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
+import dev.harbor.wire.Wire;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -434,7 +435,7 @@ class NodeAdminServiceTest {
         assertThat(answer.getServicesList()).extracting(s -> handle(s.getHandle())).containsExactly(node.monitor(), db);
         assertThat(answer.getServices(1).getNamesList()).containsExactly("db");
         assertThat(answer.getServices(1).getType()).isNotEmpty();
-        assertThat(answer.getServices(0).getType()).isEqualTo("dev.harbor.exit.LoggingMonitor");
+        assertThat(answer.getServices(0).getType()).isEqualTo("dev.harbor.service.LoggingMonitor");
     }
 
     @Test

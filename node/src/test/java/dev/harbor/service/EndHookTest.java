@@ -2,8 +2,6 @@ package dev.harbor.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;

@@ -3,8 +3,6 @@ package dev.harbor.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;

@@ -3,8 +3,6 @@ package dev.harbor.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;

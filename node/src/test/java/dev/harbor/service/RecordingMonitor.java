@@ -1,7 +1,5 @@
 package dev.harbor.service;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.Monitor;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 

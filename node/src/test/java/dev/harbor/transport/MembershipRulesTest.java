@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.harbor.service.NamedService;
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
 import dev.harbor.service.LaunchException;

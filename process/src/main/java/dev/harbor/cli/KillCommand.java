@@ -1,8 +1,8 @@
 package dev.harbor.cli;
 
-import dev.harbor.admin.Wire;
 import dev.harbor.proto.KillRequest;
 import dev.harbor.service.Handle;
+import dev.harbor.wire.Wire;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Parameters;

@@ -1,8 +1,8 @@
 package dev.harbor.cli;
 
-import dev.harbor.admin.Wire;
 import dev.harbor.proto.ListServicesRequest;
 import dev.harbor.service.ServiceInfo;
+import dev.harbor.wire.Wire;
 import java.io.PrintWriter;
 import java.util.TreeMap;
 import picocli.CommandLine.Command;

@@ -1,7 +1,7 @@
 package dev.harbor.cli;
 
 import dev.harbor.admin.ExitSubscriber;
-import dev.harbor.exit.ExitEvent;
+import dev.harbor.service.ExitEvent;
 import dev.harbor.service.ServiceInfo;
 import io.grpc.Status;
 import java.io.PrintWriter;

@@ -1,7 +1,7 @@
 package dev.harbor.metrics;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.InternalNode;
 import dev.harbor.transport.Harbor;
 import dev.harbor.service.Node;

@@ -3,6 +3,6 @@
  * nothing is counted per message through Micrometer), {@code MetricsEndpoint} serves {@code /metrics},
  * {@code /health} and {@code /ready}; the registry is {@linkplain dev.harbor.service.Node#provide provided}
  * to the node's services, which publish their own meters on it.
- * Depends on {@code service}, {@code exit}, {@code shutdown} and (for {@code NodeMetrics}) {@code transport}.
+ * Depends on {@code service}, {@code shutdown} and (for {@code NodeMetrics}) {@code transport}.
  */
 package dev.harbor.metrics;

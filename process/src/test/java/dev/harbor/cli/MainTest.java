@@ -4,7 +4,7 @@ import dev.harbor.service.NamedService;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.ServiceInfo;
 import io.grpc.Grpc;

@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.harbor.admin.ExitSubscriber;
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.ServiceInfo;
 import java.io.BufferedReader;
 import java.io.IOException;

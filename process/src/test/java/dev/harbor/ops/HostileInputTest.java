@@ -5,7 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.MessageLite;
-import dev.harbor.admin.Wire;
+import dev.harbor.wire.Wire;
 import dev.harbor.service.NamedService;
 import dev.harbor.cli.NodeProcess;
 import dev.harbor.proto.AbortRequest;

@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.harbor.admin.Wire;
+import dev.harbor.wire.Wire;
 import dev.harbor.cli.NodeProcess;
-import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ExitReason;
 import dev.harbor.proto.AbortRequest;
 import dev.harbor.gateway.GatewayClient;
 import dev.harbor.proto.CordonRequest;

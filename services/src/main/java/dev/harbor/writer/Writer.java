@@ -3,7 +3,7 @@ package dev.harbor.writer;
 import dev.harbor.proto.Committed;
 import dev.harbor.proto.Drain;
 import dev.harbor.proto.Record;
-import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.DeferredReply;
 import dev.harbor.service.Message;
 import dev.harbor.service.Service;

@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
 import dev.harbor.gateway.GatewayClient.Frame;
 import dev.harbor.proto.Drain;
 import dev.harbor.service.DeferredReply;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Node;
 import dev.harbor.shutdown.OrderedExit;

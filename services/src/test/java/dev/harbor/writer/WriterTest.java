@@ -4,12 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
 import dev.harbor.proto.Committed;
 import dev.harbor.proto.Drain;
 import dev.harbor.proto.Record;
 import dev.harbor.service.CallException;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.LaunchException;
 import dev.harbor.service.NodeFixture;

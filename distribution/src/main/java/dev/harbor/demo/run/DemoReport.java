@@ -1,10 +1,10 @@
 package dev.harbor.demo.run;
 
-import dev.harbor.exit.ExitEvent;
 import dev.harbor.proto.PlanResponse;
 import dev.harbor.proto.PlannedStep;
 import dev.harbor.proto.Report;
 import dev.harbor.proto.ShutdownProgress;
+import dev.harbor.service.ExitEvent;
 import java.io.PrintWriter;
 import java.time.Instant;
 import java.util.ArrayList;

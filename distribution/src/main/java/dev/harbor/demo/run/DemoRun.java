@@ -2,7 +2,7 @@ package dev.harbor.demo.run;
 
 import dev.harbor.admin.ExitSubscriber;
 import dev.harbor.security.BearerAuth;
-import dev.harbor.exit.ExitEvent;
+import dev.harbor.service.ExitEvent;
 import dev.harbor.proto.CoordinatorGrpc;
 import dev.harbor.proto.PlanRequest;
 import dev.harbor.proto.PlanResponse;

@@ -1,6 +1,5 @@
-package dev.harbor.exit;
+package dev.harbor.service;
 
-import dev.harbor.service.ServiceContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -1,12 +1,5 @@
-package dev.harbor.exit;
+package dev.harbor.service;
 
-import dev.harbor.service.DeferredReply;
-import dev.harbor.service.Handle;
-import dev.harbor.service.InternalNode;
-import dev.harbor.service.Message;
-import dev.harbor.service.Node;
-import dev.harbor.service.Service;
-import dev.harbor.service.ServiceContext;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -14,6 +7,8 @@ import java.util.Map;
 
 /**
  * The node's monitor: the one service that receives every exit event of its node, in sequence order.
+ * It is part of the node, not a service built on it: the node launches it first (with each new life),
+ * routes every exit event to it, stops it last and refuses to kill it.
  *
  * <p>It also answers {@link Watch} requests, which is how {@code watch(handle)} works: a watcher of a
  * live service is told when its exit event arrives here; a watcher of a service that has already
@@ -77,7 +72,7 @@ public abstract class Monitor implements Service {
 
     private Object watch(ServiceContext context, Message message, Watch watch) {
         Handle target = watch.target();
-        Node node = InternalNode.node(context); // the monitor answers for its node: it reads the exit log and the table
+        Node node = nodeOf(context); // the monitor answers for its node: it reads the exit log and the table
         if (target.node() != node.id()) {
             return answer(context, message, watch, new WatchFailed(target, "service " + target + " is on node "
                     + target.node() + ": watch tells of this node's services; follow node " + target.node()
@@ -93,13 +88,13 @@ public abstract class Monitor implements Service {
         if (node.isAlive(target)) {
             return await(message, watch, target);
         }
-        boolean ending = InternalNode.isUnlisted(node, target);
+        boolean ending = node.isUnlisted(target);
         ExitEvent event = node.exits().find(target).orElse(null);
         if (event == null && ending) {
             return await(message, watch, target);
         }
         if (event == null) {
-            String why = target.node() == node.id() && InternalNode.everExisted(node, target)
+            String why = target.node() == node.id() && node.everExisted(target)
                     ? "service " + target + " is gone, and its exit event is no longer retained"
                     : "no service " + target + " exists on node " + node.id();
             return answer(context, message, watch, new WatchFailed(target, why));
@@ -108,6 +103,20 @@ public abstract class Monitor implements Service {
             context.send(watch.watcher(), event);
         }
         return event;
+    }
+
+    /**
+     * The node that the service of {@code context} runs on, whole: the monitor answers for its node
+     * (it reads the exit log and the services still starting or ending), where
+     * {@link ServiceContext#node()} gives every other service a {@link NodeView} only.
+     *
+     * @throws IllegalArgumentException if {@code context} is not a context a node handed to a service
+     */
+    private static Node nodeOf(ServiceContext context) {
+        if (context instanceof ServiceCell cell) {
+            return cell.node;
+        }
+        throw new IllegalArgumentException("not the context of a service of a Harbor node: " + context);
     }
 
     private Object await(Message message, Watch watch, Handle target) {

@@ -1,4 +1,4 @@
-package dev.harbor.exit;
+package dev.harbor.service;
 
 /** How a service ended. */
 public enum ExitReason {

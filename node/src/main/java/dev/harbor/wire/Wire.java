@@ -1,7 +1,7 @@
-package dev.harbor.admin;
+package dev.harbor.wire;
 
-import dev.harbor.exit.ExitEvent;
-import dev.harbor.exit.ExitReason;
+import dev.harbor.service.ExitEvent;
+import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.ServiceInfo;
 import java.time.Instant;

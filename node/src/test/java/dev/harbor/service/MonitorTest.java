@@ -1,10 +1,7 @@
-package dev.harbor.exit;
+package dev.harbor.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.harbor.service.CallException;
-import dev.harbor.service.Handle;
-import dev.harbor.service.Node;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;

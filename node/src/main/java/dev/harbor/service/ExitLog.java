@@ -1,6 +1,5 @@
-package dev.harbor.exit;
+package dev.harbor.service;
 
-import dev.harbor.service.Handle;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HashMap;

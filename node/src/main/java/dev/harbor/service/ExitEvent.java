@@ -1,6 +1,5 @@
-package dev.harbor.exit;
+package dev.harbor.service;
 
-import dev.harbor.service.Handle;
 import java.time.Instant;
 import java.util.List;
 
