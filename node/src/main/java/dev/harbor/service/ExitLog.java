@@ -31,7 +31,7 @@ public final class ExitLog {
      * @param node the id of the node whose exits this log numbers (checked, not stored: events carry their handle's node)
      * @param retention how many of the most recent events to keep for late readers
      */
-    public ExitLog(int node, int retention, Clock clock) {
+    ExitLog(int node, int retention, Clock clock) {
         if (node < 1 || node > Handle.MAX_NODE) {
             throw new IllegalArgumentException("node id " + node + " is out of range");
         }
@@ -46,8 +46,10 @@ public final class ExitLog {
     /**
      * Numbers, keeps and hands on the exit of {@code handle}; returns the event. The handle is this
      * log's node's own, except for the {@code NODE_LOST} events this node synthesises for a lost peer.
+     * Only the node writes its log (the transport through {@link InternalNode#publishPeerExit}): whoever
+     * holds a {@link Node} can read and follow its exits, not forge one.
      */
-    public synchronized ExitEvent publish(Handle handle, List<String> names, ExitReason reason, String detail) {
+    synchronized ExitEvent publish(Handle handle, List<String> names, ExitReason reason, String detail) {
         ExitEvent event = new ExitEvent(++lastSeq, handle, names, handle.node(), reason, clock.instant(), detail);
         int slot = (int) ((event.seq() - 1) % retention);
         ExitEvent evicted = ring[slot];

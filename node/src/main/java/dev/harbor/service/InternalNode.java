@@ -1,5 +1,6 @@
 package dev.harbor.service;
 
+import java.util.List;
 
 /**
  * Internal accessor, for use by Harbor's own runtime (the cluster transport, the admin API) and the
@@ -39,6 +40,22 @@ public final class InternalNode {
      */
     public static void transportClosed(Node node, Remote remote) {
         node.transportClosed(remote);
+    }
+
+    /**
+     * Publishes in {@code node}'s exit log that {@code service}, of another node, ended with its node:
+     * {@code reason} is {@link ExitReason#NODE_LOST} (the transport declared that node lost) or
+     * {@link ExitReason#NODE_STOPPED} (it left), {@code names} its global names, {@code detail} why.
+     * The only exit events a node publishes about services that are not its own; returns the event.
+     *
+     * @throws IllegalArgumentException if {@code service} is one of {@code node}'s own
+     */
+    public static ExitEvent publishPeerExit(Node node, Handle service, List<String> names, ExitReason reason, String detail) {
+        if (service.node() == node.id()) {
+            throw new IllegalArgumentException("service " + service + " is node " + node.id() + "'s own: its exit event"
+                    + " comes from its end, not from the transport");
+        }
+        return node.exits().publish(service, names, reason, detail);
     }
 
     /**

@@ -324,7 +324,7 @@ final class Membership {
         for (Handle h : gone) {
             List<String> names = p.namesOf.getOrDefault(h, List.of());
             names.forEach(n -> harbor.routing.unbind(n, h));
-            node.exits().publish(h, names, reason, detail);
+            InternalNode.publishPeerExit(node, h, names, reason, detail);
         }
         p.namesOf.forEach((h, names) -> names.forEach(n -> harbor.routing.unbind(n, h)));
     }

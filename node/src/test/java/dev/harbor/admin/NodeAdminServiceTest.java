@@ -382,7 +382,7 @@ class NodeAdminServiceTest {
         // Far more than the transport buffers (about a megabyte) plus the 100 events the node queues.
         int published = 100_000;
         for (int i = 1; i <= published; i++) {
-            node.exits().publish(Handle.of(2, i), List.of(), ExitReason.NODE_LOST, "node 2 was lost");
+            InternalNode.publishPeerExit(node, Handle.of(2, i), List.of(), ExitReason.NODE_LOST, "node 2 was lost");
         }
         slow.request(Integer.MAX_VALUE);
         Status end = slow.awaitEnd();

@@ -37,6 +37,20 @@ class NodeViewTest extends NodeFixture {
     }
 
     @Test
+    void whoeverHoldsTheNodeReadsItsExitLogButCannotWriteIt() throws Exception {
+        assertThat(java.lang.reflect.Modifier.isPublic(ExitLog.class.getDeclaredMethod("publish", Handle.class, List.class,
+                ExitReason.class, String.class).getModifiers())).as("only the node writes its log").isFalse();
+        assertThat(Arrays.stream(ExitLog.class.getConstructors())).as("only the node makes its log").isEmpty();
+        Handle own = echo();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> InternalNode.publishPeerExit(node, own, List.of(),
+                ExitReason.NODE_LOST, "forged")).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("own");
+        assertThat(node.isAlive(own)).isTrue();
+        assertThat(node.exits().find(own)).isEmpty();
+        ExitEvent peer = InternalNode.publishPeerExit(node, Handle.of(node.id() + 1, 5), List.of("x"), ExitReason.NODE_LOST, "lost");
+        assertThat(node.exits().find(Handle.of(node.id() + 1, 5))).contains(peer);
+    }
+
+    @Test
     void theViewSendsCallsLaunchesAndLooksUpOnItsNode() {
         node.provide(String.class, "provided");
         CompletableFuture<NodeView> seen = new CompletableFuture<>();
