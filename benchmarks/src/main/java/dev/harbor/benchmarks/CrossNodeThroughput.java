@@ -13,12 +13,15 @@ import dev.harbor.service.Message;
 import dev.harbor.service.Node;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
+import com.google.protobuf.ByteString;
+import io.grpc.CallOptions;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ClientResponseObserver;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -90,8 +93,14 @@ import org.openjdk.jmh.annotations.Warmup;
  *       round, then gRPC's on-ready callback) builds frames of 64 new envelopes, round-robin over the
  *       pairs, and writes them while {@code isReady()}; the server parses each frame, decodes each
  *       payload to a {@code String}, counts per sink and acks on the response stream
- *       ({@link RemoteNode.GrpcSinks}). This is the ceiling: what the transport Harbor is built on moves
- *       with no runtime around it.</li>
+ *       ({@link RemoteNode.GrpcSinks}). This is the ceiling for Harbor's envelopes: what the transport
+ *       Harbor is built on moves with no runtime around it.</li>
+ *   <li>{@code raw}: the raw ceiling, one bare gRPC stream of {@code repeated bytes}
+ *       ({@link RawBytesStream}): 64 items of the payload's 100 UTF-8 bytes per stream message (each
+ *       item encoded from the {@code String} anew, as a send encodes its payload), no handles and no
+ *       envelope; the child decodes each item to a {@code String} and acks every {@code quota} items
+ *       ({@link RemoteNode.RawSinks}). What gRPC and protobuf move when a message is its payload
+ *       alone: how much of the bare-envelope figure the envelope's format costs.</li>
  * </ul>
  *
  * <p><b>What is printed besides the score.</b> At the end of each trial: the rounds run and, for
@@ -104,7 +113,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * 2-core machine the score was still climbing after 5 x 3 s, hence 8 x 3 s. Check that the warm-up
  * iterations have levelled off before trusting a score.
  *
- * <p><b>Run</b> (about 5 minutes on 2 cores: 6 trials of 8 x 3 s warm-up and 5 x 3 s measurement, each
+ * <p><b>Run</b> (about 7 minutes on 2 cores: 8 trials of 8 x 3 s warm-up and 5 x 3 s measurement, each
  * plus a child JVM start; run it alone, on an otherwise quiet machine):
  * <pre>
  * ./mvnw -q install -DskipTests
@@ -138,7 +147,7 @@ public class CrossNodeThroughput {
     /** How long a Harbor sender waits before retrying a send refused with OVERLOADED. */
     static final long BACKOFF_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
 
-    @Param({"harbor", "artery", "grpc"})
+    @Param({"harbor", "artery", "grpc", "raw"})
     public String runtime;
 
     @Param({"1", "8"})
@@ -158,7 +167,8 @@ public class CrossNodeThroughput {
                 case "harbor" -> new HarborRig(pairs, quota, this::spawn);
                 case "artery" -> new ArteryRig(pairs, quota, this::spawn);
                 case "grpc" -> new GrpcRig(pairs, quota, this::spawn);
-                default -> throw new IllegalArgumentException("unknown runtime '" + runtime + "': use harbor, artery or grpc");
+                case "raw" -> new RawRig(pairs, quota, this::spawn);
+                default -> throw new IllegalArgumentException("unknown runtime '" + runtime + "': use harbor, artery, grpc or raw");
             };
         } catch (RuntimeException e) {
             stop(); // JMH runs no tear-down after a failed set-up: kill the child here
@@ -463,59 +473,54 @@ public class CrossNodeThroughput {
     // ------------------------------------------------------------------ bare gRPC
 
     /**
-     * One client stream to the child's bare gRPC sinks. The writer is {@link #pump}: called by the
-     * benchmark thread to start a round and by gRPC's on-ready callback (on its event loop, direct
-     * executor) whenever the stream can take more; it writes while {@code isReady()}.
+     * A sender that writes one bare gRPC stream itself, with no runtime (the ceilings): the benchmark
+     * thread starts a round, then gRPC's on-ready callback writes frames of up to {@link #GRPC_BATCH}
+     * messages while the stream is ready; the child acks each sink's quota on the response stream.
+     *
+     * @param <T> the stream's message type both ways
      */
-    static final class GrpcRig implements Rig, ClientResponseObserver<LinkFrame, LinkFrame> {
-        private final ManagedChannel channel;
+    abstract static class BareStreamRig<T> implements Rig, ClientResponseObserver<T, T> {
+        final ManagedChannel channel;
         private final int pairs;
-        private final dev.harbor.proto.Handle[] from;
-        private final dev.harbor.proto.Handle[] to;
+        private final String what;
         private final AtomicReference<Throwable> failure = new AtomicReference<>();
-        private volatile ClientCallStreamObserver<LinkFrame> stream;
+        private volatile ClientCallStreamObserver<T> stream;
         private volatile CountDownLatch done = new CountDownLatch(0);
-        /** Guarded by this: messages of the current round still to write, and the pair of the next one. */
+        /** Guarded by this: messages of the current round still to write. */
         private int left;
-        private int next;
         private int rounds;
         private long frames;
 
-        GrpcRig(int pairs, int quota, Spawner spawner) {
+        /** Starts the child ({@code RemoteNode kind ...}) and connects to it; the subclass then opens the stream. */
+        BareStreamRig(String kind, int pairs, int quota, Spawner spawner) {
             this.pairs = pairs;
-            from = new dev.harbor.proto.Handle[pairs];
-            to = new dev.harbor.proto.Handle[pairs];
-            for (int i = 0; i < pairs; i++) {
-                from[i] = grpcSender(i);
-                to[i] = grpcSink(i);
-            }
+            this.what = "a round of " + kind + " sends to the child";
             int childPort = freePort();
-            spawner.spawn("grpc", String.valueOf(childPort), "-", String.valueOf(pairs), String.valueOf(quota));
+            spawner.spawn(kind, String.valueOf(childPort), "-", String.valueOf(pairs), String.valueOf(quota));
             channel = Grpc.newChannelBuilder("127.0.0.1:" + childPort, InsecureChannelCredentials.create())
                     .directExecutor().build();
-            HarborGrpc.newStub(channel).link(this);
         }
 
+        /** A stream message of {@code n} new messages. Called under this object's lock, one at a time. */
+        abstract T frame(int n);
+
+        /** How many sinks' acks {@code response} carries. */
+        abstract int acks(T response);
+
         @Override
-        public void beforeStart(ClientCallStreamObserver<LinkFrame> requestStream) {
+        public void beforeStart(ClientCallStreamObserver<T> requestStream) {
             stream = requestStream;
             requestStream.setOnReadyHandler(this::pump);
         }
 
         private synchronized void pump() {
-            ClientCallStreamObserver<LinkFrame> s = stream;
+            ClientCallStreamObserver<T> s = stream;
             while (left > 0 && s.isReady()) {
                 int n = Math.min(GRPC_BATCH, left);
-                Batch.Builder batch = Batch.newBuilder();
-                for (int i = 0; i < n; i++) {
-                    // A new envelope per message, as Harbor makes one per send: its serialized size is not cached yet.
-                    batch.addEnvelopes(Envelope.newBuilder().setSend(Send.newBuilder().setFrom(from[next]).setTo(to[next])
-                            .setPayload(Payload.newBuilder().setText(PAYLOAD))));
-                    next = next + 1 == pairs ? 0 : next + 1;
-                }
+                T frame = frame(n);
                 left -= n;
                 frames++;
-                s.onNext(LinkFrame.newBuilder().setBatch(batch).build());
+                s.onNext(frame);
             }
         }
 
@@ -525,18 +530,17 @@ public class CrossNodeThroughput {
             synchronized (this) {
                 done = latch;
                 left = MESSAGES;
-                next = 0;
             }
             pump();
-            await(latch, failure, "a round of bare gRPC sends to the child");
+            await(latch, failure, what);
             rounds++;
         }
 
         @Override
-        public void onNext(LinkFrame frame) {
+        public void onNext(T response) {
             CountDownLatch latch = done;
-            for (int i = frame.getBatch().getEnvelopesCount(); i > 0; i--) {
-                latch.countDown(); // one ack per sink
+            for (int i = acks(response); i > 0; i--) {
+                latch.countDown();
             }
         }
 
@@ -561,7 +565,7 @@ public class CrossNodeThroughput {
 
         @Override
         public void close() {
-            ClientCallStreamObserver<LinkFrame> s = stream;
+            ClientCallStreamObserver<T> s = stream;
             if (s != null) {
                 s.cancel("the benchmark is over", null);
             }
@@ -571,6 +575,69 @@ public class CrossNodeThroughput {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+    }
+
+    /**
+     * The bare-envelope ceiling: Harbor's own link stream and envelopes, a new {@code Send} per message,
+     * round-robin over the pairs (a round is a whole number of turns, so each sink gets its quota).
+     */
+    static final class GrpcRig extends BareStreamRig<LinkFrame> {
+        private final int pairs;
+        private final dev.harbor.proto.Handle[] from;
+        private final dev.harbor.proto.Handle[] to;
+        /** Guarded by this: the pair of the next message. */
+        private int next;
+
+        GrpcRig(int pairs, int quota, Spawner spawner) {
+            super("grpc", pairs, quota, spawner);
+            this.pairs = pairs;
+            from = new dev.harbor.proto.Handle[pairs];
+            to = new dev.harbor.proto.Handle[pairs];
+            for (int i = 0; i < pairs; i++) {
+                from[i] = grpcSender(i);
+                to[i] = grpcSink(i);
+            }
+            HarborGrpc.newStub(channel).link(this);
+        }
+
+        @Override
+        LinkFrame frame(int n) {
+            Batch.Builder batch = Batch.newBuilder();
+            for (int i = 0; i < n; i++) {
+                // A new envelope per message, as Harbor makes one per send: its serialized size is not cached yet.
+                batch.addEnvelopes(Envelope.newBuilder().setSend(Send.newBuilder().setFrom(from[next]).setTo(to[next])
+                        .setPayload(Payload.newBuilder().setText(PAYLOAD))));
+                next = next + 1 == pairs ? 0 : next + 1;
+            }
+            return LinkFrame.newBuilder().setBatch(batch).build();
+        }
+
+        @Override
+        int acks(LinkFrame response) {
+            return response.getBatch().getEnvelopesCount(); // one ack per sink
+        }
+    }
+
+    /** The raw ceiling ({@link RawBytesStream}): frames of payload bytes alone. */
+    static final class RawRig extends BareStreamRig<List<ByteString>> {
+        RawRig(int pairs, int quota, Spawner spawner) {
+            super("raw", pairs, quota, spawner);
+            ClientCalls.asyncBidiStreamingCall(channel.newCall(RawBytesStream.METHOD, CallOptions.DEFAULT), this);
+        }
+
+        @Override
+        List<ByteString> frame(int n) {
+            List<ByteString> chunk = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                chunk.add(ByteString.copyFromUtf8(PAYLOAD)); // encoded anew per message, as a send encodes its payload
+            }
+            return chunk;
+        }
+
+        @Override
+        int acks(List<ByteString> response) {
+            return response.size(); // one item per sink's ack
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.harbor.benchmarks;
 
+import com.google.protobuf.ByteString;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import dev.harbor.transport.Harbor;
@@ -23,6 +24,7 @@ import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -41,6 +43,7 @@ import org.apache.pekko.actor.Props;
  * RemoteNode harbor PORT PARENT_HOST:PORT PAIRS QUOTA
  * RemoteNode artery PORT -                PAIRS QUOTA
  * RemoteNode grpc   PORT -                PAIRS QUOTA
+ * RemoteNode raw    PORT -                PAIRS QUOTA
  * </pre>
  *
  * <p>Listens on {@code 127.0.0.1:PORT} and hosts {@code PAIRS} <i>sinks</i>. A sink counts the messages
@@ -61,6 +64,9 @@ import org.apache.pekko.actor.Props;
  *       method itself, without Harbor: each frame's batch of envelopes is read, each envelope's text
  *       payload decoded and counted for the sink named by its {@code to.id} (1 to PAIRS); the ack is a
  *       frame with one envelope addressed to that sink, on the response stream.</li>
+ *   <li>{@code raw}: a bare gRPC server (direct executor) of {@link RawBytesStream}: each item of a
+ *       chunk is decoded to a {@code String} and counted; every {@code QUOTA} items, one ack item goes
+ *       back on the response stream (the items carry no address: the sinks share one count).</li>
  * </ul>
  */
 public final class RemoteNode {
@@ -78,7 +84,7 @@ public final class RemoteNode {
 
     public static void main(String[] args) throws Exception {
         if (args.length != 5) {
-            System.err.println("usage: RemoteNode harbor|artery|grpc PORT PARENT_HOST:PORT|- PAIRS QUOTA");
+            System.err.println("usage: RemoteNode harbor|artery|grpc|raw PORT PARENT_HOST:PORT|- PAIRS QUOTA");
             System.exit(2);
         }
         String runtime = args[0];
@@ -92,7 +98,8 @@ public final class RemoteNode {
             case "harbor" -> harbor(port, parent, pairs, quota);
             case "artery" -> artery(port, pairs, quota);
             case "grpc" -> grpc(port, pairs, quota);
-            default -> throw new IllegalArgumentException("unknown runtime '" + runtime + "': use harbor, artery or grpc");
+            case "raw" -> raw(port, quota);
+            default -> throw new IllegalArgumentException("unknown runtime '" + runtime + "': use harbor, artery, grpc or raw");
         };
         System.out.println(ChildJvm.READY + " " + where);
         System.out.flush();
@@ -128,6 +135,8 @@ public final class RemoteNode {
                         FRAMES.increment();
                         if (message instanceof LinkFrame f && f.hasBatch()) {
                             ENVELOPES.add(f.getBatch().getEnvelopesCount());
+                        } else if (message instanceof List<?> chunk) {
+                            ENVELOPES.add(chunk.size());
                         }
                         super.onMessage(message);
                     }
@@ -235,13 +244,26 @@ public final class RemoteNode {
     // ------------------------------------------------------------------ bare gRPC
 
     private static String grpc(int port, int pairs, int quota) throws IOException {
+        serve(port, new HarborGrpc.HarborImplBase() {
+            @Override
+            public StreamObserver<LinkFrame> link(StreamObserver<LinkFrame> responses) {
+                return new GrpcSinks(responses, pairs, quota);
+            }
+        }.bindService(), "grpc");
+        return "grpc://127.0.0.1:" + port;
+    }
+
+    private static String raw(int port, int quota) throws IOException {
+        serve(port, ServerServiceDefinition.builder(RawBytesStream.METHOD.getServiceName())
+                .addMethod(RawBytesStream.METHOD, ServerCalls.asyncBidiStreamingCall(responses -> new RawSinks(responses, quota)))
+                .build(), "raw");
+        return "raw://127.0.0.1:" + port;
+    }
+
+    /** Serves {@code service} (counted) on {@code port} with a direct executor until the child exits. */
+    private static void serve(int port, ServerServiceDefinition service, String runtime) throws IOException {
         Server server = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).directExecutor()
-                .addService(counted(new HarborGrpc.HarborImplBase() {
-                    @Override
-                    public StreamObserver<LinkFrame> link(StreamObserver<LinkFrame> responses) {
-                        return new GrpcSinks(responses, pairs, quota);
-                    }
-                }.bindService(), "grpc")).build().start();
+                .addService(counted(service, runtime)).build().start();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.shutdownNow();
             try {
@@ -250,7 +272,40 @@ public final class RemoteNode {
                 Thread.currentThread().interrupt();
             }
         }));
-        return "grpc://127.0.0.1:" + port;
+    }
+
+    /** The sinks of the raw stream, called on gRPC's event loop one chunk at a time. */
+    static final class RawSinks implements StreamObserver<List<ByteString>> {
+        private static final List<ByteString> ACK_ITEM = List.of(ByteString.copyFromUtf8(ACK));
+        private final StreamObserver<List<ByteString>> responses;
+        private final int quota;
+        private int count;
+
+        RawSinks(StreamObserver<List<ByteString>> responses, int quota) {
+            this.responses = responses;
+            this.quota = quota;
+        }
+
+        @Override
+        public void onNext(List<ByteString> chunk) {
+            for (ByteString item : chunk) {
+                item.toStringUtf8(); // decoded to a String, as the other runtimes' sinks get it
+                if (++count == quota) {
+                    count = 0;
+                    responses.onNext(ACK_ITEM);
+                }
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            // the parent closed the stream
+        }
+
+        @Override
+        public void onCompleted() {
+            responses.onCompleted();
+        }
     }
 
     /** The sinks of one bare gRPC stream, called on gRPC's event loop one frame at a time. */
