@@ -404,7 +404,9 @@ public final class Node implements NodeView, AutoCloseable {
     }
 
     /**
-     * Calls {@code to} from outside any service.
+     * Calls {@code to} from outside any service. A platform thread that waits on the returned future
+     * ({@code get}, {@code join}) spins for up to 50 µs before it parks, since a local reply usually
+     * comes sooner than a parked thread wakes; a virtual thread parks at once.
      *
      * @param timeout how long to wait for the reply; null for no limit
      * @return the reply, or a {@link CallException} that says why there is none
