@@ -9,6 +9,7 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
+import io.grpc.util.MutableHandlerRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
@@ -42,7 +43,13 @@ final class ProcessCluster implements AutoCloseable {
     private ChannelCredentials credentials = InsecureChannelCredentials.create();
     Node driver;
     private Harbor driverHarbor;
-    private Server driverServer;
+    /**
+     * The driver's gRPC server, listening from the start on a port the system gave it (a port picked
+     * free and bound later could be taken meanwhile by an outgoing connection of the node processes);
+     * its link service is added by {@link #startDriver}.
+     */
+    private final Server driverServer;
+    private final MutableHandlerRegistry driverServices = new MutableHandlerRegistry();
 
     ProcessCluster(String name, int... ids) {
         this.name = name;
@@ -56,7 +63,13 @@ final class ProcessCluster implements AutoCloseable {
         for (int id : ids) {
             addresses.put(id, "127.0.0.1:" + freePort());
         }
-        addresses.put(DRIVER, "127.0.0.1:" + freePort());
+        try {
+            driverServer = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).directExecutor()
+                    .fallbackHandlerRegistry(driverServices).build().start();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        addresses.put(DRIVER, "127.0.0.1:" + driverServer.getPort());
     }
 
     /**
@@ -130,12 +143,7 @@ final class ProcessCluster implements AutoCloseable {
         driver = Node.builder().id(DRIVER).build();
         String address = addresses.get(DRIVER);
         driverHarbor = Harbor.builder(driver).cluster(name).advertise(address).peers(List.copyOf(addresses.values())).build();
-        try {
-            driverServer = Grpc.newServerBuilderForPort(Integer.parseInt(address.substring(address.indexOf(':') + 1)),
-                    InsecureServerCredentials.create()).directExecutor().addService(driverHarbor.linkService()).build().start();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        driverServices.addService(driverHarbor.linkService());
         driverHarbor.start();
         return driver;
     }
@@ -179,12 +187,12 @@ final class ProcessCluster implements AutoCloseable {
         if (driver != null) {
             driver.stop();
             driverHarbor.close();
-            driverServer.shutdownNow();
-            try {
-                driverServer.awaitTermination(5, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+        }
+        driverServer.shutdownNow();
+        try {
+            driverServer.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 }
