@@ -2,7 +2,9 @@ package dev.harbor.service;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -40,7 +42,7 @@ class FutureReplyTest {
         FutureReply late = new FutureReply();
         CompletableFuture<Object> seen = new CompletableFuture<>();
         Thread waiter = Thread.ofVirtual().start(() -> seen.complete(late.join()));
-        Thread.sleep(20);
+        awaitParked(waiter);
         late.deliver(0, "late", null);
         waiter.join();
         assertThat(seen.get()).isEqualTo("late");
@@ -57,8 +59,13 @@ class FutureReplyTest {
                 thrown.complete(e);
             }
         });
-        Thread.sleep(20);
+        awaitParked(waiter); // past its spin
         waiter.interrupt();
         assertThat(thrown.get(5, TimeUnit.SECONDS)).isInstanceOf(InterruptedException.class);
+    }
+
+    /** Waits until {@code t} is parked, so the answer or the interrupt reaches a waiter that sleeps, not one that spins. */
+    private static void awaitParked(Thread t) {
+        await().atMost(Duration.ofSeconds(10)).until(() -> t.getState() == Thread.State.WAITING);
     }
 }
