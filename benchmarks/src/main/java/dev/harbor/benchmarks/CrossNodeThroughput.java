@@ -1,11 +1,11 @@
 package dev.harbor.benchmarks;
 
+import dev.harbor.transport.EnvelopeBatch;
 import dev.harbor.transport.Harbor;
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.Envelope;
 import dev.harbor.proto.HarborGrpc;
 import dev.harbor.proto.LinkFrame;
-import dev.harbor.proto.Payload;
 import dev.harbor.proto.Send;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
@@ -250,13 +250,13 @@ public class CrossNodeThroughput {
     static final long GRPC_ID_BASE = 1L << 56;
 
     /** The address of sink {@code i} on the bare gRPC stream. */
-    static dev.harbor.proto.Handle grpcSink(int i) {
-        return dev.harbor.proto.Handle.newBuilder().setNode(RemoteNode.CHILD_NODE).setId(GRPC_ID_BASE + i).build();
+    static Handle grpcSink(int i) {
+        return Handle.of(RemoteNode.CHILD_NODE, GRPC_ID_BASE + i);
     }
 
     /** The address of sender {@code i} on the bare gRPC stream. */
-    static dev.harbor.proto.Handle grpcSender(int i) {
-        return dev.harbor.proto.Handle.newBuilder().setNode(RemoteNode.PARENT_NODE).setId(GRPC_ID_BASE + i).build();
+    static Handle grpcSender(int i) {
+        return Handle.of(RemoteNode.PARENT_NODE, GRPC_ID_BASE + i);
     }
 
     // ------------------------------------------------------------------ Harbor
@@ -579,21 +579,22 @@ public class CrossNodeThroughput {
     }
 
     /**
-     * The bare-envelope ceiling: Harbor's own link stream and envelopes, a new {@code Send} per message,
-     * round-robin over the pairs (a round is a whole number of turns, so each sink gets its quota).
+     * The bare-envelope ceiling: Harbor's own link stream and envelope format ({@link EnvelopeBatch}, the
+     * flat form a node writes), a send per message with its payload encoded anew, round-robin over the
+     * pairs (a round is a whole number of turns, so each sink gets its quota).
      */
     static final class GrpcRig extends BareStreamRig<LinkFrame> {
         private final int pairs;
-        private final dev.harbor.proto.Handle[] from;
-        private final dev.harbor.proto.Handle[] to;
+        private final Handle[] from;
+        private final Handle[] to;
         /** Guarded by this: the pair of the next message. */
         private int next;
 
         GrpcRig(int pairs, int quota, Spawner spawner) {
             super("grpc", pairs, quota, spawner);
             this.pairs = pairs;
-            from = new dev.harbor.proto.Handle[pairs];
-            to = new dev.harbor.proto.Handle[pairs];
+            from = new Handle[pairs];
+            to = new Handle[pairs];
             for (int i = 0; i < pairs; i++) {
                 from[i] = grpcSender(i);
                 to[i] = grpcSink(i);
@@ -603,19 +604,17 @@ public class CrossNodeThroughput {
 
         @Override
         LinkFrame frame(int n) {
-            Batch.Builder batch = Batch.newBuilder();
+            EnvelopeBatch batch = new EnvelopeBatch();
             for (int i = 0; i < n; i++) {
-                // A new envelope per message, as Harbor makes one per send: its serialized size is not cached yet.
-                batch.addEnvelopes(Envelope.newBuilder().setSend(Send.newBuilder().setFrom(from[next]).setTo(to[next])
-                        .setPayload(Payload.newBuilder().setText(PAYLOAD))));
+                batch.send(to[next], from[next], PAYLOAD);
                 next = next + 1 == pairs ? 0 : next + 1;
             }
-            return LinkFrame.newBuilder().setBatch(batch).build();
+            return LinkFrame.newBuilder().setBatch(Batch.newBuilder().setPacked(batch.toByteString())).build();
         }
 
         @Override
         int acks(LinkFrame response) {
-            return response.getBatch().getEnvelopesCount(); // one ack per sink
+            return response.getBatch().getEnvelopesCount(); // one ack per sink: a protobuf envelope each, from the child
         }
     }
 

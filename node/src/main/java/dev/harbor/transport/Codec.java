@@ -1,7 +1,6 @@
 package dev.harbor.transport;
 
 import dev.harbor.proto.Born;
-import dev.harbor.proto.Call;
 import dev.harbor.proto.CallError;
 import dev.harbor.proto.Died;
 import dev.harbor.proto.Envelope;
@@ -9,8 +8,6 @@ import dev.harbor.proto.Heartbeat;
 import dev.harbor.proto.Leaving;
 import dev.harbor.proto.LinkFrame;
 import dev.harbor.proto.NameBinding;
-import dev.harbor.proto.Payload;
-import dev.harbor.proto.Send;
 import dev.harbor.service.CallException;
 import dev.harbor.service.ExitEvent;
 import dev.harbor.service.ExitReason;
@@ -19,31 +16,13 @@ import dev.harbor.wire.Wire;
 import java.util.Objects;
 
 /**
- * The wire forms of what a link carries: envelopes for messages and service updates, call errors,
- * heartbeat frames. Payloads themselves are encoded by {@link Payloads}.
+ * The protobuf forms of what a link carries besides messages: envelopes for service updates, call
+ * errors, heartbeat frames. Messages go in {@link EnvelopeBatch}'s flat form, payloads by {@link Payloads}.
  *
  * <p>Stateless: pure functions, called from any thread.
  */
 final class Codec {
     private Codec() {
-    }
-
-    /** A send from {@code from} (may be null) to {@code to}. */
-    static Envelope send(Handle to, Handle from, Payload payload) {
-        Send.Builder send = Send.newBuilder().setTo(Wire.handle(to)).setPayload(payload);
-        if (from != null) {
-            send.setFrom(Wire.handle(from));
-        }
-        return Envelope.newBuilder().setSend(send).build();
-    }
-
-    /** A call from {@code from} (may be null) to {@code to}, answered under {@code session}. */
-    static Envelope call(Handle to, Handle from, long session, Payload payload) {
-        Call.Builder call = Call.newBuilder().setTo(Wire.handle(to)).setSession(session).setPayload(payload);
-        if (from != null) {
-            call.setFrom(Wire.handle(from));
-        }
-        return Envelope.newBuilder().setCall(call).build();
     }
 
     /** A service of this node went live. */

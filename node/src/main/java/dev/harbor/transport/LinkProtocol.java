@@ -8,6 +8,7 @@ import dev.harbor.proto.Hello;
 import dev.harbor.proto.LinkFrame;
 import dev.harbor.proto.NameBinding;
 import dev.harbor.proto.Refusal;
+import dev.harbor.proto.Reply;
 import dev.harbor.proto.Send;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
@@ -247,27 +248,99 @@ final class LinkProtocol {
                 try {
                     envelope(e);
                 } catch (RuntimeException ex) {
-                    rejected.increment();
-                    log.warn("node {}: dropped a malformed envelope from node {}: {}", node.id(), peer.id, ex.toString());
+                    malformed(ex);
                 }
+            }
+            if (!batch.getPacked().isEmpty()) {
+                messages += packed(EnvelopeBatch.reader(batch.getPacked()));
             }
             received.add(messages);
         }
 
+        /** The records of a packed batch, in order; returns how many were sends and calls. */
+        private int packed(EnvelopeBatch.Reader r) {
+            int messages = 0;
+            try {
+                while (r.next()) {
+                    try {
+                        switch (r.kind()) {
+                            case EnvelopeBatch.SEND -> {
+                                messages++;
+                                Handle from = r.from();
+                                Object payload;
+                                try {
+                                    payload = r.payload(payloads);
+                                } catch (InvalidProtocolBufferException ex) {
+                                    badSend(from, ex);
+                                    continue;
+                                }
+                                InternalNode.deliverFromRemote(node, from, r.to(), payload);
+                            }
+                            case EnvelopeBatch.CALL -> {
+                                messages++;
+                                Object payload;
+                                try {
+                                    payload = r.payload(payloads);
+                                } catch (InvalidProtocolBufferException ex) {
+                                    badCall(r.to(), r.session(), ex);
+                                    continue;
+                                }
+                                InternalNode.callFromRemote(node, r.from(), r.to(), payload, replyTo, r.session());
+                            }
+                            case EnvelopeBatch.REPLY -> {
+                                Object value = null;
+                                CallException error = null;
+                                try {
+                                    value = r.payload(payloads);
+                                } catch (InvalidProtocolBufferException ex) {
+                                    error = Routing.badReply(peer, ex);
+                                }
+                                harbor.routing.answer(peer, r.session(), value, error);
+                            }
+                            case EnvelopeBatch.FAILURE -> harbor.routing.answer(peer, r.session(), null, Codec.callException(r.failure()));
+                            default -> envelope(r.control());
+                        }
+                    } catch (RuntimeException ex) {
+                        malformed(ex);
+                    }
+                }
+            } catch (InvalidProtocolBufferException ex) {
+                rejected.increment();
+                log.warn("node {}: dropped the rest of a batch from node {} that does not parse: {}", node.id(), peer.id, ex.getMessage());
+            }
+            return messages;
+        }
+
+        private void malformed(RuntimeException ex) {
+            rejected.increment();
+            log.warn("node {}: dropped a malformed envelope from node {}: {}", node.id(), peer.id, ex.toString());
+        }
+
+        private void badSend(Handle from, InvalidProtocolBufferException ex) {
+            rejected.increment();
+            log.warn("node {}: dropped a send from {} with a payload that does not parse: {}", node.id(), from, ex.getMessage());
+        }
+
+        private void badCall(Handle to, long session, InvalidProtocolBufferException ex) {
+            rejected.increment();
+            replyTo.deliver(session, null, new CallException(CallException.Failure.BAD_PAYLOAD, to,
+                    "the call's payload does not parse: " + ex.getMessage(), null));
+        }
+
+        /** An envelope in its protobuf form: a service update, or a message of an earlier release's sender. */
         private void envelope(Envelope e) {
             switch (e.getKindCase()) {
                 case SEND -> {
                     Send s = e.getSend();
+                    Handle from = s.hasFrom() ? Wire.handle(s.getFrom()) : null;
                     Object payload;
                     try {
                         payload = payloads.decode(s.getPayload());
                     } catch (InvalidProtocolBufferException ex) {
-                        rejected.increment();
-                        log.warn("node {}: dropped a send from {} with a payload that does not parse: {}", node.id(),
-                                Wire.handle(s.getFrom()), ex.getMessage());
+                        badSend(from, ex);
                         return;
                     }
-                    InternalNode.deliverFromRemote(node, s.hasFrom() ? Wire.handle(s.getFrom()) : null, Wire.handle(s.getTo()), payload);
+                    InternalNode.deliverFromRemote(node, from, Wire.handle(s.getTo()), payload);
                 }
                 case CALL -> {
                     Call c = e.getCall();
@@ -275,15 +348,27 @@ final class LinkProtocol {
                     try {
                         payload = payloads.decode(c.getPayload());
                     } catch (InvalidProtocolBufferException ex) {
-                        rejected.increment();
-                        replyTo.deliver(c.getSession(), null, new CallException(CallException.Failure.BAD_PAYLOAD,
-                                Wire.handle(c.getTo()), "the call's payload does not parse: " + ex.getMessage(), null));
+                        badCall(Wire.handle(c.getTo()), c.getSession(), ex);
                         return;
                     }
                     InternalNode.callFromRemote(node, c.hasFrom() ? Wire.handle(c.getFrom()) : null, Wire.handle(c.getTo()), payload, replyTo,
                             c.getSession());
                 }
-                case REPLY -> harbor.routing.answer(peer, e.getReply());
+                case REPLY -> {
+                    Reply r = e.getReply();
+                    Object value = null;
+                    CallException error = null;
+                    if (r.hasError()) {
+                        error = Codec.callException(r.getError());
+                    } else {
+                        try {
+                            value = payloads.decode(r.getValue());
+                        } catch (InvalidProtocolBufferException ex) {
+                            error = Routing.badReply(peer, ex);
+                        }
+                    }
+                    harbor.routing.answer(peer, r.getSession(), value, error);
+                }
                 case BORN -> {
                     Handle h = Wire.handle(e.getBorn().getHandle());
                     if (h.node() != peer.id) {

@@ -1,35 +1,56 @@
 package dev.harbor.transport;
 
 import dev.harbor.proto.Batch;
-import dev.harbor.proto.Envelope;
 import dev.harbor.proto.LinkFrame;
+import dev.harbor.service.Handle;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
-import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * This node's one stream to one peer address: a bounded queue of envelopes, sent in batches as fast
- * as gRPC's flow control lets them go.
+ * This node's one stream to one peer address: a bounded queue of envelopes, written straight into
+ * batches in their flat wire form ({@link EnvelopeBatch}) and sent as fast as gRPC's flow control lets
+ * them go.
  *
- * <p>Threading: any thread may {@link #offer}. Writing to the gRPC stream is serialised by the
- * {@link #draining} flag: whichever thread wins it (a producer, or gRPC's on-ready callback on its
- * event loop) sends while the stream is ready, then lets go and checks again, so no envelope waits
- * for a wake-up that already happened. Responses from the peer (its Hello, a refusal) arrive on gRPC's
- * event loop and are passed to {@link LinkProtocol}; its end to {@link Dialler}.
+ * <p>Threading: any thread may offer. An offer appends its envelope to the batch being filled, under
+ * {@link #lock}, which guards the batches and the count of what they hold; a batch is sealed when it
+ * holds {@code batchSize} envelopes or {@link #SEAL_BYTES}, so a producer hands its envelopes over as
+ * bytes and a batch is never built twice. Encoding a payload happens before the lock, on the
+ * producer's thread. Writing to the gRPC stream is serialised by the {@link #draining} flag: whichever
+ * thread wins it (a producer, or gRPC's on-ready callback on its event loop) takes one batch at a time
+ * (a sealed one, else the one being filled) under the lock and writes it outside the lock while the
+ * stream is ready, then lets go and checks again, so no envelope waits for a wake-up that already
+ * happened. Responses from the peer (its Hello, a refusal) arrive on gRPC's event loop and are passed to
+ * {@link LinkProtocol}; its end to {@link Dialler}.
  */
 final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
+    /** A batch is sealed once it takes this many bytes, whatever its count, so frames stay well under gRPC's limit. */
+    static final int SEAL_BYTES = 256 * 1024;
+
     private final Harbor harbor;
     final String address;
     private final int limit;
     private final int batchSize;
-    private final ConcurrentLinkedQueue<Envelope> queue = new ConcurrentLinkedQueue<>();
-    private final AtomicInteger queued = new AtomicInteger();
+    private final Object lock = new Object();
+    /** Sealed batches, oldest first. Under {@link #lock}. */
+    private final ArrayDeque<EnvelopeBatch> sealed = new ArrayDeque<>();
+    /** The batch being filled, or null. Under {@link #lock}. */
+    private EnvelopeBatch filling;
+    /** Envelopes in {@link #sealed} and {@link #filling}: written under {@link #lock}, read anywhere. */
+    private volatile int queued;
     private final AtomicInteger draining = new AtomicInteger();
     private volatile ClientCallStreamObserver<LinkFrame> stream;
     private volatile boolean started;
     private volatile boolean heartbeatDue;
     private volatile boolean closed;
+    /**
+     * The stream was found not ready: gRPC's on-ready callback drains next, so producers do not try (a
+     * try costs a look at the stream's readiness, which takes a lock gRPC's event loop also takes).
+     */
+    private volatile boolean awaitingReady;
     /** The peer this stream reaches, once its Hello has come back. */
     volatile Peer peer;
 
@@ -43,7 +64,7 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     @Override
     public void beforeStart(ClientCallStreamObserver<LinkFrame> requestStream) {
         this.stream = requestStream;
-        requestStream.setOnReadyHandler(this::drain);
+        requestStream.setOnReadyHandler(this::ready);
     }
 
     /** Sends the first frame, before anything queued. Called once, by the dialer, before {@link #startDraining}. */
@@ -72,28 +93,108 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
         drain();
     }
 
-    /**
-     * Queues an envelope.
-     *
-     * @param force take it even over the limit: for replies and service updates, which must not be
-     *     lost and are bounded by what the peer sent us
-     * @return false if the queue is full (or the stream has closed)
-     */
-    boolean offer(Envelope envelope, boolean force) {
-        if (closed) {
-            return false;
+    /** Queues a send; false if the queue is full or the stream has closed. */
+    boolean send(Handle to, Handle from, Payloads.Encoded payload) {
+        synchronized (lock) {
+            if (!admit(false)) {
+                return false;
+            }
+            filling.send(to, from, payload);
+            added();
         }
-        if (queued.incrementAndGet() > limit && !force) {
-            queued.decrementAndGet();
-            return false;
+        if (!awaitingReady) {
+            drain();
         }
-        queue.offer(envelope);
-        if (closed) {
-            harbor.routing.unsent(this, drainUnsent());
-            return true;
-        }
-        drain();
         return true;
+    }
+
+    /** Queues a call under {@code session}; false if the queue is full or the stream has closed. */
+    boolean call(Handle to, Handle from, long session, Payloads.Encoded payload) {
+        synchronized (lock) {
+            if (!admit(false)) {
+                return false;
+            }
+            filling.call(to, from, session, payload);
+            added();
+        }
+        if (!awaitingReady) {
+            drain();
+        }
+        return true;
+    }
+
+    /**
+     * Queues the answer to a call of the peer, even over the limit (it must not be lost, and is bounded
+     * by what the peer sent us): its value, or its error's wire form when {@code error} is not null.
+     *
+     * @return false if the stream has closed
+     */
+    boolean reply(long session, Payloads.Encoded value, byte[] error) {
+        synchronized (lock) {
+            if (!admit(true)) {
+                return false;
+            }
+            if (error == null) {
+                filling.reply(session, value);
+            } else {
+                filling.failure(session, error);
+            }
+            added();
+        }
+        if (!awaitingReady) {
+            drain();
+        }
+        return true;
+    }
+
+    /** Queues a service update (a birth, a name, a death, our leaving), even over the limit; false if the stream has closed. */
+    boolean control(byte[] envelope) {
+        synchronized (lock) {
+            if (!admit(true)) {
+                return false;
+            }
+            filling.control(envelope);
+            added();
+        }
+        if (!awaitingReady) {
+            drain();
+        }
+        return true;
+    }
+
+    /** Under {@link #lock}: whether one more envelope may be queued, with {@link #filling} ready for it. */
+    private boolean admit(boolean force) {
+        if (closed || (queued >= limit && !force)) {
+            return false;
+        }
+        if (filling == null) {
+            filling = new EnvelopeBatch(Math.min(SEAL_BYTES, batchSize * 160));
+        }
+        return true;
+    }
+
+    /** Under {@link #lock}: one envelope was appended to {@link #filling}. */
+    private void added() {
+        queued++;
+        if (filling.count() >= batchSize || filling.size() >= SEAL_BYTES) {
+            sealed.add(filling);
+            filling = null;
+        }
+    }
+
+    /** The oldest batch, taken out of the queue, or null if nothing is queued. */
+    private EnvelopeBatch take() {
+        synchronized (lock) {
+            EnvelopeBatch b = sealed.poll();
+            if (b == null) {
+                b = filling;
+                filling = null;
+            }
+            if (b != null) {
+                queued -= b.count();
+            }
+            return b;
+        }
     }
 
     /** Asks for a heartbeat frame ahead of the queue. */
@@ -103,34 +204,35 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     }
 
     int depth() {
-        return queued.get();
+        return queued;
+    }
+
+    /** gRPC's on-ready callback, on its event loop: the stream takes more again. */
+    private void ready() {
+        awaitingReady = false;
+        drain();
     }
 
     private void drain() {
         while (started && !closed && draining.compareAndSet(0, 1)) {
+            boolean blocked = false;
             try {
                 ClientCallStreamObserver<LinkFrame> s = stream;
-                while (s.isReady()) {
+                while (true) {
+                    if (!s.isReady()) {
+                        blocked = true;
+                        break;
+                    }
                     if (heartbeatDue) {
                         heartbeatDue = false;
                         s.onNext(Codec.heartbeat());
                         continue;
                     }
-                    Batch.Builder batch = null;
-                    int n = 0;
-                    Envelope e;
-                    while (n < batchSize && (e = queue.poll()) != null) {
-                        if (batch == null) {
-                            batch = Batch.newBuilder();
-                        }
-                        batch.addEnvelopes(e);
-                        n++;
-                    }
-                    if (n == 0) {
+                    EnvelopeBatch batch = take();
+                    if (batch == null) {
                         break;
                     }
-                    queued.addAndGet(-n);
-                    s.onNext(LinkFrame.newBuilder().setBatch(batch).build());
+                    s.onNext(LinkFrame.newBuilder().setBatch(Batch.newBuilder().setPacked(batch.toByteString())).build());
                 }
             } catch (RuntimeException e) {
                 harbor.dialler.outboundFailed(this, e);
@@ -138,8 +240,16 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
             } finally {
                 draining.set(0);
             }
-            if ((queue.isEmpty() && !heartbeatDue) || !stream.isReady()) {
-                return;
+            if (blocked) {
+                // Leave the rest to the on-ready callback, unless the stream became ready before this
+                // flag was up (then that callback may have found the drain taken, and gone).
+                awaitingReady = true;
+                if (!stream.isReady()) {
+                    return;
+                }
+                awaitingReady = false;
+            } else if (queued == 0 && !heartbeatDue) {
+                return; // a producer that queued after take() found the flag taken: it is seen here
             }
         }
     }
@@ -178,20 +288,19 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
         }
     }
 
-    /** Marks the stream closed and takes out what was never sent. */
-    java.util.List<Envelope> close() {
-        closed = true;
-        return drainUnsent();
-    }
-
-    private java.util.List<Envelope> drainUnsent() {
-        java.util.List<Envelope> left = new java.util.ArrayList<>();
-        Envelope e;
-        while ((e = queue.poll()) != null) {
-            left.add(e);
-            queued.decrementAndGet();
+    /** Marks the stream closed and takes out what was never sent, oldest first. */
+    List<EnvelopeBatch> close() {
+        synchronized (lock) {
+            closed = true;
+            List<EnvelopeBatch> left = new ArrayList<>(sealed);
+            sealed.clear();
+            if (filling != null) {
+                left.add(filling);
+                filling = null;
+            }
+            queued = 0;
+            return left;
         }
-        return left;
     }
 
     @Override

@@ -8,7 +8,7 @@ import com.google.protobuf.Parser;
 import dev.harbor.proto.Payload;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
-import java.util.List;
+import java.nio.charset.StandardCharsets;
 import java.util.ServiceLoader;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -39,33 +39,60 @@ public final class Payloads {
         return this;
     }
 
+    /** A payload in its wire form: its tag ({@link #NULL}, {@link #BYTES}, {@link #TEXT}, {@link #MESSAGE}) and bytes. */
+    record Encoded(int tag, byte[] bytes) {
+    }
+
+    static final int NULL = 0;
+    static final int BYTES = 1;
+    static final int TEXT = 2;
+    static final int MESSAGE = 3;
+    private static final Encoded NULL_PAYLOAD = new Encoded(NULL, new byte[0]);
+
     /**
-     * Encodes a payload for the wire.
+     * Encodes a payload for the wire. Needs no registered type: any protobuf message crosses, as an
+     * {@link Any}.
      *
      * @throws CallException with {@link CallException.Failure#BAD_PAYLOAD} for a type that cannot cross nodes
      */
-    Payload encode(Object value, Handle to) {
+    static Encoded encode(Object value, Handle to) {
         if (value == null) {
-            return Payload.newBuilder().setNull(true).build();
+            return NULL_PAYLOAD;
         }
         if (value instanceof String s) {
-            return Payload.newBuilder().setText(s).build();
+            return new Encoded(TEXT, s.getBytes(StandardCharsets.UTF_8));
         }
         if (value instanceof ByteString b) {
-            return Payload.newBuilder().setBytes(b).build();
+            return new Encoded(BYTES, b.toByteArray());
         }
         if (value instanceof Any a) {
-            return Payload.newBuilder().setMessage(a).build();
+            return new Encoded(MESSAGE, a.toByteArray());
         }
         if (value instanceof Message m) {
-            return Payload.newBuilder().setMessage(Any.pack(m)).build();
+            return new Encoded(MESSAGE, Any.pack(m).toByteArray());
         }
         throw new CallException(CallException.Failure.BAD_PAYLOAD, to, "a " + value.getClass().getName()
                 + " cannot cross nodes (to " + to + "): send a protobuf message, a ByteString or a String", null);
     }
 
     /**
-     * Decodes a payload from the wire.
+     * Decodes a payload from its wire form, {@code length} bytes of {@code bytes} from {@code offset}.
+     * Text that is not valid UTF-8 arrives with U+FFFD in place of what does not decode.
+     *
+     * @throws InvalidProtocolBufferException if a message's bytes do not parse, or the tag is unknown
+     */
+    Object decode(int tag, byte[] bytes, int offset, int length) throws InvalidProtocolBufferException {
+        return switch (tag) {
+            case TEXT -> new String(bytes, offset, length, StandardCharsets.UTF_8);
+            case BYTES -> ByteString.copyFrom(bytes, offset, length);
+            case MESSAGE -> unpack(Any.parser().parseFrom(bytes, offset, length));
+            case NULL -> null;
+            default -> throw new InvalidProtocolBufferException("a payload of unknown kind " + tag);
+        };
+    }
+
+    /**
+     * Decodes a payload in the protobuf form of earlier releases' envelopes.
      *
      * @throws InvalidProtocolBufferException if a registered type's bytes do not parse
      */
@@ -73,13 +100,15 @@ public final class Payloads {
         return switch (payload.getValueCase()) {
             case TEXT -> payload.getText();
             case BYTES -> payload.getBytes();
-            case MESSAGE -> {
-                Any any = payload.getMessage();
-                String url = any.getTypeUrl();
-                Parser<? extends Message> parser = parsers.get(url.substring(url.lastIndexOf('/') + 1));
-                yield parser == null ? any : parser.parseFrom(any.getValue());
-            }
+            case MESSAGE -> unpack(payload.getMessage());
             case NULL, VALUE_NOT_SET -> null;
         };
+    }
+
+    /** A message as its registered type, or as the {@link Any} it came in when its type is not registered here. */
+    private Object unpack(Any any) throws InvalidProtocolBufferException {
+        String url = any.getTypeUrl();
+        Parser<? extends Message> parser = parsers.get(url.substring(url.lastIndexOf('/') + 1));
+        return parser == null ? any : parser.parseFrom(any.getValue());
     }
 }

@@ -4,8 +4,10 @@ import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -40,7 +42,15 @@ final class Peer {
     final Set<Handle> live = ConcurrentHashMap.newKeySet();
     final Map<Handle, List<String>> namesOf = new ConcurrentHashMap<>();
     /** Replies to the peer's calls made before our own stream to it was up; sent once it is. */
-    final java.util.Queue<dev.harbor.proto.Envelope> waitingForLink = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    final Queue<Answer> waitingForLink = new ConcurrentLinkedQueue<>();
+
+    /** The answer to a call of the peer: its value ({@code error} null) or its error's wire form. */
+    record Answer(long session, Payloads.Encoded value, byte[] error) {
+        /** Queues it on {@code out}; false if that stream has closed. */
+        boolean offerTo(Outbound out) {
+            return out.reply(session, value, error);
+        }
+    }
 
     Peer(int id, long incarnation, String address, long nowNanos) {
         this.id = id;

@@ -3,7 +3,6 @@ package dev.harbor.transport;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.harbor.proto.Envelope;
 import dev.harbor.proto.NameBinding;
-import dev.harbor.proto.Reply;
 import dev.harbor.service.CallException;
 import dev.harbor.service.ExitEvent;
 import dev.harbor.service.ExitReason;
@@ -73,9 +72,9 @@ final class Routing {
             }
             return;
         }
-        dev.harbor.proto.Payload payload;
+        Payloads.Encoded payload;
         try {
-            payload = payloads.encode(message.payload(), to);
+            payload = Payloads.encode(message.payload(), to);
         } catch (CallException e) {
             if (message.isCall()) {
                 message.defer().fail(e);
@@ -84,7 +83,7 @@ final class Routing {
             throw e;
         }
         if (!message.isCall()) {
-            if (!out.offer(Codec.send(to, message.from(), payload), false)) {
+            if (!out.send(to, message.from(), payload)) {
                 throw overloaded(to);
             }
             return;
@@ -95,7 +94,7 @@ final class Routing {
             failOutstanding(p, session, lostError(p, "it was lost"));
             return;
         }
-        if (!out.offer(Codec.call(to, message.from(), session, payload), false)) {
+        if (!out.call(to, message.from(), session, payload)) {
             failOutstanding(p, session, overloaded(to));
         }
     }
@@ -125,14 +124,21 @@ final class Routing {
     }
 
     /** Envelopes that never left: their calls fail now, rather than at the loss timeout. */
-    void unsent(Outbound out, List<Envelope> left) {
+    void unsent(Outbound out, List<EnvelopeBatch> left) {
         Peer p = out.peer;
-        for (Envelope e : left) {
-            if (e.hasCall() && p != null) {
-                failOutstanding(p, e.getCall().getSession(), new CallException(CallException.Failure.UNREACHABLE,
-                        Wire.handle(e.getCall().getTo()), "the link to node " + p.id + " closed before the call was sent", null));
-            } else if (e.hasSend()) {
-                undeliverable.increment();
+        for (EnvelopeBatch batch : left) {
+            EnvelopeBatch.Reader r = EnvelopeBatch.reader(batch.toByteString());
+            try {
+                while (r.next()) {
+                    if (r.kind() == EnvelopeBatch.CALL && p != null) {
+                        failOutstanding(p, r.session(), new CallException(CallException.Failure.UNREACHABLE, r.to(),
+                                "the link to node " + p.id + " closed before the call was sent", null));
+                    } else if (r.kind() == EnvelopeBatch.SEND) {
+                        undeliverable.increment();
+                    }
+                }
+            } catch (InvalidProtocolBufferException e) {
+                throw new IllegalStateException("node " + node.id() + " wrote a batch it cannot read back: " + e.getMessage(), e);
             }
         }
     }
@@ -157,8 +163,9 @@ final class Routing {
 
     /** Queues {@code envelope} on every stream of this node to its peers, over their limits. */
     void broadcast(Envelope envelope) {
+        byte[] bytes = envelope.toByteArray();
         for (Outbound out : harbor.dialler.outbounds()) {
-            out.offer(envelope, true);
+            out.control(bytes);
         }
     }
 
@@ -221,24 +228,21 @@ final class Routing {
             log.debug("node {}: dropped the reply to session {} of lost node {}", node.id(), session, p.id);
             return;
         }
-        Reply.Builder r = Reply.newBuilder().setSession(session);
+        Payloads.Encoded encoded = null;
         if (error == null) {
             try {
-                r.setValue(payloads.encode(value, null));
+                encoded = Payloads.encode(value, null);
             } catch (CallException e) {
                 error = new CallException(CallException.Failure.BAD_PAYLOAD, null, "the reply " + e.getMessage(), null);
             }
         }
-        if (error != null) {
-            r.setError(Codec.callError(error));
-        }
-        Envelope envelope = Envelope.newBuilder().setReply(r).build();
+        Peer.Answer answer = new Peer.Answer(session, encoded, error == null ? null : Codec.callError(error).toByteArray());
         Outbound out = p.out;
-        if (out != null && out.offer(envelope, true)) {
+        if (out != null && answer.offerTo(out)) {
             return;
         }
         // Our stream to the caller's node is not up (yet, or again): keep the reply until it is.
-        p.waitingForLink.add(envelope);
+        p.waitingForLink.add(answer);
         out = p.out;
         if (out != null) {
             flushWaiting(p, out);
@@ -247,30 +251,31 @@ final class Routing {
 
     /** Queues the replies that waited for our stream to {@code p} on {@code out}. */
     static void flushWaiting(Peer p, Outbound out) {
-        dev.harbor.proto.Envelope e;
-        while ((e = p.waitingForLink.poll()) != null) {
-            if (!out.offer(e, true)) {
-                p.waitingForLink.add(e);
+        Peer.Answer a;
+        while ((a = p.waitingForLink.poll()) != null) {
+            if (!a.offerTo(out)) {
+                p.waitingForLink.add(a);
                 return;
             }
         }
     }
 
-    /** The answer from {@code p} to a call of this node. gRPC's event loop. */
-    void answer(Peer p, Reply r) {
-        Message m = p.outstanding.remove(r.getSession());
+    /** The answer from {@code p} to call {@code session} of this node: its value, else {@code error}. gRPC's event loop. */
+    void answer(Peer p, long session, Object value, CallException error) {
+        Message m = p.outstanding.remove(session);
         if (m == null) {
             return; // timed out before, or never ours
         }
-        if (r.hasError()) {
-            m.defer().fail(Codec.callException(r.getError()));
-            return;
+        if (error != null) {
+            m.defer().fail(error);
+        } else {
+            m.defer().reply(value);
         }
-        try {
-            m.defer().reply(payloads.decode(r.getValue()));
-        } catch (InvalidProtocolBufferException e) {
-            m.defer().fail(new CallException(CallException.Failure.BAD_PAYLOAD, null,
-                    "the reply from node " + p.id + " does not parse: " + e.getMessage(), null));
-        }
+    }
+
+    /** Why a call of this node fails when the reply from {@code p} does not parse. */
+    static CallException badReply(Peer p, InvalidProtocolBufferException e) {
+        return new CallException(CallException.Failure.BAD_PAYLOAD, null,
+                "the reply from node " + p.id + " does not parse: " + e.getMessage(), null);
     }
 }
