@@ -30,6 +30,7 @@ import dev.harbor.proto.WatchExitsRequest;
 import dev.harbor.security.BearerAuth;
 import dev.harbor.security.MalformedRequests;
 import dev.harbor.service.Handle;
+import dev.harbor.transport.EnvelopeBatch;
 import io.grpc.CallOptions;
 import io.grpc.ClientCall;
 import io.grpc.ManagedChannel;
@@ -354,6 +355,32 @@ class HostileInputTest {
         assertThat(target.harbor().isAlive(peerService)).isTrue();
         // The fake peer goes silent and is declared lost; it had no services, so no exit event follows.
         await().atMost(LOSS.multipliedBy(3)).until(() -> !target.harbor().peerAddresses().containsKey(80));
+    }
+
+    @Test
+    void packedBatchesThatLieOrBreakOffAreDroppedAndCountedAndTheLinkStays() {
+        long before = target.harbor().rejected();
+        long fake = System.currentTimeMillis() << 22;
+        Handle fakeService = Handle.of(82, fake + 1);
+        ByteString sends = new EnvelopeBatch().send(victim, fakeService, "one").send(victim, fakeService, "two").toByteString();
+        // A service update in the flat form (kind 5, its length, the Envelope), which says the target's victim died.
+        byte[] died = Envelope.newBuilder().setDied(Died.newBuilder().setHandle(Wire.handle(victim)).addNames("victim")).build().toByteArray();
+        ByteString forgedDeath = ByteString.copyFrom(new byte[] {5, (byte) died.length}).concat(ByteString.copyFrom(died));
+        List<byte[]> frames = new ArrayList<>();
+        frames.add(frame(hello(82, fake)));
+        frames.add(frame(packed(forgedDeath.concat(sends))));               // 1 rejected: the forged death
+        frames.add(frame(packed(sends.substring(0, sends.size() - 3))));    // 1 rejected: cut inside the second record
+        frames.add(frame(packed(ByteString.copyFrom(new byte[] {9, 1, 2})))); // 1 rejected: a kind no node writes
+        frames.add(frame(packed(ByteString.copyFrom(new byte[] {1, 0, 0}))));  // 1 rejected: a send cut in its handles
+        Outcome o = stream(LINK, frames, false, null);
+        await().atMost(Duration.ofSeconds(5)).until(() -> target.harbor().rejected() >= before + 4);
+        assertThat(o.status().getCode()).isIn(Status.Code.OK, Status.Code.UNAVAILABLE, Status.Code.CANCELLED);
+        assertThat(target.node().isAlive(victim)).isTrue();
+        await().atMost(LOSS.multipliedBy(3)).until(() -> !target.harbor().peerAddresses().containsKey(82));
+    }
+
+    static LinkFrame.Builder packed(ByteString records) {
+        return LinkFrame.newBuilder().setBatch(Batch.newBuilder().setPacked(records));
     }
 
     @Test
