@@ -20,7 +20,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * for their commit; {@code harbor.writer.database.errors} ({@code harbor_writer_database_errors_total}):
  * failed commit attempts (each retried).
  *
- * <p>Threads: set by the writer's handlers; Micrometer's meters may be read by the scraping thread.
+ * <p>Threads: set by the writer's handlers, except {@link #databaseError}, which its commit thread calls;
+ * Micrometer's meters are thread-safe, and are read by the scraping thread.
  */
 final class WriterMeters {
     private final MeterRegistry registry;
