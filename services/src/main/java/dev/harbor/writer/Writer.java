@@ -119,8 +119,10 @@ import org.slf4j.LoggerFactory;
  *       writer's connection is closed when the hook returns, as before, and a commit stuck in the
  *       database cannot hang a kill or a node's stop. The commit thread then ends as soon as its JDBC
  *       call returns, rolling back instead of committing if the writer ended before the commit
- *       began. Callers still waiting have been answered "gone" by the runtime; what the commit thread
- *       would send back after that is not sent.</li>
+ *       began (it looks at {@link #closed} just before the commit: an end that comes during the commit
+ *       itself leaves the batch committed, its callers told "gone"). Callers still waiting have been
+ *       answered "gone" by the runtime; what the commit thread would send back after that is not sent
+ *       (or, if the end comes just as it sends, dropped by the runtime as a dead letter).</li>
  * </ul>
  * The retry backoff is a timed park on the commit thread; the hook's unpark cuts it short.
  */
