@@ -5,7 +5,9 @@ import dev.harbor.proto.Drain;
 import dev.harbor.proto.Record;
 import dev.harbor.service.ExitReason;
 import dev.harbor.service.DeferredReply;
+import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
+import dev.harbor.service.NodeView;
 import dev.harbor.service.Service;
 import dev.harbor.service.ServiceContext;
 import dev.harbor.shutdown.OrderedExit;
@@ -20,7 +22,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Properties;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,37 +50,81 @@ import org.slf4j.LoggerFactory;
  * failing for longer than the retry window; the writer ending (the runtime answers "gone"). A caller
  * that got an error or no answer in time may send the same record again safely.
  *
- * <p><b>Batching.</b> A record is kept pending and the writer sends itself a flush tick, which queues
- * behind every message already in its mailbox; when the tick comes, everything pending goes to the
- * database in one JDBC batch and one commit. So the busier the writer, the larger its batches, and an
- * idle writer commits a lone record at once: no timer, no added latency. A batch is cut at
- * {@link Settings#maxBatch()} records.
+ * <p><b>Batching.</b> The writer has a commit thread of its own, which alone talks to the database.
+ * The handler checks a record and puts it at once on the commit thread's queue, and goes on taking
+ * messages; so while the database works on one batch, the next one gathers. The commit thread, when
+ * free, takes everything queued into one batch and runs it as a JDBC batch; before it commits it looks
+ * at the queue again, and if more records came meanwhile it adds them to the same transaction (another
+ * JDBC batch) and looks again; it commits once a look finds the queue empty, or the batch holds
+ * {@link Settings#maxBatch()} records. So the busier the writer, the larger its batches, and an idle
+ * writer commits a lone record at once: no timer, no added latency. One transaction at a time is in
+ * flight, and records are committed in the order they reached the handler. When the commit has
+ * returned, the commit thread sends the batch back to the writer as a private message, and the handler
+ * answers its callers with {@link Committed}: an acknowledgement never comes before the commit that
+ * holds the record has returned.
+ *
+ * <p>Why the batch grows inside an open transaction rather than being cut when the commit thread starts
+ * it (the simpler pipeline, "commit one batch while the next gathers"): callers wait for their answer
+ * before they send again, so with a batch cut at its start, {@code n} callers split into two groups
+ * that take turns, and every commit holds about {@code n/2} records; a commit's fixed cost (on H2 with
+ * {@code WRITE_DELAY 0}, a file write) then counts twice per caller round. Adding the records that
+ * arrive while the statements run keeps the database busy and lets a commit hold nearly everyone who
+ * waits. And the commit thread takes its next batch from the queue itself, with no round trip through
+ * the writer's mailbox between two commits (two thread wake-ups, tens of microseconds each).
  *
  * <p><b>Database errors.</b> A failed batch is rolled back, its connection dropped, and the batch tried
  * again on a fresh connection (which also recreates a missing table) after a backoff of 50 ms doubling
- * up to 1 s, for at most {@link Settings#retryWindow()} from the first failure. Records that arrive
- * meanwhile join the batch. Past the window, every pending record is failed with an error saying it
- * was NOT committed, logged at ERROR, and the writer goes on: the next records try again.
+ * up to 1 s, for at most {@link Settings#retryWindow()} from the first failure; all on the commit
+ * thread, while the handler goes on queueing. Records that arrive meanwhile join the batch when it is
+ * tried again (up to {@link Settings#maxBatch()}); the rest wait behind it. Past the window, the batch
+ * and every record queued behind it are failed with an error saying they were NOT committed, logged at
+ * ERROR, and the writer goes on: the next records try again.
  *
  * <p><b>Ordered exit.</b> Init registers role {@value OrderedExit#WRITER} with the shutdown
- * coordinator. On {@link Drain} the writer commits everything pending (every record that reached its
- * mailbox before the drain), closes its connection and exits; the exit event is the coordinator's
- * proof. While a drain waits for the database (at most 4/5 of the drain's timeout), new records are
- * answered "writer is draining: not stored"; after the exit the runtime answers them "gone".
+ * coordinator. On {@link Drain} the handler puts a drain mark on the commit thread's queue, behind
+ * every record that reached the writer's mailbox before the drain; the commit thread commits (or, past
+ * the give-up time, fails) everything ahead of the mark, closes the connection, tells the writer, and
+ * ends; the writer then exits, and the exit event is the coordinator's proof. While a drain waits for the
+ * database (retrying at most 4/5 of the drain's timeout), new records are answered "writer is draining:
+ * not stored"; after the exit the runtime answers them "gone".
  *
  * <p><b>Meters</b> (on the node's {@code /metrics}, tagged {@code writer=<name>}, removed when the writer
  * ends): {@code harbor_writer_records_total{outcome=committed|refused|failed}}, {@code harbor_writer_commit_seconds}
- * (each batch and commit), {@code harbor_writer_pending_records}, {@code harbor_writer_database_errors_total}
+ * (each batch, from its first statement to its commit's return), {@code harbor_writer_pending_records}
+ * (records handed to the commit thread and not answered yet), {@code harbor_writer_database_errors_total}
  * (failed attempts, each retried).
  *
- * <p><b>Threading.</b> Everything here but {@link #connection} and {@link #closed} is owned by the
- * service's handlers, which the runtime never runs concurrently (and which see each other's writes:
- * the runtime hands its token over through a volatile), so none of it needs a lock. The JDBC
- * connection is used only by handlers; the exit hook ({@link #onEnd}) runs once the service has
- * ended any way (drained, killed, node stopped), on the thread that ended it, possibly while a handler
- * still runs, and closes it, which is why those two fields are volatile. A handler still inside a JDBC
- * call when the service is killed then fails on the closed connection; its callers have already been
- * answered "gone" by the runtime. The retry backoff is a message to itself ({@link ServiceContext#after}).
+ * <p><b>Threading.</b> Three kinds of thread touch a writer:
+ * <ul>
+ *   <li><i>The handlers</i> (and init), which the runtime never runs concurrently and which see each
+ *       other's writes, own the fields marked handler-owned: no locks. They answer every caller: the
+ *       refusals at once, the batches when the commit thread sends them back ({@code Done},
+ *       {@code GaveUp}). {@link DeferredReply} may be completed from any thread, but answering on the
+ *       handler keeps the commit thread's time for the database, and keeps {@link #inFlight} and the
+ *       record meters on one thread.</li>
+ *   <li><i>The commit thread</i> ({@code harbor-writer-<name>}, a daemon platform thread, started last in
+ *       init, so that it sees everything init set) owns the fields marked commit-thread-owned: the JDBC
+ *       connection, its statement, the commit count, the failure bookkeeping. Init opens the connection
+ *       (so that a database that cannot be opened fails the launch), then starts the thread, and never
+ *       touches the connection again; from then on only the commit thread uses it, closes it and opens
+ *       new ones. Handlers reach it only through {@link #queue} (a {@link LinkedBlockingQueue}: records,
+ *       and the drain mark); it reaches the handlers only through messages sent to the writer
+ *       ({@link NodeView#send}, as from outside any service, since the context's own send belongs to the
+ *       handlers). It reads {@link #drainGiveUpAt}, which the handler sets on a drain, and increments
+ *       the database-errors meter (Micrometer's meters are thread-safe).</li>
+ *   <li><i>The exit hook</i> ({@link #onEnd}) runs once the service has ended any way (drained, killed,
+ *       node stopped), on the thread that ended it, possibly while a handler or the commit thread still
+ *       runs. It sets {@link #closed}, puts a stop mark on the queue, wakes the commit thread out of a
+ *       backoff, and waits for it to close the connection and end, at most {@link #CLOSE_WAIT}: an idle
+ *       writer's connection is closed when the hook returns, as before, and a commit stuck in the
+ *       database cannot hang a kill or a node's stop. The commit thread then ends as soon as its JDBC
+ *       call returns, rolling back instead of committing if the writer ended before the commit
+ *       began (it looks at {@link #closed} just before the commit: an end that comes during the commit
+ *       itself leaves the batch committed, its callers told "gone"). Callers still waiting have been
+ *       answered "gone" by the runtime; what the commit thread would send back after that is not sent
+ *       (or, if the end comes just as it sends, dropped by the runtime as a dead letter).</li>
+ * </ul>
+ * The retry backoff is a timed park on the commit thread; the hook's unpark cuts it short.
  */
 public final class Writer implements Service {
     /** The global name the writer registers under unless told otherwise. */
@@ -89,46 +137,70 @@ public final class Writer implements Service {
     private static final Logger log = LoggerFactory.getLogger(Writer.class);
     private static final long FIRST_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
     private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** How long the exit hook waits for the commit thread to close the connection and end. */
+    private static final long CLOSE_WAIT = TimeUnit.SECONDS.toMillis(1);
     private static final Pattern PASSWORD_IN_URL = Pattern.compile("(?i)(password=)[^;&]*");
 
-    /** What the writer sends itself; private, so no other service can send one. */
-    private enum Tick {
-        /** Commit what is pending: queued behind the records already in the mailbox. */
-        FLUSH,
-        /** Try the failed batch again: sent after a backoff. */
-        RETRY
+    /** Marks on the commit thread's queue, besides records. */
+    private enum Mark {
+        /** Put by the handler on a drain, behind every record it queued before: commit those, close, report {@link Drained}. */
+        DRAIN,
+        /** Put by the exit hook: the writer has ended ({@link #closed} is set); close and end. */
+        STOP
     }
 
     /** A record waiting for its commit, and the caller who waits for the answer. */
     private record Pending(Record record, DeferredReply reply) {
     }
 
+    /** Commit thread to handler: {@code batch} is committed in commit number {@code commit}, which took {@code nanos}. */
+    private record Done(List<Pending> batch, long commit, long nanos) {
+    }
+
+    /** Commit thread to handler: {@code batch} is NOT committed, the database failed for too long; {@code why} says so. */
+    private record GaveUp(List<Pending> batch, String why) {
+    }
+
+    /** Commit thread to handler: everything before the drain mark is answered for, the connection closed; exit now. */
+    private record Drained(long commits) {
+    }
+
     private final Settings settings;
     private final String where;
+    /** Records (and marks) from the handlers to the commit thread, in order. Thread-safe. */
+    private final LinkedBlockingQueue<Object> queue = new LinkedBlockingQueue<>();
+
+    // --- set by init before the commit thread starts; read-only after (every thread sees them) ---
+    private ServiceContext context;
+    private NodeView node;
+    private Handle self;
+    /** Never replaced; the handlers, the commit thread (database errors) and the exit hook use it. */
+    private WriterMeters meters;
+    /** The commit thread; null until init starts it (and for good if init fails before). */
+    private Thread committer;
 
     // --- handler-owned (see the class comment) ---
-    private List<Pending> pending = new ArrayList<>();
-    private Dialect dialect;
+    /** Records put on the queue and not answered yet: the pending-records meter. */
+    private int inFlight;
+    private boolean draining;
+
+    // --- commit-thread-owned (init opens the connection before the thread starts, then leaves it) ---
+    private Connection connection;
     private PreparedStatement insert;
+    private Dialect dialect;
     private long commits;
-    /** A FLUSH tick is in the mailbox. */
-    private boolean flushQueued;
-    /** A RETRY tick is on its way: flushing waits for it. */
-    private boolean retryScheduled;
     /** When the current run of failures began (System.nanoTime), valid while {@link #failures} > 0. */
     private long failingSince;
     private int failures;
     private String lastError;
-    private boolean draining;
-    /** While draining: when to give up on the database (System.nanoTime), or Long.MAX_VALUE. */
-    private long drainGiveUpAt = Long.MAX_VALUE;
-    private boolean exiting;
-    /** Made in init, once the writer has its name and registration; never replaced (the exit hook reads it too). */
-    private WriterMeters meters;
+    /** A mark taken off the queue while filling a batch: handled once that batch is answered for. */
+    private Mark held;
 
-    // --- shared with the exit hook ---
-    private volatile Connection connection;
+    // --- shared ---
+    /** Set by the exit hook: the writer has ended. Read by the commit thread. */
     private volatile boolean closed;
+    /** While draining: when to give up on the database (System.nanoTime), or Long.MAX_VALUE. Set by the handler, read by the commit thread. */
+    private volatile long drainGiveUpAt = Long.MAX_VALUE;
 
     /**
      * A writer on the URL in {@code harbor.writer.url} (system property) or {@code HARBOR_WRITER_URL}
@@ -170,8 +242,16 @@ public final class Writer implements Service {
         this.where = mask(settings.jdbcUrl());
     }
 
+    /**
+     * Opens the connection (on this, the init thread: a database that cannot be opened fails the
+     * launch), registers the name and the role, makes the meters, and starts the commit thread last, which
+     * owns the connection from then on.
+     */
     @Override
     public void init(ServiceContext ctx) throws Exception {
+        context = ctx;
+        node = ctx.node();
+        self = ctx.self();
         try {
             connect();
         } catch (SQLException e) {
@@ -182,19 +262,22 @@ public final class Writer implements Service {
         try {
             ctx.register(settings.name());
             OrderedExit.register(ctx, OrderedExit.WRITER, settings.drainTimeout());
-        } catch (RuntimeException e) {
-            disconnect();
+            meters = new WriterMeters(ctx.node().lookup(MeterRegistry.class).orElseGet(CompositeMeterRegistry::new), settings.name());
+            log.info("writer '{}' stores records in {} on {} ({}, batches of up to {}, retry window {} ms)", settings.name(),
+                    Dialect.TABLE, where, dialect, settings.maxBatch(), settings.retryWindow().toMillis());
+            // Started last: Thread.start makes every write above visible to it, the connection included.
+            committer = Thread.ofPlatform().name("harbor-writer-" + settings.name()).daemon(true).start(this::commitLoop);
+        } catch (RuntimeException | Error e) {
+            disconnect(); // no commit thread: the connection is still this thread's
             throw e;
         }
-        meters = new WriterMeters(ctx.node().lookup(MeterRegistry.class).orElseGet(CompositeMeterRegistry::new), settings.name());
-        log.info("writer '{}' stores records in {} on {} ({}, batches of up to {}, retry window {} ms)", settings.name(),
-                Dialect.TABLE, where, dialect, settings.maxBatch(), settings.retryWindow().toMillis());
     }
 
     /**
-     * However the writer ends (drained, killed, its node stopped, its init failed): removes its meters
-     * and closes its connection, which rolls back whatever was not committed. On the thread that ended
-     * it; init's fields are visible here, and {@link #connection} and {@link #closed} are volatile.
+     * However the writer ends (drained, killed, its node stopped, its init failed): removes its meters,
+     * and has the commit thread close the connection (which rolls back whatever was not committed) and
+     * end, waiting for that at most {@link #CLOSE_WAIT}. On the thread that ended the writer; init's
+     * fields are visible here (see the class comment's Threading).
      */
     @Override
     public void onEnd(ServiceContext ctx, ExitReason reason) {
@@ -203,33 +286,49 @@ public final class Writer implements Service {
             mine.remove();
         }
         closed = true;
-        close(connection);
+        Thread t = committer;
+        if (t == null) {
+            return; // init failed before starting it, and closed the connection it had opened
+        }
+        queue.add(Mark.STOP); // wakes it if it waits for work
+        LockSupport.unpark(t); // cuts a retry backoff short
+        if (t == Thread.currentThread()) {
+            return; // the commit thread itself ended the writer (see commitLoop): it closes the connection next
+        }
+        try {
+            t.join(CLOSE_WAIT);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (t.isAlive()) {
+            log.warn("writer '{}' ended while its commit thread was inside the database {}: that call is not committed"
+                    + " unless its commit had begun; the thread closes the connection when the call returns", settings.name(), where);
+        }
     }
 
     @Override
     public Object receive(ServiceContext ctx, Message msg) {
         Object p = msg.payload();
         if (p instanceof Record r) {
-            record(ctx, msg, r);
-        } else if (p == Tick.FLUSH) {
-            flushQueued = false;
-            if (!retryScheduled) {
-                flush(ctx);
-            }
-        } else if (p == Tick.RETRY) {
-            retryScheduled = false;
-            flush(ctx);
+            record(msg, r);
+        } else if (p instanceof Done d) {
+            done(d);
+        } else if (p instanceof GaveUp g) {
+            gaveUp(g);
+        } else if (p instanceof Drained d) {
+            log.info("writer '{}': drained after {} commit(s); exiting", settings.name(), d.commits());
+            ctx.exit();
         } else if (p instanceof Drain d) {
-            drain(ctx, d);
+            drain(d);
         } else {
             throw new IllegalArgumentException("the writer stores harbor.v1.Record calls and does not understand "
                     + (p == null ? "null" : "a " + p.getClass().getName()));
         }
-        meters.pending(pending.size());
+        meters.pending(inFlight);
         return null;
     }
 
-    private void record(ServiceContext ctx, Message msg, Record r) {
+    private void record(Message msg, Record r) {
         if (!msg.isCall()) {
             meters.refused();
             throw new IllegalArgumentException("record " + key(r) + " came as a send, so nobody could be told whether"
@@ -247,16 +346,26 @@ public final class Writer implements Service {
             reply.fail("writer is draining: not stored (record " + key(r) + "); send it to the writer that takes over");
             return;
         }
-        pending.add(new Pending(r, reply));
-        if (retryScheduled) {
-            return; // it joins the batch being retried
+        inFlight++;
+        queue.add(new Pending(r, reply)); // the commit thread takes it with the next batch, or joins it to the open one
+    }
+
+    /** The commit of {@code d}'s batch has returned: only now are its callers told. */
+    private void done(Done d) {
+        meters.committed(d.batch().size(), d.nanos());
+        Committed ack = Committed.newBuilder().setCommit(d.commit()).build();
+        for (Pending p : d.batch()) {
+            p.reply().reply(ack);
         }
-        if (pending.size() >= settings.maxBatch()) {
-            flush(ctx);
-        } else if (!flushQueued) {
-            flushQueued = true;
-            ctx.send(ctx.self(), Tick.FLUSH);
+        inFlight -= d.batch().size();
+    }
+
+    private void gaveUp(GaveUp g) {
+        meters.failed(g.batch().size());
+        for (Pending p : g.batch()) {
+            p.reply().fail("record " + key(p.record()) + " " + g.why());
         }
+        inFlight -= g.batch().size();
     }
 
     /** What is wrong with {@code r}, or null. */
@@ -300,57 +409,124 @@ public final class Writer implements Service {
         return "(" + (s.length() > 40 ? s.substring(0, 40) + "..." : s) + ", " + r.getSeq() + ")";
     }
 
-    // ------------------------------------------------------------------ committing
+    // ------------------------------------------------------------------ the commit thread
 
-    /** Commits everything pending, a batch at a time; on a failure, schedules a retry or gives up. */
-    private void flush(ServiceContext ctx) {
-        while (!pending.isEmpty()) {
-            List<Pending> batch = pending.subList(0, Math.min(pending.size(), settings.maxBatch()));
-            long commit;
+    /**
+     * The commit thread: takes a batch off the queue when there is one, commits it, answers for it,
+     * until a drain mark or the writer's end; then closes the connection. Should anything escape (a bug,
+     * an Error), it ends the writer, so that every waiting caller is answered ("gone") rather than left
+     * waiting for a thread that is no more.
+     */
+    private void commitLoop() {
+        try {
+            while (!closed) {
+                Object next = held != null ? held : queue.take();
+                held = null;
+                if (next instanceof Pending first) {
+                    commit(first);
+                } else if (next == Mark.DRAIN) {
+                    disconnect();
+                    post(new Drained(commits));
+                    return;
+                }
+                // Mark.STOP: closed is set, the loop ends.
+            }
+        } catch (InterruptedException e) {
+            log.warn("writer '{}': its commit thread was interrupted; ending the writer", settings.name());
+            context.kill(self);
+        } catch (Throwable t) {
+            log.error("writer '{}': its commit thread failed; ending the writer (waiting callers are answered \"gone\")",
+                    settings.name(), t);
+            context.kill(self);
+        } finally {
+            disconnect();
+        }
+    }
+
+    /** Commits {@code first} and what joins it, trying again on failures; ends with it answered for, or the writer ended. */
+    private void commit(Pending first) {
+        List<Pending> batch = new ArrayList<>();
+        batch.add(first);
+        for (;;) {
             long started = System.nanoTime();
+            long commit;
             try {
                 commit = write(batch);
             } catch (SQLException | RuntimeException e) {
                 meters.databaseError();
-                failed(ctx, batch.size(), e);
+                if (failed(batch, e)) {
+                    continue;
+                }
                 return;
             }
-            meters.committed(batch.size(), System.nanoTime() - started);
-            Committed ack = Committed.newBuilder().setCommit(commit).build();
-            for (Pending p : batch) {
-                p.reply().reply(ack);
+            if (commit < 0) {
+                return; // the writer ended before the commit: rolled back, and nobody waits for an answer
             }
-            batch.clear(); // removes them from pending
             if (failures > 0) {
                 log.info("writer '{}': the database {} took commits again after {} failed attempt(s) over {} ms",
                         settings.name(), where, failures, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - failingSince));
                 failures = 0;
             }
-        }
-        if (draining) {
-            finishDrain(ctx);
+            post(new Done(batch, commit, System.nanoTime() - started));
+            return;
         }
     }
 
-    /** One JDBC batch and one commit; returns the commit's number. Only a normal return means committed. */
+    /**
+     * Runs {@code batch} and whatever joins it from the queue (up to the cap) in one transaction, and
+     * commits it. Returns the commit's number; only a normal return with a number means committed. Returns
+     * -1, rolled back, if the writer ended before the commit began.
+     */
     private long write(List<Pending> batch) throws SQLException {
         if (connection == null) {
             connect();
         }
-        PreparedStatement ps = insert;
-        for (Pending p : batch) {
-            Record r = p.record();
-            ps.setString(1, r.getStream());
-            ps.setLong(2, r.getSeq());
-            ps.setString(3, r.getBody());
-            ps.addBatch();
+        int executed = 0; // a retry runs the whole batch again on its fresh connection
+        while (!closed && (fill(batch) || executed < batch.size())) {
+            PreparedStatement ps = insert;
+            for (Pending p : batch.subList(executed, batch.size())) {
+                Record r = p.record();
+                ps.setString(1, r.getStream());
+                ps.setLong(2, r.getSeq());
+                ps.setString(3, r.getBody());
+                ps.addBatch();
+            }
+            ps.executeBatch();
+            executed = batch.size();
         }
-        ps.executeBatch();
+        if (closed) {
+            rollback();
+            return -1;
+        }
         connection.commit();
         return ++commits;
     }
 
-    private void failed(ServiceContext ctx, int batchSize, Exception e) {
+    /**
+     * Moves the records queued now onto {@code batch}, up to the cap, without waiting; stops at a mark,
+     * which it keeps in {@link #held}. Returns whether it added any.
+     */
+    private boolean fill(List<Pending> batch) {
+        int before = batch.size();
+        while (held == null && batch.size() < settings.maxBatch()) {
+            Object o = queue.poll();
+            if (o == null) {
+                break;
+            }
+            if (o instanceof Pending p) {
+                batch.add(p);
+            } else {
+                held = (Mark) o;
+            }
+        }
+        return batch.size() > before;
+    }
+
+    /**
+     * A failed attempt: rolls back, drops the connection, and either waits out the backoff (true: try
+     * again) or gives up (false; {@link GaveUp} sent). False too if the writer ends meanwhile.
+     */
+    private boolean failed(List<Pending> batch, Exception e) {
         long now = System.nanoTime();
         lastError = describe(e);
         rollback();
@@ -358,37 +534,49 @@ public final class Writer implements Service {
         if (failures++ == 0) {
             failingSince = now;
             log.warn("writer '{}': could not commit {} record(s) to {}: {}; retrying for up to {} ms", settings.name(),
-                    batchSize, where, lastError, settings.retryWindow().toMillis());
+                    batch.size(), where, lastError, settings.retryWindow().toMillis());
         } else {
             log.debug("writer '{}': attempt {} failed: {}", settings.name(), failures, lastError);
         }
         long giveUpAt = Math.min(failingSince + settings.retryWindow().toNanos(), drainGiveUpAt);
         if (now - giveUpAt >= 0) {
-            giveUp(ctx, now);
-            return;
+            giveUp(batch, now);
+            return false;
         }
         long backoff = Math.min(MAX_BACKOFF_NANOS, FIRST_BACKOFF_NANOS << Math.min(failures - 1, 10));
-        long delay = Math.min(backoff, giveUpAt - now);
-        retryScheduled = true;
-        // The retry itself runs in a handler, when the tick comes back; dropped if the writer has ended.
-        ctx.after(Duration.ofNanos(delay), Tick.RETRY);
+        long retryAt = now + Math.min(backoff, giveUpAt - now);
+        for (long left; !closed && (left = retryAt - System.nanoTime()) > 0; ) {
+            LockSupport.parkNanos(this, left); // the exit hook unparks it
+        }
+        return !closed;
     }
 
-    /** Fails every pending record loudly: none of them is committed. */
-    private void giveUp(ServiceContext ctx, long now) {
+    /** Fails the batch and every record queued behind it (up to a mark) loudly: none of them is committed. */
+    private void giveUp(List<Pending> batch, long now) {
+        List<Pending> lost = new ArrayList<>(batch);
+        if (held == null) {
+            for (Object o; (o = queue.poll()) != null; ) {
+                if (o instanceof Pending p) {
+                    lost.add(p);
+                } else {
+                    held = (Mark) o;
+                    break;
+                }
+            }
+        }
         long ms = TimeUnit.NANOSECONDS.toMillis(now - failingSince);
         String why = "NOT committed, not stored: the database " + where + " failed every attempt for " + ms + " ms ("
                 + failures + " attempts; last error: " + lastError + "). Send the record again later: (stream, seq)"
                 + " makes a repeat harmless";
-        log.error("writer '{}': gave up on {} record(s): {}", settings.name(), pending.size(), why);
-        meters.failed(pending.size());
-        for (Pending p : pending) {
-            p.reply().fail("record " + key(p.record()) + " " + why);
-        }
-        pending = new ArrayList<>();
+        log.error("writer '{}': gave up on {} record(s): {}", settings.name(), lost.size(), why);
         failures = 0;
-        if (draining) {
-            finishDrain(ctx);
+        post(new GaveUp(lost, why));
+    }
+
+    /** Sends {@code m} to the writer's handler, unless the writer has ended (its callers have been answered "gone"). */
+    private void post(Object m) {
+        if (!closed) {
+            node.send(self, m);
         }
     }
 
@@ -403,7 +591,8 @@ public final class Writer implements Service {
     /** The longest drain timeout taken as given; a longer one (up to a uint64's 2^64-1 ms) counts as this. */
     private static final long MAX_DRAIN_MS = TimeUnit.DAYS.toMillis(365);
 
-    private void drain(ServiceContext ctx, Drain d) {
+    /** The handler: refuse new records from now on, and queue the drain mark behind every record queued so far. */
+    private void drain(Drain d) {
         if (draining) {
             return; // the coordinator may send its Drain again; one is enough
         }
@@ -415,25 +604,13 @@ public final class Writer implements Service {
             long ms = Long.compareUnsigned(d.getTimeoutMs(), MAX_DRAIN_MS) > 0 ? MAX_DRAIN_MS : d.getTimeoutMs();
             drainGiveUpAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ms) * 4 / 5;
         }
-        log.info("writer '{}': draining, {} record(s) to commit", settings.name(), pending.size());
-        if (!retryScheduled) {
-            flush(ctx); // ends with finishDrain once nothing is pending
-        }
-    }
-
-    private void finishDrain(ServiceContext ctx) {
-        if (exiting) {
-            return;
-        }
-        exiting = true;
-        disconnect();
-        log.info("writer '{}': drained after {} commit(s); exiting", settings.name(), commits);
-        ctx.exit();
+        log.info("writer '{}': draining, {} record(s) to commit", settings.name(), inFlight);
+        queue.add(Mark.DRAIN); // the commit thread answers Drained once everything ahead of it is answered for
     }
 
     // ------------------------------------------------------------------ the connection
 
-    /** Opens and readies a connection, and prepares the insert. Handlers and init only. */
+    /** Opens and readies a connection, and prepares the insert. Init (before the commit thread starts), then the commit thread only. */
     private void connect() throws SQLException {
         Properties props = new Properties();
         if (settings.user() != null) {
@@ -458,13 +635,9 @@ public final class Writer implements Service {
             throw e;
         }
         connection = c;
-        if (closed) {
-            disconnect(); // the service ended while this handler connected, after the exit hook had run
-            throw new SQLException("the writer has ended");
-        }
     }
 
-    /** Rolls back what a failed batch left open, so that closing the connection cannot commit it. */
+    /** Rolls back what a failed or abandoned batch left open, so that closing the connection cannot commit it. Commit thread only. */
     private void rollback() {
         Connection c = connection;
         if (c == null) {
@@ -478,16 +651,11 @@ public final class Writer implements Service {
         }
     }
 
-    /** Drops the connection, if any, closing it. Handlers and init only. */
+    /** Drops the connection, if any, closing it (which rolls back what it has not committed). Init if it fails, else the commit thread only. */
     private void disconnect() {
         Connection c = connection;
         connection = null;
         insert = null;
-        close(c);
-    }
-
-    /** Closes {@code c} (which rolls back what it has not committed). Any thread: handlers, the exit hook. */
-    private void close(Connection c) {
         if (c == null) {
             return;
         }

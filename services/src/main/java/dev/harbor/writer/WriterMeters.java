@@ -15,12 +15,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code harbor.writer.records} ({@code harbor_writer_records_total}, tag {@code outcome}): records
  * answered, {@code committed}, {@code refused} (malformed, sent instead of called, or the writer
  * draining) or {@code failed} (the database failed for the whole retry window: NOT stored);
- * {@code harbor.writer.commit} ({@code harbor_writer_commit_seconds}): how long each JDBC batch and
- * commit took; {@code harbor.writer.pending} ({@code harbor_writer_pending_records}): records waiting
- * for their commit; {@code harbor.writer.database.errors} ({@code harbor_writer_database_errors_total}):
+ * {@code harbor.writer.commit} ({@code harbor_writer_commit_seconds}): how long each batch took, from
+ * its first statement to its commit's return; {@code harbor.writer.pending} ({@code harbor_writer_pending_records}):
+ * records taken and not answered yet; {@code harbor.writer.database.errors} ({@code harbor_writer_database_errors_total}):
  * failed commit attempts (each retried).
  *
- * <p>Threads: set by the writer's handlers; Micrometer's meters may be read by the scraping thread.
+ * <p>Threads: set by the writer's handlers, except {@link #databaseError}, which its commit thread calls;
+ * Micrometer's meters are thread-safe, and are read by the scraping thread.
  */
 final class WriterMeters {
     private final MeterRegistry registry;

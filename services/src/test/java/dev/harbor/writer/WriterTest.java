@@ -15,20 +15,26 @@ import dev.harbor.service.LaunchException;
 import dev.harbor.service.NodeFixture;
 import dev.harbor.service.Service;
 import dev.harbor.shutdown.OrderedExit;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
@@ -274,6 +280,206 @@ class WriterTest extends NodeFixture {
             rs.next();
             return rs.getInt(1);
         }
+    }
+
+    // ------------------------------------------------------------------ the commit thread
+
+    /**
+     * A transaction of the test's own holding the row {@code (stream, seq)} uncommitted: the writer's
+     * statement on that key waits for it (up to the writer's {@code LOCK_TIMEOUT}), so a batch stays in
+     * the database for as long as the test wants.
+     */
+    final class RowLock implements AutoCloseable {
+        final Connection connection;
+        private final int session;
+
+        RowLock(String stream, long seq) throws SQLException {
+            connection = DriverManager.getConnection(url);
+            connection.setAutoCommit(false);
+            try (PreparedStatement ps = connection.prepareStatement("INSERT INTO " + Dialect.TABLE
+                    + " (stream, seq, body) VALUES (?, ?, 'the test''s')")) {
+                ps.setString(1, stream);
+                ps.setLong(2, seq);
+                ps.executeUpdate();
+            }
+            try (Statement s = connection.createStatement(); ResultSet rs = s.executeQuery("SELECT SESSION_ID()")) {
+                rs.next();
+                session = rs.getInt(1);
+            }
+        }
+
+        /**
+         * The other sessions inside the writer's statement now: waiting for this transaction, once one
+         * has been seen there (H2 leaves {@code BLOCKER_ID} empty for a row lock, so the statement tells).
+         */
+        List<Integer> waiters() throws SQLException {
+            List<Integer> ids = new ArrayList<>();
+            try (PreparedStatement ps = connection.prepareStatement("SELECT SESSION_ID FROM INFORMATION_SCHEMA.SESSIONS"
+                    + " WHERE SESSION_ID <> ? AND EXECUTING_STATEMENT LIKE 'MERGE INTO " + Dialect.TABLE + "%'")) {
+                ps.setInt(1, session);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        ids.add(rs.getInt(1));
+                    }
+                }
+            }
+            return ids;
+        }
+
+        /** Rolls the row back: the writer's statement goes on. */
+        void release() throws SQLException {
+            connection.rollback();
+        }
+
+        @Override
+        public void close() throws SQLException {
+            connection.rollback();
+            connection.close();
+        }
+    }
+
+    /** A writer named {@code name} on the test's database, with H2's {@code LOCK_TIMEOUT} at {@code lockTimeoutMs}, its meters in {@code registry}. */
+    Handle writer(String name, int lockTimeoutMs, MeterRegistry registry) {
+        node.provide(MeterRegistry.class, registry);
+        Writer.Settings s = Writer.Settings.of(url + ";LOCK_TIMEOUT=" + lockTimeoutMs).withName(name);
+        return node.launch(() -> new Writer(s));
+    }
+
+    static double meter(MeterRegistry registry, String name, String... tags) {
+        return registry.find(name).tags(tags).meters().stream().mapToDouble(m -> m.measure().iterator().next().getValue()).sum();
+    }
+
+    List<CompletableFuture<Object>> calls(Handle writer, String stream, int n) {
+        List<CompletableFuture<Object>> calls = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            calls.add(node.call(writer, record(stream, i, "b" + i), WAIT));
+        }
+        return calls;
+    }
+
+    static boolean threadAlive(String name) {
+        return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals(name) && t.isAlive());
+    }
+
+    @Test
+    void whileABatchIsInTheDatabaseTheWriterGoesOnTakingRecordsAndAnswersEachAfterItsCommit() throws Exception {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Handle writer = writer("w-inflight", 20_000, registry);
+        assertThat(threadAlive("harbor-writer-w-inflight")).isTrue();
+        CompletableFuture<Object> first;
+        List<CompletableFuture<Object>> meanwhile;
+        try (RowLock lock = new RowLock("held", 0)) {
+            first = node.call(writer, record("held", 0, "the writer's"), WAIT);
+            await().atMost(WAIT).until(() -> !lock.waiters().isEmpty()); // the commit thread waits in the database
+
+            // The handler is not held up by the commit: a malformed record is refused at once, and new
+            // records are taken (counted as pending), though none of them can be committed yet.
+            assertThat(error(writer, record("", 1, "b"))).hasMessageContaining("not stored: the stream must be 1 to 200");
+            meanwhile = calls(writer, "meanwhile", 20);
+            await().atMost(WAIT).until(() -> meter(registry, "harbor.writer.pending") == 21);
+            assertThat(first).isNotDone();
+            assertThat(meanwhile).noneMatch(CompletableFuture::isDone);
+            assertThat(meter(registry, "harbor.writer.records", "outcome", "committed")).isZero();
+
+            lock.release();
+            long held = ((Committed) get(first)).getCommit();
+            for (CompletableFuture<Object> f : meanwhile) {
+                // In the held commit (joined while its statements ran) or a later one, never an earlier one.
+                assertThat(((Committed) get(f)).getCommit()).isGreaterThanOrEqualTo(held);
+            }
+        }
+        Map<String, String> rows = rows();
+        assertThat(rows).hasSize(21).containsEntry("held/0", "the writer's");
+        await().atMost(WAIT).until(() -> meter(registry, "harbor.writer.pending") == 0);
+        assertThat(meter(registry, "harbor.writer.records", "outcome", "committed")).isEqualTo(21);
+        assertThat(meter(registry, "harbor.writer.records", "outcome", "refused")).isEqualTo(1);
+        assertThat(meter(registry, "harbor.writer.database.errors")).isZero();
+    }
+
+    @Test
+    void aBatchThatFailsInTheDatabaseIsTriedAgainWithTheRecordsThatCameMeanwhileAndEachIsCommittedOnce() throws Exception {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Handle writer = writer("w-retry", 300, registry); // a lock held longer than 300 ms fails the attempt
+        CompletableFuture<Object> first;
+        List<CompletableFuture<Object>> meanwhile;
+        try (RowLock lock = new RowLock("held", 0)) {
+            first = node.call(writer, record("held", 0, "the writer's"), WAIT);
+            await().atMost(WAIT).until(() -> !lock.waiters().isEmpty());
+            int firstSession = lock.waiters().getFirst();
+            meanwhile = calls(writer, "meanwhile", 20);
+            // The attempt times out on the lock, is rolled back, and the batch is tried again on a fresh
+            // connection: another session, which waits for the lock again.
+            await().atMost(WAIT).pollInterval(Duration.ofMillis(10))
+                    .until(() -> lock.waiters().stream().anyMatch(id -> id != firstSession));
+            assertThat(meter(registry, "harbor.writer.database.errors")).isPositive();
+            assertThat(first).isNotDone();
+            assertThat(meanwhile).noneMatch(CompletableFuture::isDone);
+            lock.release();
+        }
+        Set<Long> commits = new HashSet<>();
+        commits.add(((Committed) get(first)).getCommit());
+        for (CompletableFuture<Object> f : meanwhile) {
+            commits.add(((Committed) get(f)).getCommit());
+        }
+        assertThat(rows()).hasSize(21).containsEntry("held/0", "the writer's");
+        assertThat(meter(registry, "harbor.writer.records", "outcome", "committed")).isEqualTo(21);
+        assertThat(meter(registry, "harbor.writer.records", "outcome", "failed")).isZero();
+        // And the writer goes on as before.
+        assertThat(((Committed) call(writer, record("after", 0, "b"))).getCommit()).isGreaterThan(commits.stream().mapToLong(c -> c).max().orElseThrow());
+    }
+
+    @Test
+    void aDrainWhileABatchIsInTheDatabaseWaitsForItCommitsEverythingQueuedBeforeTheDrainThenExits() throws Exception {
+        Handle writer = writer("w-drain", 20_000, new SimpleMeterRegistry());
+        CompletableFuture<Object> first;
+        List<CompletableFuture<Object>> before;
+        CompletableFuture<ExitEvent> exit;
+        try (RowLock lock = new RowLock("held", 0)) {
+            first = node.call(writer, record("held", 0, "the writer's"), WAIT);
+            await().atMost(WAIT).until(() -> !lock.waiters().isEmpty());
+            before = calls(writer, "before", 20);
+            node.send(writer, Drain.newBuilder().setRunId("test").setTimeoutMs(10_000).build());
+            exit = node.watch(writer);
+            // Refused at once, though the drain itself waits for the database.
+            assertThat(error(writer, record("late", 0, "b"))).hasMessageContaining("writer is draining: not stored (record (late, 0))");
+            assertThat(exit).isNotDone();
+            assertThat(first).isNotDone();
+            lock.release();
+        }
+        assertThat(get(exit).reason()).isEqualTo(ExitReason.EXIT);
+        assertThat(get(first)).isInstanceOf(Committed.class);
+        for (CompletableFuture<Object> f : before) {
+            assertThat(get(f)).isInstanceOf(Committed.class);
+        }
+        assertThat(rows()).hasSize(21).containsEntry("held/0", "the writer's").doesNotContainKey("late/0");
+        await().atMost(WAIT).until(() -> !threadAlive("harbor-writer-w-drain"));
+    }
+
+    @Test
+    void aKillWhileABatchIsInTheDatabaseReturnsItsCallersAreToldGoneAndTheBatchIsRolledBack() throws Exception {
+        Handle writer = writer("w-kill", 20_000, new SimpleMeterRegistry());
+        try (RowLock lock = new RowLock("held", 0)) {
+            CompletableFuture<Object> first = node.call(writer, record("held", 0, "the writer's"), WAIT);
+            await().atMost(WAIT).until(() -> !lock.waiters().isEmpty());
+            CompletableFuture<Object> queued = node.call(writer, record("queued", 0, "b"), WAIT);
+            await().atMost(WAIT).until(() -> lock.waiters().size() == 1 && !queued.isDone());
+
+            // The kill does not wait for the database (the exit hook waits at most a second for the commit thread).
+            assertThat(CompletableFuture.supplyAsync(() -> node.kill(writer)).get(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+            for (CompletableFuture<Object> f : List.of(first, queued)) {
+                CallException gone = (CallException) failure(f);
+                assertThat(gone.failure()).isEqualTo(CallException.Failure.GONE);
+                assertThat(gone.exitReason()).isEqualTo(ExitReason.KILLED);
+            }
+            assertThat(threadAlive("harbor-writer-w-kill")).isTrue(); // still inside the database
+
+            // The statement goes on once the lock is gone; the writer has ended, so the commit thread rolls
+            // back instead of committing, closes its connection and ends.
+            lock.release();
+            await().atMost(WAIT).until(() -> sessions(lock.connection) == 1);
+            await().atMost(WAIT).until(() -> !threadAlive("harbor-writer-w-kill"));
+        }
+        assertThat(rows()).isEmpty();
     }
 
     @Test
