@@ -297,11 +297,19 @@ final class LinkProtocol {
                                 }
                                 harbor.routing.answer(peer, r.session(), value, error);
                             }
-                            case EnvelopeBatch.FAILURE -> harbor.routing.answer(peer, r.session(), null, Codec.callException(r.failure()));
+                            case EnvelopeBatch.FAILURE -> {
+                                CallException error;
+                                try {
+                                    error = Codec.callException(r.failure());
+                                } catch (InvalidProtocolBufferException ex) {
+                                    error = Routing.badReply(peer, ex);
+                                }
+                                harbor.routing.answer(peer, r.session(), null, error);
+                            }
                             default -> envelope(r.control());
                         }
-                    } catch (RuntimeException ex) {
-                        malformed(ex);
+                    } catch (RuntimeException | InvalidProtocolBufferException ex) {
+                        malformed(ex); // this record only: the next one starts where its length says
                     }
                 }
             } catch (InvalidProtocolBufferException ex) {
@@ -311,7 +319,7 @@ final class LinkProtocol {
             return messages;
         }
 
-        private void malformed(RuntimeException ex) {
+        private void malformed(Exception ex) {
             rejected.increment();
             log.warn("node {}: dropped a malformed envelope from node {}: {}", node.id(), peer.id, ex.toString());
         }

@@ -168,7 +168,7 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
             return false;
         }
         if (filling == null) {
-            filling = new EnvelopeBatch(Math.min(SEAL_BYTES, batchSize * 160));
+            filling = new EnvelopeBatch((int) Math.min(SEAL_BYTES, batchSize * 160L));
         }
         return true;
     }

@@ -360,6 +360,7 @@ class HostileInputTest {
     @Test
     void packedBatchesThatLieOrBreakOffAreDroppedAndCountedAndTheLinkStays() {
         long before = target.harbor().rejected();
+        long receivedBefore = target.harbor().received();
         long fake = System.currentTimeMillis() << 22;
         Handle fakeService = Handle.of(82, fake + 1);
         ByteString sends = new EnvelopeBatch().send(victim, fakeService, "one").send(victim, fakeService, "two").toByteString();
@@ -372,8 +373,12 @@ class HostileInputTest {
         frames.add(frame(packed(sends.substring(0, sends.size() - 3))));    // 1 rejected: cut inside the second record
         frames.add(frame(packed(ByteString.copyFrom(new byte[] {9, 1, 2})))); // 1 rejected: a kind no node writes
         frames.add(frame(packed(ByteString.copyFrom(new byte[] {1, 0, 0}))));  // 1 rejected: a send cut in its handles
+        // 1 rejected: a service update whose Envelope does not parse; the sends after it are still read.
+        frames.add(frame(packed(ByteString.copyFrom(new byte[] {5, 3, (byte) 0xff, (byte) 0xff, (byte) 0xff}).concat(sends))));
         Outcome o = stream(LINK, frames, false, null);
-        await().atMost(Duration.ofSeconds(5)).until(() -> target.harbor().rejected() >= before + 4);
+        await().atMost(Duration.ofSeconds(5)).until(() -> target.harbor().rejected() >= before + 5);
+        // The sends read: two after the forged death, one before the cut, two after the broken update.
+        await().atMost(Duration.ofSeconds(5)).until(() -> target.harbor().received() >= receivedBefore + 5);
         assertThat(o.status().getCode()).isIn(Status.Code.OK, Status.Code.UNAVAILABLE, Status.Code.CANCELLED);
         assertThat(target.node().isAlive(victim)).isTrue();
         await().atMost(LOSS.multipliedBy(3)).until(() -> !target.harbor().peerAddresses().containsKey(82));
