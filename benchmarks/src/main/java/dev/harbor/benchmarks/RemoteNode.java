@@ -7,12 +7,9 @@ import com.typesafe.config.ConfigFactory;
 import dev.harbor.transport.EnvelopeBatch;
 import dev.harbor.transport.Harbor;
 import dev.harbor.transport.Payloads;
-import dev.harbor.wire.Wire;
 import dev.harbor.proto.Batch;
-import dev.harbor.proto.Envelope;
 import dev.harbor.proto.HarborGrpc;
 import dev.harbor.proto.LinkFrame;
-import dev.harbor.proto.Send;
 import dev.harbor.service.Handle;
 import dev.harbor.service.Message;
 import dev.harbor.service.Node;
@@ -152,7 +149,7 @@ public final class RemoteNode {
                     public void onMessage(Q message) {
                         FRAMES.increment();
                         if (message instanceof LinkFrame f && f.hasBatch()) {
-                            ENVELOPES.add(f.getBatch().getEnvelopesCount() + records(f.getBatch().getPacked()));
+                            ENVELOPES.add(records(f.getBatch().getPacked()));
                         } else if (message instanceof List<?> chunk) {
                             ENVELOPES.add(chunk.size());
                         }
@@ -340,10 +337,8 @@ public final class RemoteNode {
             this.counts = new int[pairs];
             this.acks = new LinkFrame[pairs];
             for (int i = 0; i < pairs; i++) {
-                acks[i] = LinkFrame.newBuilder().setBatch(Batch.newBuilder().addEnvelopes(Envelope.newBuilder()
-                        .setSend(Send.newBuilder().setFrom(Wire.handle(CrossNodeThroughput.grpcSink(i)))
-                                .setTo(Wire.handle(CrossNodeThroughput.grpcSender(i)))
-                                .setPayload(dev.harbor.proto.Payload.newBuilder().setText(ACK))))).build();
+                acks[i] = LinkFrame.newBuilder().setBatch(Batch.newBuilder().setPacked(new EnvelopeBatch()
+                        .send(CrossNodeThroughput.grpcSender(i), CrossNodeThroughput.grpcSink(i), ACK).toByteString())).build();
             }
         }
 

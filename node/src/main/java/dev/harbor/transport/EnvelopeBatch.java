@@ -19,14 +19,18 @@ import java.util.Arrays;
  * fixed-width fields and a payload is its own bytes, so writing a send is a few stores and a copy, and
  * reading one makes no protobuf message.
  *
- * <p>Public so that a tool that speaks Harbor's link (the benchmarks' bare gRPC stream) writes and reads
- * the very bytes a node does; services never need it.
+ * <p>Public so that a tool that speaks Harbor's link (the benchmarks' bare gRPC stream, the hostile-input
+ * tests) writes and reads the very bytes a node does; services never need it. A node states the format in
+ * its Hello ({@link #WIRE}) and refuses a peer that states another.
  *
  * <p>Writing: append records, then take {@link #toByteString()}. A batch is not thread-safe: it has one
  * writer at a time (a node's stream to a peer writes its batches under its own lock), and is not
  * written to once its bytes are taken.
  */
 public final class EnvelopeBatch {
+    /** The wire format a node states in its Hello ({@code Hello.wire}): this form of batch. */
+    public static final int WIRE = 2;
+
     static final int SEND = 1;
     static final int CALL = 2;
     static final int REPLY = 3;
@@ -70,6 +74,16 @@ public final class EnvelopeBatch {
         return this;
     }
 
+    /**
+     * Appends a call of {@code to} under {@code session} (the sender's own number, which the answer
+     * carries back).
+     *
+     * @throws dev.harbor.service.CallException with {@code BAD_PAYLOAD} for a payload that cannot cross nodes
+     */
+    public EnvelopeBatch call(Handle to, Handle from, long session, Object payload) {
+        return call(to, from, session, Payloads.encode(payload, to));
+    }
+
     EnvelopeBatch call(Handle to, Handle from, long session, Payloads.Encoded payload) {
         room(payload.bytes().length);
         bytes[size++] = CALL;
@@ -78,6 +92,15 @@ public final class EnvelopeBatch {
         fixed64(session);
         payload(payload);
         return this;
+    }
+
+    /**
+     * Appends the answer {@code value} to the receiver's call {@code session}.
+     *
+     * @throws dev.harbor.service.CallException with {@code BAD_PAYLOAD} for a value that cannot cross nodes
+     */
+    public EnvelopeBatch reply(long session, Object value) {
+        return reply(session, Payloads.encode(value, null));
     }
 
     EnvelopeBatch reply(long session, Payloads.Encoded payload) {
@@ -94,6 +117,11 @@ public final class EnvelopeBatch {
         fixed64(session);
         body(callError);
         return this;
+    }
+
+    /** Appends a service update (a birth, a death, a name, a leaving). */
+    public EnvelopeBatch control(Envelope envelope) {
+        return control(envelope.toByteArray());
     }
 
     EnvelopeBatch control(byte[] envelope) {

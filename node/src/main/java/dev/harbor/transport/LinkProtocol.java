@@ -2,14 +2,11 @@ package dev.harbor.transport;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.harbor.proto.Batch;
-import dev.harbor.proto.Call;
 import dev.harbor.proto.Envelope;
 import dev.harbor.proto.Hello;
 import dev.harbor.proto.LinkFrame;
 import dev.harbor.proto.NameBinding;
 import dev.harbor.proto.Refusal;
-import dev.harbor.proto.Reply;
-import dev.harbor.proto.Send;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
 import dev.harbor.service.InternalNode;
@@ -62,7 +59,7 @@ final class LinkProtocol {
 
     /** This node's Hello: who it is, and (first frame of its own links) its live services and global names. */
     Hello hello(boolean withSnapshot) {
-        Hello.Builder h = Hello.newBuilder().setCluster(harbor.cluster).setNode(node.id())
+        Hello.Builder h = Hello.newBuilder().setCluster(harbor.cluster).setNode(node.id()).setWire(EnvelopeBatch.WIRE)
                 .setIncarnation(harbor.membership.incarnation()).setAddress(harbor.advertise);
         if (withSnapshot) {
             for (ServiceInfo s : node.services()) {
@@ -240,21 +237,7 @@ final class LinkProtocol {
         }
 
         private void batch(Batch batch) {
-            int messages = 0;
-            for (Envelope e : batch.getEnvelopesList()) {
-                if (e.hasSend() || e.hasCall()) {
-                    messages++;
-                }
-                try {
-                    envelope(e);
-                } catch (RuntimeException ex) {
-                    malformed(ex);
-                }
-            }
-            if (!batch.getPacked().isEmpty()) {
-                messages += packed(EnvelopeBatch.reader(batch.getPacked()));
-            }
-            received.add(messages);
+            received.add(packed(EnvelopeBatch.reader(batch.getPacked())));
         }
 
         /** The records of a packed batch, in order; returns how many were sends and calls. */
@@ -335,48 +318,9 @@ final class LinkProtocol {
                     "the call's payload does not parse: " + ex.getMessage(), null));
         }
 
-        /** An envelope in its protobuf form: a service update, or a message of an earlier release's sender. */
+        /** A service update (a CONTROL record's envelope). */
         private void envelope(Envelope e) {
             switch (e.getKindCase()) {
-                case SEND -> {
-                    Send s = e.getSend();
-                    Handle from = s.hasFrom() ? Wire.handle(s.getFrom()) : null;
-                    Object payload;
-                    try {
-                        payload = payloads.decode(s.getPayload());
-                    } catch (InvalidProtocolBufferException ex) {
-                        badSend(from, ex);
-                        return;
-                    }
-                    InternalNode.deliverFromRemote(node, from, Wire.handle(s.getTo()), payload);
-                }
-                case CALL -> {
-                    Call c = e.getCall();
-                    Object payload;
-                    try {
-                        payload = payloads.decode(c.getPayload());
-                    } catch (InvalidProtocolBufferException ex) {
-                        badCall(Wire.handle(c.getTo()), c.getSession(), ex);
-                        return;
-                    }
-                    InternalNode.callFromRemote(node, c.hasFrom() ? Wire.handle(c.getFrom()) : null, Wire.handle(c.getTo()), payload, replyTo,
-                            c.getSession());
-                }
-                case REPLY -> {
-                    Reply r = e.getReply();
-                    Object value = null;
-                    CallException error = null;
-                    if (r.hasError()) {
-                        error = Codec.callException(r.getError());
-                    } else {
-                        try {
-                            value = payloads.decode(r.getValue());
-                        } catch (InvalidProtocolBufferException ex) {
-                            error = Routing.badReply(peer, ex);
-                        }
-                    }
-                    harbor.routing.answer(peer, r.getSession(), value, error);
-                }
                 case BORN -> {
                     Handle h = Wire.handle(e.getBorn().getHandle());
                     if (h.node() != peer.id) {

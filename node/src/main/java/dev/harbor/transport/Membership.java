@@ -225,6 +225,10 @@ final class Membership {
         if (!h.getCluster().equals(harbor.cluster)) {
             throw new LinkRefused("it belongs to cluster '" + h.getCluster() + "', this node to cluster '" + harbor.cluster + "'");
         }
+        if (h.getWire() != EnvelopeBatch.WIRE) {
+            throw new LinkRefused("it speaks wire format " + Integer.toUnsignedString(h.getWire()) + ", this node " + EnvelopeBatch.WIRE
+                    + ": every node of a cluster must run the same Harbor build (messages between them would be lost)");
+        }
         int id = h.getNode();
         if (id < 1 || id > Handle.MAX_NODE) {
             throw new LinkRefused("node id " + Integer.toUnsignedString(id) + " is out of range 1-" + Handle.MAX_NODE);

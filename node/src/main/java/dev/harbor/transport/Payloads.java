@@ -5,7 +5,6 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.Parser;
-import dev.harbor.proto.Payload;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
 import java.nio.charset.StandardCharsets;
@@ -88,20 +87,6 @@ public final class Payloads {
             case MESSAGE -> unpack(Any.parser().parseFrom(bytes, offset, length));
             case NULL -> null;
             default -> throw new InvalidProtocolBufferException("a payload of unknown kind " + tag);
-        };
-    }
-
-    /**
-     * Decodes a payload in the protobuf form of earlier releases' envelopes.
-     *
-     * @throws InvalidProtocolBufferException if a registered type's bytes do not parse
-     */
-    Object decode(Payload payload) throws InvalidProtocolBufferException {
-        return switch (payload.getValueCase()) {
-            case TEXT -> payload.getText();
-            case BYTES -> payload.getBytes();
-            case MESSAGE -> unpack(payload.getMessage());
-            case NULL, VALUE_NOT_SET -> null;
         };
     }
 
