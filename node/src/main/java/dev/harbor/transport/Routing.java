@@ -38,7 +38,6 @@ final class Routing {
 
     private final Harbor harbor;
     private final Node node;
-    private final Payloads payloads;
     private final int outboundLimit;
     private final Map<String, Handle> remoteNames = new ConcurrentHashMap<>();
     /** Traffic counters, for metrics: added to by service threads (sent) and gRPC's event loops (the rest). */
@@ -49,7 +48,6 @@ final class Routing {
     Routing(Harbor harbor) {
         this.harbor = harbor;
         this.node = harbor.node;
-        this.payloads = harbor.payloads;
         this.outboundLimit = harbor.outboundLimit;
     }
 
