@@ -109,6 +109,7 @@ final class LinkProtocol {
                 p.heard(harbor.nanoTime());
                 out.peer = p;
                 p.out = out;
+                p.confirmed = true;
                 Routing.flushWaiting(p, out);
                 out.startDraining();
                 log.info("node {}: linked to node {} at {}", node.id(), p.id, out.address);

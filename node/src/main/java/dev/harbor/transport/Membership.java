@@ -347,9 +347,15 @@ final class Membership {
 
     /**
      * Whether this node hears from a majority of its members (itself and every peer life it knows,
-     * not lost, not left, counting only those heard within half the loss timeout): more than half, or
-     * exactly half if that half holds the lowest member id, so that of two equal halves exactly one
-     * goes on.
+     * not lost, not left, and {@linkplain Peer#confirmed confirmed} by this node's own dial; counting
+     * only those heard within half the loss timeout): more than half, or exactly half if that half
+     * holds the lowest member id, so that of two equal halves exactly one goes on.
+     *
+     * <p>A life that only dialled in is no member yet: anyone who knows the cluster's name can say Hello
+     * for made-up node ids and fall silent, and if those counted, a few of them would put this node in
+     * the minority, where it passes no verdict on them, so it would stay there until restarted. Such a
+     * life is still judged like any peer (declared lost when silent past the loss timeout). A real node
+     * is confirmed as soon as this node's dial back reaches it (the dial back starts on its Hello).
      */
     private boolean reachesMajority(long now) {
         int members = 1;
@@ -357,7 +363,7 @@ final class Membership {
         int lowest = node.id();
         boolean lowestReached = true;
         for (Peer p : peers.values()) {
-            if (p.lost) {
+            if (p.lost || !p.confirmed) {
                 continue;
             }
             members++;

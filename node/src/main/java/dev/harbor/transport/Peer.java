@@ -27,6 +27,12 @@ final class Peer {
     /** The writer of its stream to us (the server side), to cancel on loss; null until its Hello arrived. */
     volatile LinkWriter inbound;
     volatile boolean inboundOpen;
+    /**
+     * This node's own dial reached this life (its Hello came back on our stream to its address). Only
+     * then does it count toward the majority: a Hello on a stream to us proves only that someone who
+     * knows the cluster's name connected. Set once, on gRPC's event loop; never cleared for this life.
+     */
+    volatile boolean confirmed;
     /** When a frame from it last arrived (or it was admitted), by the node's scheduler's clock. */
     volatile long lastHeardNanos;
     volatile boolean lost;

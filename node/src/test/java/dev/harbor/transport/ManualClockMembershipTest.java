@@ -3,6 +3,7 @@ package dev.harbor.transport;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.harbor.proto.Hello;
 import dev.harbor.service.NamedService;
 import dev.harbor.service.ExitEvent;
 import dev.harbor.service.ExitReason;
@@ -90,6 +91,31 @@ class ManualClockMembershipTest {
         assertThat(one.harbor.membership.peer(2)).isNull();
         assertThat(one.harbor.pauses()).isZero();
         assertThat(clock2.nanoTime()).as("node 2's clock never moved").isZero();
+    }
+
+    @Test
+    void hellosOfLivesThisNodesDialNeverReachedCountForNoMajorityAndEndAsSilentPeers() throws Exception {
+        link(2);
+        // Someone who knows the cluster's name says Hello for two made-up nodes (no address to dial back),
+        // as a stream to node 1 does, then falls silent. Counted as members, they would put node 1 (with
+        // node 2 silent too) at 1 of 4: the minority, where it passes no verdict on them, for good.
+        for (int fake : new int[] {91, 92}) {
+            one.harbor.membership.admit(Hello.newBuilder().setCluster("harbor").setNode(fake).setIncarnation(5)
+                    .setWire(EnvelopeBatch.WIRE).build(), "");
+        }
+        assertThat(twoAsSeenByOne().confirmed).as("node 1's dial reached node 2").isTrue();
+        assertThat(one.harbor.membership.peer(91).confirmed).isFalse();
+
+        clock1.advance(Duration.ofMillis(1500)); // everyone silent for more than half the loss timeout
+        assertThat(twoAsSeenByOne().suspected).isTrue();
+        assertThat(one.harbor.inMajority()).as("node 1 and node 2, node 1 the lowest id: an equal half that goes on").isTrue();
+
+        clock1.advance(Duration.ofMillis(1000)); // 2500 ms: past the loss timeout
+        assertThat(one.harbor.membership.peer(91)).as("declared lost like any silent peer").isNull();
+        assertThat(one.harbor.membership.peer(92)).isNull();
+        assertThat(lost(one, 2)).extracting(ExitEvent::handle).containsExactly(two.node.monitor(), onTwo);
+        assertThat(one.harbor.inMajority()).isTrue();
+        assertThat(one.harbor.refusesGlobalNames()).isNull();
     }
 
     @Test
