@@ -78,6 +78,14 @@ final class AdminServer implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new AssertionError("interrupted while cutting the server", e);
         }
+        // The shared channel may not have seen the server go yet, and would put the next call on the dead
+        // connection (UNAVAILABLE, "closed after GOAWAY"): calls after a cut get a channel of their own.
+        synchronized (this) {
+            if (channel != null) {
+                channel.shutdownNow();
+                channel = null;
+            }
+        }
     }
 
     static int freePort() {
