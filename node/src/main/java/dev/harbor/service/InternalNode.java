@@ -89,12 +89,56 @@ public final class InternalNode {
     }
 
     /**
-     * Delivers a send that came from another node ({@code from}, null if it was sent from outside any
-     * service) to {@code to}, a service of {@code node}. A send to a service that is gone, or to a
-     * handle of another node, is dropped and counted as a dead letter. Never blocks.
+     * Sends from another node, gathered while one frame of its link is read: sends that come one after
+     * another to the same service go into its mailbox as one item, in the order they came, so that a
+     * frame costs a service one hand-over rather than one per message. A send to a service that is
+     * gone, or to a handle of another node, is dropped and counted as a dead letter. Never blocks.
+     *
+     * <p>Threading: one thread at a time (the link's reader). The caller {@linkplain #flush() flushes}
+     * before it handles anything else of the frame (a call, a reply, a service update) and at the
+     * frame's end, so nothing overtakes a send that came before it.
      */
-    public static void deliverFromRemote(Node node, Handle from, Handle to, Object payload) {
-        node.deliverFromRemote(from, to, payload);
+    public static final class RemoteSends {
+        private static final int MIN_CAPACITY = 16;
+        private final Node node;
+        private Handle to;
+        private Message[] messages = new Message[MIN_CAPACITY];
+        private int count;
+
+        public RemoteSends(Node node) {
+            this.node = node;
+        }
+
+        /** Adds a send from {@code from} (null if sent from outside any service) to {@code to}. */
+        public void add(Handle from, Handle to, Object payload) {
+            if (count > 0 && !to.equals(this.to)) {
+                flush();
+            }
+            if (count == messages.length) {
+                messages = java.util.Arrays.copyOf(messages, count * 2);
+            }
+            this.to = to;
+            messages[count++] = new Message(from, payload);
+        }
+
+        /** Hands what was gathered to its service. */
+        public void flush() {
+            if (count == 0) {
+                return;
+            }
+            Message[] handed = messages;
+            int n = count;
+            Handle target = to;
+            count = 0;
+            to = null;
+            if (n > 1) {
+                messages = new Message[Math.max(MIN_CAPACITY, n)]; // the handed array now belongs to the mailbox
+            }
+            node.deliverAllFromRemote(target, handed, n);
+            if (n == 1) {
+                handed[0] = null; // a single send goes in alone: the array stays with this gatherer
+            }
+        }
     }
 
     /**

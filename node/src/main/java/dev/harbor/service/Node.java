@@ -477,15 +477,25 @@ public final class Node implements NodeView, AutoCloseable {
     }
 
     /**
-     * Delivers a send that came from another node to a service of this node. For the cluster transport.
-     * A send to a service that is gone is dropped and counted.
+     * Delivers the first {@code count} of {@code messages}, sends that came from another node to
+     * {@code to} one after another, as one mailbox item (see {@link InternalNode.RemoteSends}). Sends to
+     * a service that is gone are dropped and counted, each.
      */
-    void deliverFromRemote(Handle from, Handle to, Object payload) {
-        if (to.node() != id) {
-            deadLetter(to, new Message(from, payload));
+    void deliverAllFromRemote(Handle to, Message[] messages, int count) {
+        ServiceCell cell = null;
+        if (to.node() == id) {
+            cell = to.cell;
+            if (cell == null || cell.node != this) {
+                cell = cells.get(to.id());
+            }
+        }
+        if (cell == null) {
+            for (int i = 0; i < count; i++) {
+                deadLetter(to, messages[i]);
+            }
             return;
         }
-        route(to, new Message(from, payload));
+        cell.enqueue(count == 1 ? messages[0] : new Arrivals(messages, count));
     }
 
     /**

@@ -31,7 +31,10 @@ import org.slf4j.LoggerFactory;
  *   <li>after death, from handler to waiting handler, each woken with {@link ServiceExitedException}
  *       to unwind, one at a time.</li>
  * </ul>
- * Fields marked <i>token-owned</i> are touched only by the token holder.
+ * Fields marked <i>token-owned</i> are touched only by the token holder. Sends that came from
+ * another node one after another arrive as one mailbox item ({@link Arrivals}); the token holder
+ * takes its messages one by one through a cursor that passes with the token, and a holder about to
+ * wait in {@link #call} keeps the token for a new runner while that cursor holds messages.
  *
  * <h2>Death</h2>
  * {@link #die} may run on any thread (a killer, the node stopping) and does not wait for the token:
@@ -113,6 +116,13 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     private volatile Set<Delayed> timers;
     /** Messages that arrived during init, in order. Filled by the token holder, drained by it or by a killer. */
     private volatile ConcurrentLinkedQueue<Object> held;
+    /**
+     * The {@link Arrivals} being handled: its messages from {@link #bundleNext} on are next, before
+     * anything else in the mailbox. Token holder only (it passes with the token); null when none.
+     */
+    private Message[] bundle;
+    private int bundleNext;
+    private int bundleEnd;
     /** The names this service holds. Guarded by the node's name lock. */
     List<String> names = List.of();
     /** Its tags: an immutable map, replaced whole under this cell's lock, read without it. */
@@ -213,7 +223,24 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             }
             held = null;
         }
-        return mailbox.poll();
+        Message[] b = bundle;
+        if (b != null) {
+            Message m = b[bundleNext++];
+            if (bundleNext == bundleEnd) {
+                bundle = null;
+            }
+            return m;
+        }
+        Object m = mailbox.poll();
+        if (m instanceof Arrivals a) {
+            if (a.count() > 1) {
+                bundle = a.messages();
+                bundleNext = 1;
+                bundleEnd = a.count();
+            }
+            return a.messages()[0];
+        }
+        return m;
     }
 
     /**
@@ -223,9 +250,10 @@ final class ServiceCell implements ServiceContext, ReplyTo {
      */
     private boolean reacquire() {
         owner = null; // an idle service must not keep its last thread alive (about 300 bytes)
+        boolean arrivalsLeft = bundle != null; // read while this thread still holds the token (a handler about to wait)
         SCHED.setVolatile(this, 0);
         ConcurrentLinkedQueue<Object> h = held;
-        boolean work = death != null || !mailbox.isEmpty() || (live && h != null && !h.isEmpty());
+        boolean work = arrivalsLeft || death != null || !mailbox.isEmpty() || (live && h != null && !h.isEmpty());
         if (work && SCHED.compareAndSet(this, 0, 1)) {
             owner = Thread.currentThread();
             return true;
@@ -323,6 +351,13 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         if (h != null) {
             drainDead(h);
         }
+        Message[] b = bundle;
+        if (b != null) {
+            bundle = null;
+            for (int i = bundleNext; i < bundleEnd; i++) {
+                node.deadLetter(handle, b[i]);
+            }
+        }
         drainDead(mailbox);
         if (suspended != null && !suspended.isEmpty()) {
             Iterator<Suspended> it = suspended.values().iterator();
@@ -365,6 +400,10 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             r.answer(null, CallException.gone(handle, death));
         } else if (m instanceof Message msg) {
             node.deadLetter(handle, msg);
+        } else if (m instanceof Arrivals a) {
+            for (int i = 0; i < a.count(); i++) {
+                node.deadLetter(handle, a.messages()[i]);
+            }
         }
     }
 
@@ -515,9 +554,17 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         return handled;
     }
 
-    /** Messages waiting in the mailbox now (O(depth): the queue is walked). */
+    /**
+     * Messages waiting in the mailbox now (O(depth): the queue is walked), with the rest of the
+     * {@link Arrivals} being handled: that rest is read without synchronisation, a snapshot for
+     * metrics and listings.
+     */
     int mailboxDepth() {
-        return mailbox.size();
+        int n = bundle != null ? Math.max(0, bundleEnd - bundleNext) : 0;
+        for (Object m : mailbox) {
+            n += m instanceof Arrivals a ? a.count() : 1;
+        }
+        return n;
     }
 
     /** Sends and calls made so far (a snapshot; see {@link #sent}). */
@@ -526,7 +573,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     }
 
     ServiceInfo info() {
-        return new ServiceInfo(handle, type, names, mailbox.size(), handled, tags);
+        return new ServiceInfo(handle, type, names, mailboxDepth(), handled, tags);
     }
 
     // ------------------------------------------------------------------ ServiceContext

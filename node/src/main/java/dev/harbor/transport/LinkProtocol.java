@@ -145,6 +145,8 @@ final class LinkProtocol {
         private boolean self;
         private boolean refused;
         private ReplyTo replyTo;
+        /** Sends of the frame being read, handed to each service together (see {@link InternalNode.RemoteSends}). */
+        private final InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
 
         Inbound(ServerCallStreamObserver<LinkFrame> responses) {
             this.responses = new LinkWriter(responses);
@@ -258,10 +260,11 @@ final class LinkProtocol {
                                     badSend(from, ex);
                                     continue;
                                 }
-                                InternalNode.deliverFromRemote(node, from, r.to(), payload);
+                                sends.add(from, r.to(), payload);
                             }
                             case EnvelopeBatch.CALL -> {
                                 messages++;
+                                sends.flush();
                                 Object payload;
                                 try {
                                     payload = r.payload(payloads);
@@ -272,6 +275,7 @@ final class LinkProtocol {
                                 InternalNode.callFromRemote(node, r.from(), r.to(), payload, replyTo, r.session());
                             }
                             case EnvelopeBatch.REPLY -> {
+                                sends.flush();
                                 Object value = null;
                                 CallException error = null;
                                 try {
@@ -282,6 +286,7 @@ final class LinkProtocol {
                                 harbor.routing.answer(peer, r.session(), value, error);
                             }
                             case EnvelopeBatch.FAILURE -> {
+                                sends.flush();
                                 CallException error;
                                 try {
                                     error = Codec.callException(r.failure());
@@ -290,7 +295,10 @@ final class LinkProtocol {
                                 }
                                 harbor.routing.answer(peer, r.session(), null, error);
                             }
-                            default -> envelope(r.control());
+                            default -> {
+                                sends.flush();
+                                envelope(r.control());
+                            }
                         }
                     } catch (RuntimeException | InvalidProtocolBufferException ex) {
                         malformed(ex); // this record only: the next one starts where its length says
@@ -299,6 +307,8 @@ final class LinkProtocol {
             } catch (InvalidProtocolBufferException ex) {
                 rejected.increment();
                 log.warn("node {}: dropped the rest of a batch from node {} that does not parse: {}", node.id(), peer.id, ex.getMessage());
+            } finally {
+                sends.flush(); // the frame's last sends: nothing else of it is left to overtake them
             }
             return messages;
         }
