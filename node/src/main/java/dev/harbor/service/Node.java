@@ -456,24 +456,26 @@ public final class Node implements NodeView, AutoCloseable {
     }
 
     void route(Handle to, Message message) {
-        ServiceCell cell = to.cell;
-        if (cell == null || cell.node != this) {
-            if (to.node() != id) {
-                Remote r = remote;
-                if (r != null) {
-                    r.route(to, message);
-                } else {
-                    undeliverable(to, message);
-                }
-                return;
-            }
-            cell = cells.get(to.id());
-            if (cell == null) {
-                undeliverable(to, message);
-                return;
-            }
+        ServiceCell cell = localCell(to);
+        if (cell != null) {
+            cell.enqueue(message);
+            return;
         }
-        cell.enqueue(message);
+        Remote r = remote;
+        if (to.node() != id && r != null) {
+            r.route(to, message);
+        } else {
+            undeliverable(to, message);
+        }
+    }
+
+    /** The cell of {@code to} if it is a live service of this node, else null. */
+    private ServiceCell localCell(Handle to) {
+        ServiceCell cell = to.cell;
+        if (cell != null && cell.node == this) {
+            return cell;
+        }
+        return to.node() == id ? cells.get(to.id()) : null;
     }
 
     /**
@@ -482,13 +484,7 @@ public final class Node implements NodeView, AutoCloseable {
      * a service that is gone are dropped and counted, each.
      */
     void deliverAllFromRemote(Handle to, Message[] messages, int count) {
-        ServiceCell cell = null;
-        if (to.node() == id) {
-            cell = to.cell;
-            if (cell == null || cell.node != this) {
-                cell = cells.get(to.id());
-            }
-        }
+        ServiceCell cell = localCell(to);
         if (cell == null) {
             for (int i = 0; i < count; i++) {
                 deadLetter(to, messages[i]);
