@@ -248,6 +248,9 @@ final class LinkProtocol {
             int messages = 0;
             try {
                 while (r.next()) {
+                    if (r.kind() != EnvelopeBatch.SEND) {
+                        sends.flush(); // the sends before this record reach their services first
+                    }
                     try {
                         switch (r.kind()) {
                             case EnvelopeBatch.SEND -> {
@@ -264,7 +267,6 @@ final class LinkProtocol {
                             }
                             case EnvelopeBatch.CALL -> {
                                 messages++;
-                                sends.flush();
                                 Object payload;
                                 try {
                                     payload = r.payload(payloads);
@@ -275,7 +277,6 @@ final class LinkProtocol {
                                 InternalNode.callFromRemote(node, r.from(), r.to(), payload, replyTo, r.session());
                             }
                             case EnvelopeBatch.REPLY -> {
-                                sends.flush();
                                 Object value = null;
                                 CallException error = null;
                                 try {
@@ -286,7 +287,6 @@ final class LinkProtocol {
                                 harbor.routing.answer(peer, r.session(), value, error);
                             }
                             case EnvelopeBatch.FAILURE -> {
-                                sends.flush();
                                 CallException error;
                                 try {
                                     error = Codec.callException(r.failure());
@@ -295,10 +295,7 @@ final class LinkProtocol {
                                 }
                                 harbor.routing.answer(peer, r.session(), null, error);
                             }
-                            default -> {
-                                sends.flush();
-                                envelope(r.control());
-                            }
+                            default -> envelope(r.control());
                         }
                     } catch (RuntimeException | InvalidProtocolBufferException ex) {
                         malformed(ex); // this record only: the next one starts where its length says
