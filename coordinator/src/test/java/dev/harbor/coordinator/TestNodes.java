@@ -1,5 +1,6 @@
 package dev.harbor.coordinator;
 
+import dev.harbor.cli.LoopbackPorts;
 import dev.harbor.security.BearerAuth;
 
 import dev.harbor.admin.NodeAdminService;
@@ -17,7 +18,6 @@ import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -81,7 +81,7 @@ final class TestNodes implements AutoCloseable {
         this.timeouts = timeouts;
         this.stateDir = stateDir;
         for (int id : ids) {
-            addresses.put(id, "127.0.0.1:" + freePort());
+            addresses.put(id, "127.0.0.1:" + LoopbackPorts.next());
         }
         for (int id : ids) {
             start(id, id == ids[0]);
@@ -136,14 +136,6 @@ final class TestNodes implements AutoCloseable {
 
     static CallCredentials bearer(String token) {
         return BearerAuth.credentials(token);
-    }
-
-    private static int freePort() {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.harbor.it;
 
+import dev.harbor.cli.LoopbackPorts;
 import dev.harbor.transport.Harbor;
 import dev.harbor.proto.NodeGrpc;
 import dev.harbor.service.Node;
@@ -12,9 +13,6 @@ import io.grpc.Server;
 import io.grpc.util.MutableHandlerRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -30,11 +28,6 @@ import java.util.concurrent.TimeUnit;
  * cluster so tests can send and call like any service would.
  */
 final class ProcessCluster implements AutoCloseable {
-    /** Where {@link #freePort} looks: below every common range of ephemeral ports. */
-    private static final int FIRST_PORT = 20_000;
-    private static final int PORTS = 12_000;
-    private static final java.util.concurrent.atomic.AtomicInteger NEXT_PORT =
-            new java.util.concurrent.atomic.AtomicInteger(java.util.concurrent.ThreadLocalRandom.current().nextInt(PORTS));
     static final int DRIVER = 99;
     private static final Duration READY = Duration.ofSeconds(60);
 
@@ -68,7 +61,7 @@ final class ProcessCluster implements AutoCloseable {
             throw new UncheckedIOException(e);
         }
         for (int id : ids) {
-            addresses.put(id, "127.0.0.1:" + freePort());
+            addresses.put(id, "127.0.0.1:" + LoopbackPorts.next());
         }
         try {
             driverServer = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).directExecutor()
@@ -174,27 +167,6 @@ final class ProcessCluster implements AutoCloseable {
         return c;
     }
 
-    /** A TCP port free on this machine now. */
-    /**
-     * A loopback port nothing listens on now, taken below the ephemeral ports that every common system
-     * hands to outgoing connections (Linux 32768-60999, others from 49152). A port found by binding port
-     * 0 is an ephemeral one, which an outgoing connection (a node dialling its peers) may take before
-     * the node process binds it: "Address already in use" at a node's start, seen in CI. Each call in
-     * this JVM gets another port.
-     */
-    static int freePort() {
-        for (int tries = 0; tries < PORTS; tries++) {
-            int port = FIRST_PORT + Math.floorMod(NEXT_PORT.getAndIncrement(), PORTS);
-            try (ServerSocket s = new ServerSocket()) {
-                s.setReuseAddress(false);
-                s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
-                return port;
-            } catch (IOException e) {
-                continue; // in use: the next one
-            }
-        }
-        throw new IllegalStateException("no free loopback port between " + FIRST_PORT + " and " + (FIRST_PORT + PORTS - 1));
-    }
 
     @Override
     public void close() {

@@ -55,14 +55,6 @@ class MainTest {
         return new Run(code, out.toString(), err.toString());
     }
 
-    static int freePort() {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
-            return s.getLocalPort();
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    }
-
     @BeforeEach
     void startNode() throws Exception {
         node = NodeProcess.start(NodeConfig.load(null, Map.of(
@@ -146,7 +138,7 @@ class MainTest {
 
     @Test
     void anUnreachableNodeIsOneClearLineAndExitCodeOne() {
-        int port = freePort();
+        int port = LoopbackPorts.next();
         for (String[] args : List.of(new String[] {"services"}, new String[] {"stop"}, new String[] {"abort"}, new String[] {"cordon"},
                 new String[] {"kill", db.toString()}, new String[] {"watch-exits"}, new String[] {"watch-exits", "--follow"})) {
             String[] full = new String[args.length + 2];
@@ -310,7 +302,7 @@ class MainTest {
     @Test
     void theNodeCommandFailsWithExitCodeOneWhenAServiceFailsToLaunch() throws Exception {
         Path config = dir.resolve("node.properties");
-        int port = freePort();
+        int port = LoopbackPorts.next();
         Files.writeString(config, "node.id=8\nnode.listen=127.0.0.1:" + port + "\nservices=" + NamedService.class.getName() + "(a), "
                 + FailingInitService.class.getName() + "\n");
         Run r = harbor("node", "--config", config.toString());

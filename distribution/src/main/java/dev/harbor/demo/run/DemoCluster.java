@@ -2,10 +2,10 @@ package dev.harbor.demo.run;
 
 import dev.harbor.demo.ChatSession;
 import dev.harbor.cli.ChildNode;
+import dev.harbor.cli.LoopbackPorts;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -49,10 +49,10 @@ public final class DemoCluster implements DemoTarget, AutoCloseable {
         new SecureRandom().nextBytes(secret);
         this.token = HexFormat.of().formatHex(secret);
         for (int id = 1; id <= 3; id++) {
-            addresses.put(id, "127.0.0.1:" + freePort());
+            addresses.put(id, "127.0.0.1:" + LoopbackPorts.next());
         }
-        gateways.put(1, new InetSocketAddress("127.0.0.1", freePort()));
-        gateways.put(2, new InetSocketAddress("127.0.0.1", freePort()));
+        gateways.put(1, new InetSocketAddress("127.0.0.1", LoopbackPorts.next()));
+        gateways.put(2, new InetSocketAddress("127.0.0.1", LoopbackPorts.next()));
     }
 
     /** Starts the three nodes and waits until each says it is ready. */
@@ -191,11 +191,4 @@ public final class DemoCluster implements DemoTarget, AutoCloseable {
         });
     }
 
-    private static int freePort() {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException("no free port on loopback: " + e.getMessage(), e);
-        }
-    }
 }
