@@ -469,6 +469,12 @@ public final class Node implements NodeView, AutoCloseable {
         }
     }
 
+    /** A new outbox for a service's sends to other nodes, or null while no transport is attached. */
+    Outbox outbox() {
+        Remote r = remote;
+        return r == null ? null : r.outbox();
+    }
+
     /** The cell of {@code to} if it is a live service of this node, else null. */
     private ServiceCell localCell(Handle to) {
         ServiceCell cell = to.cell;

@@ -22,6 +22,28 @@ public interface Remote {
      */
     void route(Handle to, Message message);
 
+    /**
+     * A new outbox for one service's sends to services of other nodes (see {@link Outbox} for when it
+     * is flushed). The default holds nothing: each send goes to {@link #route} at once.
+     */
+    default Outbox outbox() {
+        return new Outbox() {
+            @Override
+            public void send(Handle to, Message message) {
+                route(to, message);
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public boolean open() {
+                return true;
+            }
+        };
+    }
+
     /** The holder of a global name registered on another node, if any. */
     Optional<Handle> whereis(String globalName);
 

@@ -26,6 +26,13 @@ final class Request extends Message implements DeferredReply {
     private volatile int answered;
     /** Set by the handler's thread, read by the same thread after the handler returns. */
     boolean deferred;
+    /**
+     * The cell whose handler took this request, once one has: a reply given through {@link #defer()}
+     * flushes its sends to other nodes first. Written by that handler's thread before the handler
+     * runs, read by whoever replies: the handler, or a thread it handed the reply to, which that
+     * hand-over orders after the write (a plain field for that reason).
+     */
+    ServiceCell handledBy;
     /** The cell that owes this answer once it is tracked there (deferred or suspended); else null. */
     volatile ServiceCell owedBy;
 
@@ -57,18 +64,29 @@ final class Request extends Message implements DeferredReply {
 
     @Override
     public boolean reply(Object value) {
+        flushHandlersSends();
         return answer(value, null);
     }
 
     @Override
     public boolean fail(String reason) {
+        flushHandlersSends();
         return answer(null, new CallException(CallException.Failure.HANDLER_FAILED, to,
                 "service " + to + " failed the call: " + reason, null));
     }
 
     @Override
     public boolean fail(CallException error) {
+        flushHandlersSends();
         return answer(null, error);
+    }
+
+    /** A deferred answer goes after the sends its service made before it (see {@link Outbox}). */
+    private void flushHandlersSends() {
+        ServiceCell cell = handledBy;
+        if (cell != null) {
+            cell.flushOutbox();
+        }
     }
 
     /** Answers once; returns false if an answer was already given. */

@@ -44,6 +44,13 @@ import org.slf4j.LoggerFactory;
  * so that the killer can drain it while a runner polls it. {@code die} also drops the service's
  * {@link ServiceContext#after} messages still to come, and runs its {@link Service#onEnd} hook on the
  * same thread just before it publishes the exit event (see {@link #runExitHook}).
+ *
+ * <h2>Sends to other nodes</h2>
+ * A send to a service of another node goes into the service's {@link Outbox}, which the transport
+ * may hold to hand a batch to the link at once. This cell flushes it at the points the outbox's
+ * contract lists: after init and each handler, before a call, a local send, a launch, a name, a kill,
+ * a watch and an answer, and in {@link #die} after the exit hook and before the exit event. The
+ * outbox is thread-safe: its service's thread sends, and any of these threads flushes.
  */
 final class ServiceCell implements ServiceContext, ReplyTo {
     private static final Logger log = LoggerFactory.getLogger(ServiceCell.class);
@@ -125,6 +132,11 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     private int bundleEnd;
     /** The names this service holds. Guarded by the node's name lock. */
     List<String> names = List.of();
+    /**
+     * Its sends to services of other nodes, made on its first such send (see {@link Outbox}). Written
+     * by the thread that sends (the token holder, in practice), read by any thread that flushes it.
+     */
+    private volatile Outbox outbox;
     /** Its tags: an immutable map, replaced whole under this cell's lock, read without it. */
     private volatile Map<String, String> tags = Map.of();
 
@@ -151,6 +163,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             service = made;
             type = made.getClass().getName();
             made.init(this);
+            flushOutbox();
         } catch (ServiceExitedException e) {
             armExitHook(made); // it has ended: the hook runs now
             launchReplyTo.deliver(launchSession, null, new CallException(CallException.Failure.GONE, handle, death,
@@ -299,6 +312,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     private void handleCall(Request request) {
         current = request;
+        request.handledBy = this;
         if (death != null) {
             request.answer(null, CallException.gone(handle, death));
             current = null;
@@ -306,6 +320,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         }
         try {
             Object result = service.receive(this, request);
+            flushOutbox(); // the sends the handler made reach their nodes before its answer
             if (!request.deferred) {
                 request.answer(result, null);
             }
@@ -313,6 +328,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             // This service ended while the handler waited; the caller has been answered with "gone".
         } catch (Throwable t) {
             log.debug("service {} ({}) failed a call from {}", handle, type, request.from(), t);
+            flushOutbox(); // the sends it made before it failed go before the failure too
             request.answer(null, new CallException(CallException.Failure.HANDLER_FAILED, handle,
                     "service " + handle + " (" + type + ") failed the call: " + t, t));
         }
@@ -330,6 +346,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         } catch (Throwable t) {
             log.warn("service {} ({}) failed handling a send from {}: {}", handle, type, message.from(), t.toString(), t);
         }
+        flushOutbox();
     }
 
     /** Hands the token to the handler waiting for {@code reply}. */
@@ -500,6 +517,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             }
         }
         runExitHook(); // before the publication: whoever learns of the end from the event knows the clean-up ran
+        flushOutbox(); // its sends, the exit hook's included, go before its exit event
         node.exits().publish(handle, released, reason, detail);
         node.forget(this); // after the publication: a watcher that finds it ending knows its event is still to come
         if (SCHED.compareAndSet(this, 0, 1)) {
@@ -591,7 +609,41 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     @Override
     public void send(Handle to, Object payload) {
         sent++;
-        node.route(to, new Message(handle, payload));
+        Message message = new Message(handle, payload);
+        if (to.node() != node.id()) {
+            Outbox o = openOutbox();
+            if (o != null) {
+                o.send(to, message);
+                return;
+            }
+        } else {
+            flushOutbox(); // a send to a service here goes after the sends made before it to other nodes
+        }
+        node.route(to, message);
+    }
+
+    /** This service's outbox, made on first use or when the transport changed; null while the node has none. */
+    private Outbox openOutbox() {
+        Outbox o = outbox;
+        if (o != null && o.open()) {
+            return o;
+        }
+        if (o != null) {
+            o.flush(); // what its closed transport still holds fails there, counted
+        }
+        outbox = o = node.outbox();
+        return o;
+    }
+
+    /**
+     * Hands the sends this service holds for other nodes to the links: done before anything else it
+     * does that another service can see (see {@link Outbox}). Any thread.
+     */
+    void flushOutbox() {
+        Outbox o = outbox;
+        if (o != null) {
+            o.flush();
+        }
     }
 
     @Override
@@ -612,6 +664,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     @Override
     public Object call(Handle to, Object payload, Duration timeout) {
         Suspended s = suspend("call");
+        flushOutbox();
         // One call in CALL_SAMPLE is timed for the call-latency metric; timing every call would cost
         // two clock reads on the fast path.
         long start = (++sent & (CALL_SAMPLE - 1)) == 0 ? System.nanoTime() : 0;
@@ -629,6 +682,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     @Override
     public Handle launch(ServiceFactory factory) {
         Suspended s = suspend("launch");
+        flushOutbox();
         node.startService(factory, this, s.session);
         try {
             return (Handle) await(s, null, null);
@@ -735,6 +789,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     @Override
     public void register(String name) {
+        flushOutbox();
         node.register(this, name);
     }
 
@@ -766,11 +821,13 @@ final class ServiceCell implements ServiceContext, ReplyTo {
 
     @Override
     public boolean kill(Handle target) {
+        flushOutbox();
         return node.kill(target);
     }
 
     @Override
     public void watch(Handle target) {
+        flushOutbox();
         node.route(node.monitor(), new Message(handle, new Monitor.Watch(target, handle)));
     }
 

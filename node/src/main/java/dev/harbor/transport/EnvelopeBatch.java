@@ -131,6 +131,23 @@ public final class EnvelopeBatch {
         return this;
     }
 
+    /** Appends every record of {@code other}, in its order. */
+    void append(EnvelopeBatch other) {
+        int need = size + other.size;
+        if (need > bytes.length) {
+            bytes = Arrays.copyOf(bytes, Math.max(need, bytes.length * 2));
+        }
+        System.arraycopy(other.bytes, 0, bytes, size, other.size);
+        size = need;
+        count += other.count;
+    }
+
+    /** Empties the batch, keeping its array: only for a batch whose bytes nobody else holds. */
+    void clear() {
+        size = 0;
+        count = 0;
+    }
+
     /** How many records the batch holds. */
     public int count() {
         return count;

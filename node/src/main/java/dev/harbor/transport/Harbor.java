@@ -9,6 +9,7 @@ import dev.harbor.service.Handle;
 import dev.harbor.service.InternalNode;
 import dev.harbor.service.Message;
 import dev.harbor.service.Node;
+import dev.harbor.service.Outbox;
 import dev.harbor.service.Remote;
 import dev.harbor.service.Scheduler;
 import io.grpc.BindableService;
@@ -74,12 +75,13 @@ import org.slf4j.LoggerFactory;
  * {@link Dialler} (which addresses to dial, channels, this node's streams out, backoff after a refusal),
  * {@link Membership} (admission, the link timer's round, suspicion, verdicts by majority, lost and left
  * lives, a new life), {@link LinkProtocol} (the frames that come in on a link, and dispatch),
- * {@link Routing} (sends, calls and replies, other nodes' services and global names), {@link Codec}
+ * {@link Routing} (sends, calls and replies, other nodes' services and global names), {@link Outboxes}
+ * (services' sends held to reach a link a batch at a time, and the sweeper that bounds the wait), {@link Codec}
  * (wire forms) and {@link LinkWriter} (the one writer of a peer's stream to this node).
  *
  * <p><b>Threading.</b> Frames from peers are handled on gRPC's event loops (the server and channels
- * use the direct executor: handling a frame only enqueues into mailboxes and never blocks). Calls out
- * come from service threads. The link timer (dialling, heartbeats, suspicion, verdicts) runs on the
+ * use the direct executor: handling a frame only enqueues into mailboxes and never blocks). Sends and
+ * calls out come from service threads; held sends are also flushed by the outboxes' sweeper thread. The link timer (dialling, heartbeats, suspicion, verdicts) runs on the
  * node's {@link Scheduler}, whose tasks run one at a time and must not block: the timer's round sends
  * frames, fails calls and publishes exit events, all of which only enqueue; the two things it used to
  * do that can block run elsewhere: a DNS lookup of {@code dnsPeers} on a virtual thread of its own
@@ -113,6 +115,7 @@ public final class Harbor implements Remote, AutoCloseable {
     final Dialler dialler;
     final Membership membership;
     final LinkProtocol links;
+    final Outboxes outboxes;
 
     private final Consumer<ExitEvent> exitListener;
     /** Set by {@link #close}: the timer does nothing more, and links from other nodes are refused. */
@@ -139,6 +142,7 @@ public final class Harbor implements Remote, AutoCloseable {
         this.dialler = new Dialler(this, List.copyOf(b.peers), b.dnsPeers);
         this.membership = new Membership(this, InternalNode.firstIdOfThisLife(b.node));
         this.links = new LinkProtocol(this);
+        this.outboxes = new Outboxes(this);
         this.exitListener = routing::onExit;
         InternalNode.attach(node, this);
         node.exits().subscribe(node.exits().lastSeq(), exitListener);
@@ -272,6 +276,11 @@ public final class Harbor implements Remote, AutoCloseable {
     }
 
     @Override
+    public Outbox outbox() {
+        return outboxes.create();
+    }
+
+    @Override
     public Optional<Handle> whereis(String globalName) {
         return routing.whereis(globalName);
     }
@@ -305,6 +314,7 @@ public final class Harbor implements Remote, AutoCloseable {
      */
     public void leave(String why, Duration max) {
         leaving = true; // from now on, links from other nodes are refused as from a leaving node
+        outboxes.flushListed(); // sends still held go before the leaving
         routing.broadcast(Codec.leaving(why));
         Set<Outbound> outbounds = dialler.outbounds();
         // Wall time, not the scheduler's clock: this waits on the caller's thread for the network to
@@ -325,6 +335,7 @@ public final class Harbor implements Remote, AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        outboxes.close();
         Cancellable next = nextRound;
         if (next != null) {
             next.cancel();
@@ -443,7 +454,11 @@ public final class Harbor implements Remote, AutoCloseable {
             return this;
         }
 
-        /** How many envelopes may wait for one peer before sends fail as OVERLOADED (default 100000). */
+        /**
+         * How many envelopes may wait for one peer before sends fail as OVERLOADED (default 100000).
+         * A service's sends held in its outbox to be handed over together are checked when its batch
+         * begins, so the queue may pass this by less than one batch ({@link #batchSize}) per sending service.
+         */
         public Builder outboundLimit(int envelopes) {
             if (envelopes < 1) {
                 throw new IllegalArgumentException("the outbound limit must be at least 1, got " + envelopes);

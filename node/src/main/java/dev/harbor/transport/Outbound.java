@@ -106,6 +106,25 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
         return true;
     }
 
+    /**
+     * Queues every record of {@code held}, a service's sends (see {@link LinkOutbox}), in order and
+     * even over the limit: their holder checked it when it took them, and holds at most one batch.
+     * The records are copied: {@code held} is the caller's again on return.
+     *
+     * @return false if the stream has closed
+     */
+    boolean sendAll(EnvelopeBatch held) {
+        synchronized (lock) {
+            if (!admit(true)) {
+                return false;
+            }
+            filling.append(held);
+            added(held.count());
+        }
+        drainUnlessAnotherWill();
+        return true;
+    }
+
     /** Queues a call under {@code session}; false if the queue is full or the stream has closed. */
     boolean call(Handle to, Handle from, long session, Payloads.Encoded payload) {
         synchronized (lock) {
@@ -180,7 +199,12 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
 
     /** Under {@link #lock}: one envelope was appended to {@link #filling}. */
     private void added() {
-        queued++;
+        added(1);
+    }
+
+    /** Under {@link #lock}: {@code n} envelopes were appended to {@link #filling}. */
+    private void added(int n) {
+        queued += n;
         if (filling.count() >= batchSize || filling.size() >= SEAL_BYTES) {
             sealed.add(filling);
             filling = null;

@@ -59,15 +59,7 @@ final class Routing {
         Peer p = harbor.membership.peer(to.node());
         Outbound out = p == null ? null : p.out;
         if (out == null || p.lost) {
-            CallException e = new CallException(CallException.Failure.UNREACHABLE, to,
-                    "node " + to.node() + " of service " + to + " is not connected to node " + node.id(), null);
-            if (message.isCall()) {
-                failedCalls.increment();
-                message.defer().fail(e);
-            } else {
-                undeliverable.increment();
-                log.debug("node {}: dropped a send to {}: {}", node.id(), to, e.getMessage());
-            }
+            unreachable(to, message);
             return;
         }
         Payloads.Encoded payload;
@@ -97,7 +89,20 @@ final class Routing {
         }
     }
 
-    private CallException overloaded(Handle to) {
+    /** {@code to}'s node is not connected: a call fails at once, a send is dropped and counted. */
+    void unreachable(Handle to, Message message) {
+        CallException e = new CallException(CallException.Failure.UNREACHABLE, to,
+                "node " + to.node() + " of service " + to + " is not connected to node " + node.id(), null);
+        if (message.isCall()) {
+            failedCalls.increment();
+            message.defer().fail(e);
+        } else {
+            undeliverable.increment();
+            log.debug("node {}: dropped a send to {}: {}", node.id(), to, e.getMessage());
+        }
+    }
+
+    CallException overloaded(Handle to) {
         return new CallException(CallException.Failure.OVERLOADED, to, "the queue from node " + node.id() + " to node "
                 + to.node() + " is full (" + outboundLimit + " envelopes): that node or the link is slower than its senders", null);
     }

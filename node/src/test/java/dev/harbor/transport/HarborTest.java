@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -126,6 +127,28 @@ class HarborTest {
         await().atMost(WAIT).until(() -> got.size() == count);
         for (int i = 0; i < count; i++) {
             assertThat(got.get(i)).isEqualTo(Integer.toString(i));
+        }
+    }
+
+    @Test
+    void sendsMadeByAHandlerThatThenBlocksReachTheOtherNodeWhileItBlocks() throws Exception {
+        TestCluster.Member[] m = threeNodes();
+        List<String> got = new CopyOnWriteArrayList<>();
+        Handle sink = m[1].node.launch(() -> (ctx, msg) -> got.add((String) msg.payload()));
+        CountDownLatch release = new CountDownLatch(1);
+        Handle source = m[0].node.launch(() -> (ctx, msg) -> {
+            ctx.send(sink, "a");
+            ctx.send(sink, "b");
+            release.await(); // the handler neither returns nor does anything that flushes: the sweeper must
+            return null;
+        });
+        try {
+            m[0].node.send(source, "go");
+            await().atMost(WAIT).until(() -> got.size() == 2);
+            assertThat(got).containsExactly("a", "b");
+            assertThat(release.getCount()).as("the handler still blocks").isEqualTo(1);
+        } finally {
+            release.countDown();
         }
     }
 

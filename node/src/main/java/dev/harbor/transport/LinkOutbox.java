@@ -1,0 +1,128 @@
+package dev.harbor.transport;
+
+import dev.harbor.service.CallException;
+import dev.harbor.service.Handle;
+import dev.harbor.service.Message;
+import dev.harbor.service.Outbox;
+
+/**
+ * One service's sends to services of other nodes, held so that they reach the link's queue a batch
+ * at a time rather than one by one: a send takes this outbox's own lock, which only its service's
+ * thread uses in the common case, where a send straight to the link would take the link's queue lock
+ * that every sender to that node shares. It holds sends for one peer at a time, and is flushed as
+ * {@link Outbox} says, when it holds a batch, when its service sends to another node, and by
+ * {@link Outboxes}'s sweeper about a millisecond after it began to hold.
+ *
+ * <p>A send is checked when it is taken, as one going straight to the link would be: an unreachable
+ * node drops it (counted), and a full queue refuses it with {@code OVERLOADED}, the queue being looked
+ * at when a batch begins to be held, so that the queue may pass its limit by less than a batch for
+ * each service that sends to that node. Held sends that find their stream closed when flushed are counted as
+ * undeliverable, like those still queued when a stream closes.
+ *
+ * <p>Threading: everything here is guarded by this object's lock, taken by the service's thread for
+ * each send and by whoever flushes (the service's thread, a thread that ends the service, the
+ * sweeper); the link queue's lock is taken inside it, never the other way round.
+ */
+final class LinkOutbox implements Outbox {
+    /** The first size of a hold's buffer; it doubles as a batch needs. */
+    private static final int FIRST_BYTES = 512;
+
+    private final Harbor harbor;
+    private final Outboxes outboxes;
+    /** The stream the held sends are for. Guarded by this. */
+    private Outbound out;
+    /**
+     * The held sends, in the order they were made; null between holds, so that a service that has
+     * stopped sending keeps no buffer. Kept across a full batch's flush, the case of a service in
+     * the middle of many sends. Guarded by this.
+     */
+    private EnvelopeBatch held;
+    /** Whether it is on the sweeper's list. Guarded by this. */
+    private boolean listed;
+    /** The next outbox on the sweeper's list: written under this lock before the listing's CAS, read by the sweeper. */
+    LinkOutbox nextListed;
+
+    LinkOutbox(Harbor harbor, Outboxes outboxes) {
+        this.harbor = harbor;
+        this.outboxes = outboxes;
+    }
+
+    @Override
+    public void send(Handle to, Message message) {
+        Routing routing = harbor.routing;
+        Peer p = harbor.membership.peer(to.node());
+        Outbound o = p == null ? null : p.out;
+        if (o == null || p.lost) {
+            routing.sent.increment();
+            routing.unreachable(to, message);
+            return;
+        }
+        Payloads.Encoded payload;
+        try {
+            payload = Payloads.encode(message.payload(), to); // on the sender's thread, outside any lock
+        } catch (CallException e) {
+            routing.sent.increment();
+            throw e;
+        }
+        synchronized (this) {
+            if (o != out) {
+                flushHeld(false);
+                out = o;
+            }
+            EnvelopeBatch h = held;
+            if ((h == null || h.count() == 0) && o.depth() >= harbor.outboundLimit) {
+                // Looked at when a batch begins, not for each send: the queue's count is written by
+                // every sender to that node, and reading it each time cost more than the rest of a send.
+                routing.sent.increment();
+                throw routing.overloaded(to);
+            }
+            if (h == null) {
+                held = h = new EnvelopeBatch(FIRST_BYTES);
+            }
+            h.send(to, message.from(), payload);
+            if (h.count() >= harbor.batchSize || h.size() >= Outbound.SEAL_BYTES) {
+                flushHeld(true);
+            } else if (!listed) {
+                listed = true;
+                outboxes.list(this);
+            }
+        }
+    }
+
+    @Override
+    public synchronized void flush() {
+        flushHeld(false);
+    }
+
+    /** The sweeper took it off its list: what it holds goes now. */
+    synchronized void swept() {
+        listed = false;
+        flushHeld(false);
+    }
+
+    @Override
+    public boolean open() {
+        return !harbor.closed;
+    }
+
+    /** Under this lock: hands the held sends to their stream; {@code keep} keeps the buffer for more. */
+    private void flushHeld(boolean keep) {
+        EnvelopeBatch h = held;
+        if (h == null) {
+            return;
+        }
+        int n = h.count();
+        if (n > 0) {
+            Routing routing = harbor.routing;
+            routing.sent.add(n);
+            if (!out.sendAll(h)) {
+                routing.undeliverable.add(n);
+            }
+        }
+        if (keep) {
+            h.clear();
+        } else {
+            held = null;
+        }
+    }
+}
