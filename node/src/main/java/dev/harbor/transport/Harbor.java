@@ -233,7 +233,11 @@ public final class Harbor implements Remote, AutoCloseable {
         return routing.undeliverable.sum();
     }
 
-    /** Sends and calls for services of other nodes handed to this transport (those that then failed included: see {@link #failed}). */
+    /**
+     * Sends and calls for services of other nodes handed to this transport (those that then failed
+     * included: see {@link #failed}). A service's sends held in its outbox count once the outbox hands
+     * them to the link's queue, within about a millisecond.
+     */
     public long sent() {
         return routing.sent.sum();
     }
