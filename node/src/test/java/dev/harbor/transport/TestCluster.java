@@ -7,7 +7,10 @@ import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -53,6 +56,14 @@ final class TestCluster implements AutoCloseable {
 
     final Map<Integer, Member> members = new TreeMap<>();
     final Map<Integer, String> addresses = new TreeMap<>();
+    /**
+     * The planned addresses' ports, each held by a bound socket until its node starts: a port found
+     * free and let go at once could be taken meanwhile by an outgoing connection (the members dial
+     * each other), since the system hands such ports out from the same range, and it does not hand
+     * out a bound one. Bound, not listening: a dial to a node not started yet is refused at once, as
+     * with nothing there.
+     */
+    private final Map<String, Socket> reserved = new TreeMap<>();
     private final List<Member> all = new ArrayList<>();
     final UnaryOperator<Harbor.Builder> settings;
 
@@ -67,7 +78,15 @@ final class TestCluster implements AutoCloseable {
     /** Reserves an address for each node id, so every member can list all the others as peers. */
     TestCluster plan(int... ids) {
         for (int id : ids) {
-            addresses.put(id, "127.0.0.1:" + freePort());
+            try {
+                Socket s = new Socket();
+                s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+                String address = "127.0.0.1:" + s.getLocalPort();
+                reserved.put(address, s);
+                addresses.put(id, address);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
         }
         return this;
     }
@@ -94,6 +113,10 @@ final class TestCluster implements AutoCloseable {
         int port = Integer.parseInt(address.substring(address.indexOf(':') + 1));
         Server server;
         try {
+            Socket reservation = reserved.remove(address);
+            if (reservation != null) {
+                reservation.close(); // let go just before the node's server binds the port
+            }
             server = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create())
                     .directExecutor().addService(harbor.linkService()).build().start();
         } catch (IOException e) {
@@ -122,6 +145,13 @@ final class TestCluster implements AutoCloseable {
     public void close() {
         for (Member m : all) {
             m.stop();
+        }
+        for (Socket s : reserved.values()) {
+            try {
+                s.close(); // planned, never started
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
         }
     }
 }
