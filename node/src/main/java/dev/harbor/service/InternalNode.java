@@ -59,6 +59,16 @@ public final class InternalNode {
     }
 
     /**
+     * The global names the services of {@code node} hold now, services still in their init included,
+     * by name: what a link's first frame tells the peer. A name taken in init is told at once to the
+     * peers linked then; a peer linked after that, but before the service's init has returned, learns
+     * it only from this (its holder is not listed among the live services until then).
+     */
+    public static java.util.Map<String, Handle> globalNames(Node node) {
+        return node.globalNames();
+    }
+
+    /**
      * The first local id of {@code node}'s current life (its incarnation, as the transport announces it
      * and the admin API's exit stream reports it). Every handle the node gave out in an earlier life has
      * a lower id; it changes only through {@link #newLife}.

@@ -616,6 +616,17 @@ public final class Node implements NodeView, AutoCloseable {
         }
     }
 
+    /** The global names held now (see {@link InternalNode#globalNames}): a snapshot of the name table. */
+    java.util.Map<String, Handle> globalNames() {
+        java.util.Map<String, Handle> out = new java.util.TreeMap<>();
+        names.forEach((name, holder) -> {
+            if (!name.startsWith(".")) {
+                out.put(name, holder);
+            }
+        });
+        return out;
+    }
+
     /** Called by a service's init thread once the service is live. */
     void serviceLive(ServiceCell cell) {
         Remote r = remote;

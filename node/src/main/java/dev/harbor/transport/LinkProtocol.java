@@ -64,12 +64,11 @@ final class LinkProtocol {
         if (withSnapshot) {
             for (ServiceInfo s : node.services()) {
                 h.addServices(Wire.handle(s.handle()));
-                for (String name : s.names()) {
-                    if (!name.startsWith(".")) {
-                        h.addNames(NameBinding.newBuilder().setName(name).setHandle(Wire.handle(s.handle())));
-                    }
-                }
             }
+            // From the name table, not from the live services: a service still in its init may hold a
+            // name already, which no later broadcast repeats.
+            InternalNode.globalNames(node).forEach((name, holder) ->
+                    h.addNames(NameBinding.newBuilder().setName(name).setHandle(Wire.handle(holder))));
         }
         return h.build();
     }

@@ -153,6 +153,38 @@ class HarborTest {
     }
 
     @Test
+    void aGlobalNameTakenInInitReachesANodeThatLinksBeforeTheInitReturns() throws Exception {
+        cluster.plan(1, 2);
+        TestCluster.Member a = cluster.start(1);
+        CountDownLatch named = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        CompletableFuture<Handle> launched = CompletableFuture.supplyAsync(() -> a.node.launch(() -> new Service() {
+            @Override
+            public void init(ServiceContext ctx) throws Exception {
+                ctx.register("late-starter"); // told to the peers linked now: none
+                named.countDown();
+                release.await(); // still in init while node 2 links
+            }
+
+            @Override
+            public Object receive(ServiceContext ctx, Message m) {
+                return null;
+            }
+        }));
+        try {
+            assertThat(named.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+            TestCluster.Member b = cluster.start(2);
+            await().atMost(WAIT).until(() -> a.harbor.connected().contains(2) && b.harbor.connected().contains(1));
+            release.countDown();
+            Handle h = launched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            await().atMost(WAIT).until(() -> b.node.whereis("late-starter").isPresent());
+            assertThat(b.node.whereis("late-starter")).contains(h);
+        } finally {
+            release.countDown();
+        }
+    }
+
+    @Test
     void protobufMessagesAndBytesCrossNodesAndOtherPayloadsAreRefused() {
         cluster.plan(1, 2);
         TestCluster.Member a = cluster.start(1, "harbor", b -> cluster.settings.apply(b)
