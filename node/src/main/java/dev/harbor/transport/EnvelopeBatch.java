@@ -142,12 +142,6 @@ public final class EnvelopeBatch {
         count += other.count;
     }
 
-    /** Empties the batch, keeping its array: only for a batch whose bytes nobody else holds. */
-    void clear() {
-        size = 0;
-        count = 0;
-    }
-
     /** How many records the batch holds. */
     public int count() {
         return count;

@@ -26,6 +26,8 @@ import dev.harbor.service.Outbox;
 final class LinkOutbox implements Outbox {
     /** The first size of a hold's buffer; it doubles as a batch needs. */
     private static final int FIRST_BYTES = 512;
+    /** Room to spare in a buffer sized after the full batch before it, so that the next one fits without growing. */
+    private static final int SPARE_BYTES = 256;
 
     private final Harbor harbor;
     private final Outboxes outboxes;
@@ -33,10 +35,15 @@ final class LinkOutbox implements Outbox {
     private Outbound out;
     /**
      * The held sends, in the order they were made; null between holds, so that a service that has
-     * stopped sending keeps no buffer. Kept across a full batch's flush, the case of a service in
-     * the middle of many sends. Guarded by this.
+     * stopped sending keeps no buffer. A flush hands the batch itself to the stream's queue. Guarded by this.
      */
     private EnvelopeBatch held;
+    /**
+     * The size to begin the next hold's buffer with: after a full batch, that batch's size (the case of
+     * a service in the middle of many sends, whose next batch is alike), else {@link #FIRST_BYTES}.
+     * Guarded by this.
+     */
+    private int holdBytes = FIRST_BYTES;
     /** Whether it is on the sweeper's list. Guarded by this. */
     private boolean listed;
     /** The next outbox on the sweeper's list: written under this lock before the listing's CAS, read by the sweeper. */
@@ -77,7 +84,7 @@ final class LinkOutbox implements Outbox {
                 throw routing.overloaded(to);
             }
             if (h == null) {
-                held = h = new EnvelopeBatch(FIRST_BYTES);
+                held = h = new EnvelopeBatch(holdBytes);
             }
             h.send(to, message.from(), payload);
             if (h.count() >= harbor.batchSize || h.size() >= Outbound.SEAL_BYTES) {
@@ -105,12 +112,17 @@ final class LinkOutbox implements Outbox {
         return !harbor.closed;
     }
 
-    /** Under this lock: hands the held sends to their stream; {@code keep} keeps the buffer for more. */
-    private void flushHeld(boolean keep) {
+    /**
+     * Under this lock: hands the held sends, their buffer included, to their stream; {@code full} says
+     * they are a full batch, so that the next hold begins with a buffer of its size.
+     */
+    private void flushHeld(boolean full) {
         EnvelopeBatch h = held;
         if (h == null) {
             return;
         }
+        held = null;
+        holdBytes = full ? h.size() + SPARE_BYTES : FIRST_BYTES;
         int n = h.count();
         if (n > 0) {
             Routing routing = harbor.routing;
@@ -118,11 +130,6 @@ final class LinkOutbox implements Outbox {
             if (!out.sendAll(h)) {
                 routing.undeliverable.add(n);
             }
-        }
-        if (keep) {
-            h.clear();
-        } else {
-            held = null;
         }
     }
 }

@@ -109,16 +109,24 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     /**
      * Queues every record of {@code held}, a service's sends (see {@link LinkOutbox}), in order and
      * even over the limit: their holder checked it when it took them, and holds at most one batch.
-     * The records are copied: {@code held} is the caller's again on return.
+     * When no batch is being filled (the common case while services send many: the last one was
+     * sealed full), {@code held} itself becomes the queue's batch, so the lock every sender to this
+     * node takes is held for a few stores rather than a copy of the records; otherwise the records are
+     * copied after those being filled. Either way {@code held} is the queue's on return: the caller
+     * must not touch it again.
      *
      * @return false if the stream has closed
      */
     boolean sendAll(EnvelopeBatch held) {
         synchronized (lock) {
-            if (!admit(true)) {
+            if (closed) {
                 return false;
             }
-            filling.append(held);
+            if (filling == null) {
+                filling = held;
+            } else {
+                filling.append(held);
+            }
             added(held.count());
         }
         drainUnlessAnotherWill();
