@@ -1,6 +1,6 @@
 package dev.harbor.coordinator;
 
-import dev.harbor.cli.LoopbackPorts;
+import dev.harbor.cli.FreePorts;
 import dev.harbor.security.BearerAuth;
 
 import dev.harbor.admin.NodeAdminService;
@@ -81,7 +81,7 @@ final class TestNodes implements AutoCloseable {
         this.timeouts = timeouts;
         this.stateDir = stateDir;
         for (int id : ids) {
-            addresses.put(id, "127.0.0.1:" + LoopbackPorts.next());
+            addresses.put(id, "127.0.0.1:" + FreePorts.loopback());
         }
         for (int id : ids) {
             start(id, id == ids[0]);

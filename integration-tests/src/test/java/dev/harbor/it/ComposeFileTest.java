@@ -1,6 +1,6 @@
 package dev.harbor.it;
 
-import dev.harbor.cli.LoopbackPorts;
+import dev.harbor.cli.FreePorts;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -56,7 +56,7 @@ class ComposeFileTest {
     @Test
     void composeUpThenHarborShutdownOnThePublishedPortStopsEveryContainerWithExitCodeZero() {
         List<String> cmd = composeCommand();
-        int port = LoopbackPorts.next();
+        int port = FreePorts.loopback();
         env = Map.of("HARBOR_IMAGE", HarborImage.name(), "HARBOR_POSTGRES_IMAGE", HarborImage.postgres(), "HARBOR_COORDINATOR_TOKEN",
                 TOKEN, "HARBOR_COORDINATOR_PORT", Integer.toString(port));
         compose = cmd;

@@ -1,6 +1,6 @@
 package dev.harbor.it;
 
-import dev.harbor.cli.LoopbackPorts;
+import dev.harbor.cli.FreePorts;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -43,7 +43,7 @@ final class PostgresServer implements AutoCloseable {
         this.dir = dir.toAbsolutePath();
         this.data = dir.resolve("data");
         this.log = dir.resolve("postgres.log");
-        this.port = LoopbackPorts.next();
+        this.port = FreePorts.loopback();
         this.asPostgres = "root".equals(System.getProperty("user.name"));
     }
 

@@ -1,6 +1,6 @@
 package dev.harbor.it;
 
-import dev.harbor.cli.LoopbackPorts;
+import dev.harbor.cli.FreePorts;
 import dev.harbor.transport.Harbor;
 import dev.harbor.proto.NodeGrpc;
 import dev.harbor.service.Node;
@@ -61,7 +61,7 @@ final class ProcessCluster implements AutoCloseable {
             throw new UncheckedIOException(e);
         }
         for (int id : ids) {
-            addresses.put(id, "127.0.0.1:" + LoopbackPorts.next());
+            addresses.put(id, "127.0.0.1:" + FreePorts.loopback());
         }
         try {
             driverServer = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).directExecutor()

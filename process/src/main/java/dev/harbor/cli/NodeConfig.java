@@ -28,7 +28,7 @@ import java.util.regex.Pattern;
  *   <caption>Keys</caption>
  *   <tr><th>key</th><th>meaning</th><th>default</th></tr>
  *   <tr><td>{@code node.id}</td><td>the node's id, 1-65535, unique in the cluster</td><td>required</td></tr>
- *   <tr><td>{@code node.listen}</td><td>host:port the node's gRPC server binds (port 0: a free port)</td><td>{@code 0.0.0.0:7700}</td></tr>
+ *   <tr><td>{@code node.listen}</td><td>host:port the node's gRPC server binds (port 0: a free port between 20000 and 31999, see {@link FreePorts})</td><td>{@code 0.0.0.0:7700}</td></tr>
  *   <tr><td>{@code node.advertise}</td><td>host:port other nodes and tools reach it at</td><td>the listen address, with
  *       {@code 127.0.0.1} for a wildcard host</td></tr>
  *   <tr><td>{@code cluster.name}</td><td>the cluster's name; nodes of other clusters are refused</td><td>{@code harbor}</td></tr>

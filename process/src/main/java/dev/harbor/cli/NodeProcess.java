@@ -21,7 +21,6 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -432,10 +431,15 @@ public final class NodeProcess implements AutoCloseable {
         return out;
     }
 
+    /**
+     * The port for a listen address with port 0. It must be known before the server binds it (the
+     * transport advertises it, and the server serves the transport), so it is not left to the bind:
+     * {@link FreePorts} says why it is not an ephemeral one.
+     */
     private static int freePort(NodeConfig.Address listen) throws StartException {
-        try (ServerSocket s = listen.isWildcard() ? new ServerSocket(0) : new ServerSocket(0, 1, InetAddress.getByName(listen.host()))) {
-            return s.getLocalPort();
-        } catch (IOException e) {
+        try {
+            return FreePorts.on(listen.isWildcard() ? null : InetAddress.getByName(listen.host()));
+        } catch (IOException | IllegalStateException e) {
             throw new StartException("cannot find a free port on " + listen.host() + ": " + e.getMessage(), 1, e);
         }
     }

@@ -10,13 +10,13 @@ import java.util.HashSet;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
-class LoopbackPortsTest {
+class FreePortsTest {
     @Test
     void givesDistinctFreePortsBelowTheEphemeralRange() throws IOException {
         Set<Integer> seen = new HashSet<>();
         for (int i = 0; i < 50; i++) {
-            int port = LoopbackPorts.next();
-            assertThat(port).isBetween(LoopbackPorts.FIRST, LoopbackPorts.FIRST + LoopbackPorts.COUNT - 1).isLessThan(32_768);
+            int port = FreePorts.loopback();
+            assertThat(port).isBetween(FreePorts.FIRST, FreePorts.FIRST + FreePorts.COUNT - 1).isLessThan(32_768);
             assertThat(seen.add(port)).as("port %d handed out twice", port).isTrue();
             try (ServerSocket s = new ServerSocket()) {
                 s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port)); // free, as promised
@@ -25,12 +25,21 @@ class LoopbackPortsTest {
     }
 
     @Test
+    void givesAPortFreeOnEveryAddress() throws IOException {
+        int port = FreePorts.on(null);
+        assertThat(port).isBetween(FreePorts.FIRST, FreePorts.FIRST + FreePorts.COUNT - 1);
+        try (ServerSocket s = new ServerSocket()) {
+            s.bind(new InetSocketAddress(port)); // the wildcard address: free on every address
+        }
+    }
+
+    @Test
     void skipsAPortThatIsTaken() throws IOException {
-        int port = LoopbackPorts.next();
+        int port = FreePorts.loopback();
         try (ServerSocket taken = new ServerSocket()) {
             taken.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
-            for (int i = 0; i < LoopbackPorts.COUNT; i++) { // once round the range: it comes back to the taken port
-                assertThat(LoopbackPorts.next()).isNotEqualTo(port);
+            for (int i = 0; i < FreePorts.COUNT; i++) { // once round the range: it comes back to the taken port
+                assertThat(FreePorts.loopback()).isNotEqualTo(port);
             }
         }
     }

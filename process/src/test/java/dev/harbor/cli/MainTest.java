@@ -138,7 +138,7 @@ class MainTest {
 
     @Test
     void anUnreachableNodeIsOneClearLineAndExitCodeOne() {
-        int port = LoopbackPorts.next();
+        int port = FreePorts.loopback();
         for (String[] args : List.of(new String[] {"services"}, new String[] {"stop"}, new String[] {"abort"}, new String[] {"cordon"},
                 new String[] {"kill", db.toString()}, new String[] {"watch-exits"}, new String[] {"watch-exits", "--follow"})) {
             String[] full = new String[args.length + 2];
@@ -302,7 +302,7 @@ class MainTest {
     @Test
     void theNodeCommandFailsWithExitCodeOneWhenAServiceFailsToLaunch() throws Exception {
         Path config = dir.resolve("node.properties");
-        int port = LoopbackPorts.next();
+        int port = FreePorts.loopback();
         Files.writeString(config, "node.id=8\nnode.listen=127.0.0.1:" + port + "\nservices=" + NamedService.class.getName() + "(a), "
                 + FailingInitService.class.getName() + "\n");
         Run r = harbor("node", "--config", config.toString());

@@ -209,7 +209,7 @@ class NodeCommandProcessTest {
 
     @Test
     void anExitSubscriberFollowsANodeAcrossAProcessRestartAndTheStreamMarksTheNewLife() throws Exception {
-        int port = LoopbackPorts.next();
+        int port = FreePorts.loopback();
         String config = "node.id=1\nnode.listen=127.0.0.1:" + port + "\nservices=" + NamedService.class.getName() + "(db), "
                 + NamedService.class.getName() + "(cache)\n";
         String address = startNode(config);

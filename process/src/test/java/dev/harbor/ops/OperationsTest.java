@@ -86,6 +86,18 @@ class OperationsTest {
     }
 
     @Test
+    void aNodeOnPortZeroListensAndAdvertisesAPortOutsideTheEphemeralRange() throws Exception {
+        NodeProcess a = start(1, Map.of()); // node.listen=127.0.0.1:0
+        // Ephemeral ports (Linux from 32768, others from 49152) are also given to outgoing connections,
+        // which could take the port between its choice and the server's bind.
+        assertThat(a.port()).isBetween(20_000, 31_999);
+        assertThat(a.advertise()).isEqualTo("127.0.0.1:" + a.port());
+        HealthCheckResponse health = HealthGrpc.newBlockingStub(channel(a)).withDeadlineAfter(5, TimeUnit.SECONDS)
+                .check(HealthCheckRequest.getDefaultInstance());
+        assertThat(health.getStatus()).isEqualTo(ServingStatus.SERVING);
+    }
+
+    @Test
     void prometheusScrapesTheNodesMetricsWithPlausibleValuesAfterTraffic() throws Exception {
         NodeProcess b = start(2, Map.of("HARBOR_METRICS_LISTEN", "127.0.0.1:0"));
         NodeProcess a = start(1, Map.of("HARBOR_METRICS_LISTEN", "127.0.0.1:0", "HARBOR_CLUSTER_PEERS", b.advertise()));

@@ -2,7 +2,7 @@ package dev.harbor.demo.run;
 
 import dev.harbor.demo.ChatSession;
 import dev.harbor.cli.ChildNode;
-import dev.harbor.cli.LoopbackPorts;
+import dev.harbor.cli.FreePorts;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -49,10 +49,10 @@ public final class DemoCluster implements DemoTarget, AutoCloseable {
         new SecureRandom().nextBytes(secret);
         this.token = HexFormat.of().formatHex(secret);
         for (int id = 1; id <= 3; id++) {
-            addresses.put(id, "127.0.0.1:" + LoopbackPorts.next());
+            addresses.put(id, "127.0.0.1:" + FreePorts.loopback());
         }
-        gateways.put(1, new InetSocketAddress("127.0.0.1", LoopbackPorts.next()));
-        gateways.put(2, new InetSocketAddress("127.0.0.1", LoopbackPorts.next()));
+        gateways.put(1, new InetSocketAddress("127.0.0.1", FreePorts.loopback()));
+        gateways.put(2, new InetSocketAddress("127.0.0.1", FreePorts.loopback()));
     }
 
     /** Starts the three nodes and waits until each says it is ready. */
