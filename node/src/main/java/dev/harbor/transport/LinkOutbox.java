@@ -21,7 +21,8 @@ import dev.harbor.service.Outbox;
  *
  * <p>Threading: everything here is guarded by this object's lock, taken by the service's thread for
  * each send and by whoever flushes (the service's thread, a thread that ends the service, the
- * sweeper); the link queue's lock is taken inside it, never the other way round.
+ * sweeper), except that a flush first looks without it whether anything is held; the link queue's
+ * lock is taken inside it, never the other way round.
  */
 final class LinkOutbox implements Outbox {
     /** The first size of a hold's buffer; it doubles as a batch needs. */
@@ -35,9 +36,11 @@ final class LinkOutbox implements Outbox {
     private Outbound out;
     /**
      * The held sends, in the order they were made; null between holds, so that a service that has
-     * stopped sending keeps no buffer. A flush hands the batch itself to the stream's queue. Guarded by this.
+     * stopped sending keeps no buffer. A flush hands the batch itself to the stream's queue. Written
+     * under this lock, when a hold begins and when it is flushed (not for each send); volatile so that
+     * {@link #flush} sees without the lock that nothing is held, the common case at the end of a handler.
      */
-    private EnvelopeBatch held;
+    private volatile EnvelopeBatch held;
     /**
      * The size to begin the next hold's buffer with: after a full batch, that batch's size (the case of
      * a service in the middle of many sends, whose next batch is alike), else {@link #FIRST_BYTES}.
@@ -97,8 +100,13 @@ final class LinkOutbox implements Outbox {
     }
 
     @Override
-    public synchronized void flush() {
-        flushHeld(false);
+    public void flush() {
+        if (held == null) {
+            return; // a send that begins a hold now, on another thread, is not before this flush
+        }
+        synchronized (this) {
+            flushHeld(false);
+        }
     }
 
     /** The sweeper took it off its list: what it holds goes now. */
