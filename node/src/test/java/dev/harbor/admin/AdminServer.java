@@ -9,7 +9,9 @@ import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -26,6 +28,12 @@ final class AdminServer implements AutoCloseable {
     private NodeAdminService admin;
     private Server server;
     private ManagedChannel channel;
+    /**
+     * Holds the port while the server is cut: bound, not listening, so a call there is refused at once
+     * as with nothing there, and no outgoing connection of this host (a subscriber dialling it again
+     * among them) can be given the port before the server comes back on it.
+     */
+    private Socket hold;
 
     AdminServer(Node node) {
         this(node, NodeAdminService.DEFAULT_MAX_QUEUED_EVENTS);
@@ -62,6 +70,10 @@ final class AdminServer implements AutoCloseable {
         this.node = n;
         this.admin = new NodeAdminService(n, InternalNode.firstIdOfThisLife(n), stopRequests::incrementAndGet, maxQueuedEvents);
         try {
+            if (hold != null) {
+                hold.close(); // let go just before the server binds the port again
+                hold = null;
+            }
             server = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).directExecutor()
                     .addService(admin).build().start();
         } catch (IOException e) {
@@ -77,6 +89,15 @@ final class AdminServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new AssertionError("interrupted while cutting the server", e);
+        }
+        if (hold == null) { // else cut before and not served since: the port is held already
+            try {
+                hold = new Socket();
+                hold.setReuseAddress(true); // the cut connections' TIME_WAIT on this port must not stop it
+                hold.bind(new InetSocketAddress(port)); // every address, as the server binds it
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot hold port " + port + " while the server is cut", e);
+            }
         }
         // The shared channel may not have seen the server go yet, and would put the next call on the dead
         // connection (UNAVAILABLE, "closed after GOAWAY"): calls after a cut get a channel of their own.
@@ -102,6 +123,11 @@ final class AdminServer implements AutoCloseable {
             channel.shutdownNow();
         }
         cut();
+        try {
+            hold.close();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
         node.stop();
     }
 }
