@@ -60,11 +60,9 @@ final class LinkOutbox implements Outbox {
     @Override
     public void send(Handle to, Message message) {
         Routing routing = harbor.routing;
-        Peer p = harbor.membership.peer(to.node());
-        Outbound o = p == null ? null : p.out;
-        if (o == null || p.lost) {
-            routing.sent.increment();
-            routing.unreachable(to, message);
+        Outbound o = routing.linkTo(to, message);
+        if (o == null) {
+            routing.sent.increment(); // taken, and dropped as unreachable
             return;
         }
         Payloads.Encoded payload;

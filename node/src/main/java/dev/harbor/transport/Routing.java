@@ -56,10 +56,8 @@ final class Routing {
     /** {@link dev.harbor.service.Remote#route}: a send or call from a service of this node to one of another node. */
     void route(Handle to, Message message) {
         sent.increment();
-        Peer p = harbor.membership.peer(to.node());
-        Outbound out = p == null ? null : p.out;
-        if (out == null || p.lost) {
-            unreachable(to, message);
+        Outbound out = linkTo(to, message);
+        if (out == null) {
             return;
         }
         Payloads.Encoded payload;
@@ -78,6 +76,7 @@ final class Routing {
             }
             return;
         }
+        Peer p = out.peer; // the life whose link it is (set before the link was handed out)
         long session = p.sessions.incrementAndGet();
         p.outstanding.put(session, message);
         if (p.lost) { // lost meanwhile: the loss may have failed the outstanding calls before this one was added
@@ -89,8 +88,22 @@ final class Routing {
         }
     }
 
+    /**
+     * The stream to {@code to}'s node while that node is linked and not lost; else null, {@code message}
+     * having been dealt with as {@linkplain #unreachable unreachable}.
+     */
+    Outbound linkTo(Handle to, Message message) {
+        Peer p = harbor.membership.peer(to.node());
+        Outbound out = p == null ? null : p.out;
+        if (out == null || p.lost) {
+            unreachable(to, message);
+            return null;
+        }
+        return out;
+    }
+
     /** {@code to}'s node is not connected: a call fails at once, a send is dropped and counted. */
-    void unreachable(Handle to, Message message) {
+    private void unreachable(Handle to, Message message) {
         CallException e = new CallException(CallException.Failure.UNREACHABLE, to,
                 "node " + to.node() + " of service " + to + " is not connected to node " + node.id(), null);
         if (message.isCall()) {
