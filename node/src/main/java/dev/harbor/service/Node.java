@@ -570,11 +570,16 @@ public final class Node implements NodeView, AutoCloseable {
     @Override
     public Optional<Handle> whereis(String name) {
         Handle h = names.get(name);
-        if (h == null && !name.startsWith(".")) {
+        if (h == null && isGlobal(name)) {
             Remote r = remote;
             return r == null ? Optional.empty() : r.whereis(name);
         }
         return Optional.ofNullable(h);
+    }
+
+    /** Whether {@code name} is global: names that start with {@code .} are local to their node. */
+    private static boolean isGlobal(String name) {
+        return !name.startsWith(".");
     }
 
     Handle resolve(String name) {
@@ -594,7 +599,7 @@ public final class Node implements NodeView, AutoCloseable {
             if (cell.isDead()) {
                 throw new ServiceExitedException(cell.handle, ExitReason.EXIT);
             }
-            boolean global = !name.startsWith(".");
+            boolean global = isGlobal(name);
             Remote r = remote;
             String refused = global && r != null ? r.refusesGlobalNames() : null;
             if (refused != null) {
@@ -620,7 +625,7 @@ public final class Node implements NodeView, AutoCloseable {
     java.util.Map<String, Handle> globalNames() {
         java.util.Map<String, Handle> out = new java.util.TreeMap<>();
         names.forEach((name, holder) -> {
-            if (!name.startsWith(".")) {
+            if (isGlobal(name)) {
                 out.put(name, holder);
             }
         });
