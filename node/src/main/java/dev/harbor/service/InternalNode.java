@@ -99,14 +99,32 @@ public final class InternalNode {
     }
 
     /**
+     * A payload still in its wire form, which the transport can decode without failing: the first
+     * thread that reads the {@linkplain Message#payload() payload} of the message it came in decodes it
+     * (see {@link RemoteSends#add}). {@link #decode} must return an immutable value, equal each time, so
+     * that two threads that read the payload at once may both decode it.
+     */
+    public interface Undecoded {
+        /** The payload. Never throws. */
+        Object decode();
+    }
+
+    /**
      * Sends from another node, gathered while one frame of its link is read: sends that come one after
      * another to the same service go into its mailbox as one item, in the order they came, so that a
      * frame costs a service one hand-over rather than one per message. A send to a service that is
      * gone, or to a handle of another node, is dropped and counted as a dead letter. Never blocks.
      *
+     * <p>Payloads in their wire form ({@link Undecoded}) are decoded by the service's thread when its
+     * handler reads them, not by the link's reader, but only for a frame that held nothing except sends
+     * to that one service: an undecoded payload keeps its whole frame in memory until it is read, and a
+     * frame shared with other services' traffic could then be kept alive by one small message waiting
+     * in a slow service's mailbox. So a group handed over while something else of the frame came before
+     * it or follows it has its payloads decoded first, by the reader.
+     *
      * <p>Threading: one thread at a time (the link's reader). The caller {@linkplain #flush() flushes}
-     * before it handles anything else of the frame (a call, a reply, a service update) and at the
-     * frame's end, so nothing overtakes a send that came before it.
+     * before it handles anything else of the frame (a call, a reply, a service update), and calls
+     * {@link #endFrame()} at the frame's end, so nothing overtakes a send that came before it.
      */
     public static final class RemoteSends {
         private static final int MIN_CAPACITY = 16;
@@ -114,12 +132,17 @@ public final class InternalNode {
         private Handle to;
         private Message[] messages = new Message[MIN_CAPACITY];
         private int count;
+        /** Something besides the sends gathered now came in this frame: they are decoded before they go. */
+        private boolean shared;
 
         public RemoteSends(Node node) {
             this.node = node;
         }
 
-        /** Adds a send from {@code from} (null if sent from outside any service) to {@code to}. */
+        /**
+         * Adds a send from {@code from} (null if sent from outside any service) to {@code to}. Its
+         * payload may be {@link Undecoded} (see the class comment for who decodes it).
+         */
         public void add(Handle from, Handle to, Object payload) {
             if (count > 0 && !to.equals(this.to)) {
                 flush();
@@ -128,11 +151,22 @@ public final class InternalNode {
                 messages = java.util.Arrays.copyOf(messages, count * 2);
             }
             this.to = to;
-            messages[count++] = new Message(from, payload);
+            messages[count++] = payload instanceof Undecoded u ? new Arrived(from, u) : new Message(from, payload);
         }
 
-        /** Hands what was gathered to its service. */
+        /** Hands what was gathered to its service, decoded: something else of the frame comes next. */
         public void flush() {
+            hand(true);
+            shared = true;
+        }
+
+        /** The frame has ended: hands what was gathered to its service, undecoded if the frame held nothing else. */
+        public void endFrame() {
+            hand(shared);
+            shared = false;
+        }
+
+        private void hand(boolean decode) {
             if (count == 0) {
                 return;
             }
@@ -141,6 +175,11 @@ public final class InternalNode {
             Handle target = to;
             count = 0;
             to = null;
+            if (decode) {
+                for (int i = 0; i < n; i++) {
+                    handed[i].payload(); // an Arrived decodes and keeps the value; any other message has it already
+                }
+            }
             if (n > 1) {
                 messages = new Message[Math.max(MIN_CAPACITY, n)]; // the handed array now belongs to the mailbox
             }

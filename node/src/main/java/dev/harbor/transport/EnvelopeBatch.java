@@ -354,6 +354,16 @@ public final class EnvelopeBatch {
             return payloads.decode(tag, b, bodyAt, bodyLength);
         }
 
+        /**
+         * The payload of a send, as {@link Payloads#decodeLater} gives it: text and byte strings are
+         * decoded by whoever reads them, from this batch's bytes (a ByteString's, which never change).
+         *
+         * @throws InvalidProtocolBufferException if its bytes do not parse as what its tag says
+         */
+        Object payloadLater(Payloads payloads) throws InvalidProtocolBufferException {
+            return payloads.decodeLater(tag, b, bodyAt, bodyLength);
+        }
+
         /** The error of a failure record. */
         CallError failure() throws InvalidProtocolBufferException {
             return CallError.parseFrom(ByteString.copyFrom(b, bodyAt, bodyLength));

@@ -257,7 +257,7 @@ final class LinkProtocol {
                                 Handle from = r.from();
                                 Object payload;
                                 try {
-                                    payload = r.payload(payloads);
+                                    payload = r.payloadLater(payloads);
                                 } catch (InvalidProtocolBufferException ex) {
                                     badSend(from, ex);
                                     continue;
@@ -304,7 +304,7 @@ final class LinkProtocol {
                 rejected.increment();
                 log.warn("node {}: dropped the rest of a batch from node {} that does not parse: {}", node.id(), peer.id, ex.getMessage());
             } finally {
-                sends.flush(); // the frame's last sends: nothing else of it is left to overtake them
+                sends.endFrame(); // the frame's last sends: nothing else of it is left to overtake them
             }
             return messages;
         }

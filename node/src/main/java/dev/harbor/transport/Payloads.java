@@ -7,6 +7,7 @@ import com.google.protobuf.Message;
 import com.google.protobuf.Parser;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
 import java.nio.charset.StandardCharsets;
 import java.util.ServiceLoader;
 import java.util.Map;
@@ -82,12 +83,35 @@ public final class Payloads {
      */
     Object decode(int tag, byte[] bytes, int offset, int length) throws InvalidProtocolBufferException {
         return switch (tag) {
-            case TEXT -> new String(bytes, offset, length, StandardCharsets.UTF_8);
-            case BYTES -> ByteString.copyFrom(bytes, offset, length);
+            case TEXT, BYTES -> plain(tag, bytes, offset, length);
             case MESSAGE -> unpack(Any.parser().parseFrom(bytes, offset, length));
             case NULL -> null;
             default -> throw new InvalidProtocolBufferException("a payload of unknown kind " + tag);
         };
+    }
+
+    /**
+     * A send's payload as the value a service receives, or, for text and byte strings (which decode
+     * without failing), as an {@link InternalNode.Undecoded} that the service's thread decodes. It keeps
+     * a reference to {@code bytes}, which must never change afterwards.
+     *
+     * @throws InvalidProtocolBufferException if a message's bytes do not parse, or the tag is unknown
+     */
+    Object decodeLater(int tag, byte[] bytes, int offset, int length) throws InvalidProtocolBufferException {
+        return tag == TEXT || tag == BYTES ? new Undecoded(tag, bytes, offset, length) : decode(tag, bytes, offset, length);
+    }
+
+    /** Text or a byte string, {@code length} bytes of {@code bytes} from {@code offset}: what never fails to decode. */
+    private static Object plain(int tag, byte[] bytes, int offset, int length) {
+        return tag == TEXT ? new String(bytes, offset, length, StandardCharsets.UTF_8) : ByteString.copyFrom(bytes, offset, length);
+    }
+
+    /** A {@link #plain} payload, decoded when read. */
+    private record Undecoded(int tag, byte[] bytes, int offset, int length) implements InternalNode.Undecoded {
+        @Override
+        public Object decode() {
+            return plain(tag, bytes, offset, length);
+        }
     }
 
     /** A message as its registered type, or as the {@link Any} it came in when its type is not registered here. */

@@ -128,4 +128,89 @@ class RemoteSendsTest extends NodeFixture {
         sends.flush();
         assertThat(node.deadLetters()).isEqualTo(before + 4);
     }
+
+    /** A payload in "wire form" that records which thread decoded it, and how often. */
+    private static final class CountingUndecoded implements InternalNode.Undecoded {
+        private final String value;
+        final List<Thread> decodedBy = new CopyOnWriteArrayList<>();
+
+        CountingUndecoded(String value) {
+            this.value = value;
+        }
+
+        @Override
+        public Object decode() {
+            decodedBy.add(Thread.currentThread());
+            return new String(value); // equal each time, never the same object: a second decode would show
+        }
+    }
+
+    /** Reads each payload twice and records the thread it handled it on. */
+    private static final class TwiceReader implements Service {
+        final List<Object> got = new CopyOnWriteArrayList<>();
+        final List<Thread> threads = new CopyOnWriteArrayList<>();
+
+        @Override
+        public Object receive(ServiceContext ctx, Message m) {
+            Object first = m.payload();
+            assertThat(m.payload()).isSameAs(first); // decoded once, then kept
+            assertThat(m.payload(String.class)).isSameAs(first);
+            assertThat(m.toString()).endsWith(": " + first);
+            got.add(first);
+            threads.add(Thread.currentThread());
+            return null;
+        }
+    }
+
+    @Test
+    void aFrameOfSendsToOneServiceIsDecodedByThatServicesThreadWhenItReadsThem() {
+        TwiceReader reader = new TwiceReader();
+        Handle h = node.launch(() -> reader);
+        CountingUndecoded one = new CountingUndecoded("one");
+        CountingUndecoded two = new CountingUndecoded("two");
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
+        sends.add(REMOTE, h, one);
+        sends.add(REMOTE, h, two);
+        sends.endFrame();
+        await().atMost(WAIT).until(() -> reader.got.size() == 2);
+
+        assertThat(reader.got).containsExactly("one", "two");
+        assertThat(one.decodedBy).as("decoded once, by the handler's thread, not the reader's")
+                .containsExactly(reader.threads.get(0));
+        assertThat(two.decodedBy).containsExactly(reader.threads.get(1));
+        assertThat(reader.threads).doesNotContain(Thread.currentThread());
+    }
+
+    @Test
+    void sendsOfAFrameThatHeldAnythingElseAreDecodedBeforeTheyAreHandedOver() {
+        TwiceReader a = new TwiceReader();
+        TwiceReader b = new TwiceReader();
+        Handle ha = node.launch(() -> a);
+        Handle hb = node.launch(() -> b);
+        CountingUndecoded toA = new CountingUndecoded("to a");
+        CountingUndecoded toB = new CountingUndecoded("to b");
+        CountingUndecoded afterCall = new CountingUndecoded("after a call");
+        CountingUndecoded alone = new CountingUndecoded("alone");
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
+        // One frame: a send to a, one to b. Neither may keep the frame's bytes alive in a's or b's mailbox.
+        sends.add(REMOTE, ha, toA);
+        sends.add(REMOTE, hb, toB);
+        sends.endFrame();
+        // The next: a call (the reader flushes before it), then a send.
+        sends.flush();
+        sends.add(REMOTE, ha, afterCall);
+        sends.endFrame();
+        // The next: one send only, which is left to a's thread again.
+        sends.add(REMOTE, ha, alone);
+        sends.endFrame();
+        await().atMost(WAIT).until(() -> a.got.size() == 3 && b.got.size() == 1);
+
+        Thread reader = Thread.currentThread();
+        assertThat(toA.decodedBy).containsExactly(reader);
+        assertThat(toB.decodedBy).containsExactly(reader);
+        assertThat(afterCall.decodedBy).containsExactly(reader);
+        assertThat(alone.decodedBy).containsExactly(a.threads.get(2));
+        assertThat(a.got).containsExactly("to a", "after a call", "alone");
+        assertThat(b.got).containsExactly("to b");
+    }
 }

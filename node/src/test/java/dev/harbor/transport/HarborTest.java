@@ -208,6 +208,31 @@ class HarborTest {
     }
 
     @Test
+    void sendsArriveWithTheirPayloadsAsTheyWereSent() {
+        cluster.plan(1, 2);
+        TestCluster.Member a = cluster.start(1);
+        TestCluster.Member b = cluster.start(2, "harbor", x -> cluster.settings.apply(x)
+                .payloads(new Payloads().register(KillRequest.getDefaultInstance())));
+        await().atMost(WAIT).until(() -> a.harbor.connected().contains(2) && b.harbor.connected().contains(1));
+        List<Object> got = new CopyOnWriteArrayList<>();
+        Handle sink = b.node.launch(() -> (ctx, msg) -> got.add(msg.payload() == null ? "null" : msg.payload()));
+        KillRequest proto = KillRequest.newBuilder().setHandle(dev.harbor.proto.Handle.newBuilder().setNode(1).setId(42)).build();
+        ByteString bytes = ByteString.copyFrom(new byte[] {0, -1, 7});
+        String text = "h\u00e9llo \u2713 \ud83d\udea2"; // two- three- and four-byte UTF-8
+        Handle sender = a.node.launch(() -> (ctx, msg) -> {
+            ctx.send(sink, text);
+            ctx.send(sink, bytes);
+            ctx.send(sink, proto);
+            ctx.send(sink, null);
+            ctx.send(sink, "");
+            return null;
+        });
+        a.node.send(sender, "go");
+        await().atMost(WAIT).until(() -> got.size() == 5);
+        assertThat(got).containsExactly(text, bytes, proto, "null", "");
+    }
+
+    @Test
     void remoteErrorsKeepTheirKindAndText() {
         TestCluster.Member[] m = threeNodes();
         Handle failing = m[1].node.launch(() -> (ctx, msg) -> {
