@@ -68,7 +68,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * messages per second; the {@code pairs} acks are not counted.
  *
  * <p><b>Same on every side.</b> Every message carries the same preallocated 100-character ASCII
- * {@link #PAYLOAD} (100 bytes in UTF-8), and every sink decodes it to a {@code String}.
+ * {@link #PAYLOAD} (100 bytes in UTF-8), and every sink gets it as a {@code String} and reads its
+ * length (Harbor's sinks through {@code Message.payload(String.class)}, which decodes it on the sink's
+ * thread).
  * <ul>
  *   <li>{@code harbor}: node 1 (fork) and node 2 (child), each a {@link Node} with a {@link Harbor}
  *       transport on its defaults (batches of 64 envelopes, an outbound queue of 100,000) and a gRPC

@@ -63,10 +63,10 @@ import org.apache.pekko.actor.Props;
  *       {@code getSender().tell(ACK, getSelf())}. Prints the path prefix of its sinks.</li>
  *   <li>{@code grpc}: a bare gRPC server (direct executor) implementing the {@code Harbor.Link} stream
  *       method itself, without Harbor: each frame's batch of envelopes is read, each envelope's text
- *       payload decoded and counted for the sink named by its {@code to.id} (1 to PAIRS); the ack is a
+ *       payload decoded, read and counted for the sink named by its {@code to.id} (1 to PAIRS); the ack is a
  *       frame with one envelope addressed to that sink, on the response stream.</li>
  *   <li>{@code raw}: a bare gRPC server (direct executor) of {@link RawBytesStream}: each item of a
- *       chunk is decoded to a {@code String} and counted; every {@code QUOTA} items, one ack item goes
+ *       chunk is decoded to a {@code String}, read and counted; every {@code QUOTA} items, one ack item goes
  *       back on the response stream (the items carry no address: the sinks share one count).</li>
  * </ul>
  */
@@ -166,6 +166,8 @@ public final class RemoteNode {
     static final class HarborSink implements Service {
         private final int quota;
         private int count;
+        /** The payloads' lengths, summed: every payload is read as a String, as a real service would. */
+        private long chars;
 
         HarborSink(int quota) {
             this.quota = quota;
@@ -173,6 +175,7 @@ public final class RemoteNode {
 
         @Override
         public Object receive(ServiceContext ctx, Message m) {
+            chars += m.payload(String.class).length();
             if (++count == quota) {
                 count = 0;
                 ctx.send(m.from(), ACK);
@@ -232,6 +235,8 @@ public final class RemoteNode {
     static final class ArterySink extends AbstractActor {
         private final int quota;
         private int count;
+        /** The payloads' lengths, summed: every payload is read as a String. */
+        private long chars;
 
         ArterySink(int quota) {
             this.quota = quota;
@@ -240,6 +245,7 @@ public final class RemoteNode {
         @Override
         public Receive createReceive() {
             return receiveBuilder().matchAny(m -> {
+                chars += ((String) m).length();
                 if (++count == quota) {
                     count = 0;
                     getSender().tell(ACK, getSelf());
@@ -295,6 +301,8 @@ public final class RemoteNode {
         private final StreamObserver<List<ByteString>> responses;
         private final int quota;
         private int count;
+        /** The items' lengths, summed, so that every decoded String is used. */
+        private long chars;
 
         RawSinks(StreamObserver<List<ByteString>> responses, int quota) {
             this.responses = responses;
@@ -304,7 +312,7 @@ public final class RemoteNode {
         @Override
         public void onNext(List<ByteString> chunk) {
             for (ByteString item : chunk) {
-                item.toStringUtf8(); // decoded to a String, as the other runtimes' sinks get it
+                chars += item.toStringUtf8().length(); // decoded to a String and read, as the other runtimes' sinks do
                 if (++count == quota) {
                     count = 0;
                     responses.onNext(ACK_ITEM);
@@ -330,6 +338,8 @@ public final class RemoteNode {
         private final int[] counts;
         private final LinkFrame[] acks;
         private final Payloads payloads = new Payloads();
+        /** The payloads' lengths, summed, so that every decoded String is used. */
+        private long chars;
 
         GrpcSinks(StreamObserver<LinkFrame> responses, int pairs, int quota) {
             this.responses = responses;
@@ -347,7 +357,7 @@ public final class RemoteNode {
             EnvelopeBatch.Reader r = EnvelopeBatch.reader(frame.getBatch().getPacked());
             try {
                 while (r.next()) {
-                    r.payload(payloads); // decoded to a String, as the other runtimes' sinks get it
+                    chars += ((String) r.payload(payloads)).length(); // decoded to a String and read, as the other runtimes' sinks do
                     int sink = (int) (r.to().id() - CrossNodeThroughput.GRPC_ID_BASE);
                     if (++counts[sink] == quota) {
                         counts[sink] = 0;
