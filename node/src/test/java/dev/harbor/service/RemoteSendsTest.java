@@ -163,26 +163,7 @@ class RemoteSendsTest extends NodeFixture {
     }
 
     @Test
-    void aFrameOfSendsToOneServiceIsDecodedByThatServicesThreadWhenItReadsThem() {
-        TwiceReader reader = new TwiceReader();
-        Handle h = node.launch(() -> reader);
-        CountingUndecoded one = new CountingUndecoded("one");
-        CountingUndecoded two = new CountingUndecoded("two");
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
-        sends.add(REMOTE, h, one);
-        sends.add(REMOTE, h, two);
-        sends.endFrame();
-        await().atMost(WAIT).until(() -> reader.got.size() == 2);
-
-        assertThat(reader.got).containsExactly("one", "two");
-        assertThat(one.decodedBy).as("decoded once, by the handler's thread, not the reader's")
-                .containsExactly(reader.threads.get(0));
-        assertThat(two.decodedBy).containsExactly(reader.threads.get(1));
-        assertThat(reader.threads).doesNotContain(Thread.currentThread());
-    }
-
-    @Test
-    void sendsOfAFrameThatHeldAnythingElseAreDecodedBeforeTheyAreHandedOver() {
+    void aFrameOfSendsToOneServiceIsDecodedByItsThreadAndAnyOtherFrameByTheReader() {
         TwiceReader a = new TwiceReader();
         TwiceReader b = new TwiceReader();
         Handle ha = node.launch(() -> a);
@@ -190,7 +171,8 @@ class RemoteSendsTest extends NodeFixture {
         CountingUndecoded toA = new CountingUndecoded("to a");
         CountingUndecoded toB = new CountingUndecoded("to b");
         CountingUndecoded afterCall = new CountingUndecoded("after a call");
-        CountingUndecoded alone = new CountingUndecoded("alone");
+        CountingUndecoded last1 = new CountingUndecoded("last 1");
+        CountingUndecoded last2 = new CountingUndecoded("last 2");
         InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
         // One frame: a send to a, one to b. Neither may keep the frame's bytes alive in a's or b's mailbox.
         sends.add(REMOTE, ha, toA);
@@ -200,17 +182,20 @@ class RemoteSendsTest extends NodeFixture {
         sends.flush();
         sends.add(REMOTE, ha, afterCall);
         sends.endFrame();
-        // The next: one send only, which is left to a's thread again.
-        sends.add(REMOTE, ha, alone);
+        // The last: sends to a only, which are left to a's thread.
+        sends.add(REMOTE, ha, last1);
+        sends.add(REMOTE, ha, last2);
         sends.endFrame();
-        await().atMost(WAIT).until(() -> a.got.size() == 3 && b.got.size() == 1);
+        await().atMost(WAIT).until(() -> a.got.size() == 4 && b.got.size() == 1);
 
         Thread reader = Thread.currentThread();
         assertThat(toA.decodedBy).containsExactly(reader);
         assertThat(toB.decodedBy).containsExactly(reader);
         assertThat(afterCall.decodedBy).containsExactly(reader);
-        assertThat(alone.decodedBy).containsExactly(a.threads.get(2));
-        assertThat(a.got).containsExactly("to a", "after a call", "alone");
+        assertThat(last1.decodedBy).as("decoded once, by the handler's thread").containsExactly(a.threads.get(2));
+        assertThat(last2.decodedBy).containsExactly(a.threads.get(3));
+        assertThat(a.threads.subList(2, 4)).doesNotContain(reader);
+        assertThat(a.got).containsExactly("to a", "after a call", "last 1", "last 2");
         assertThat(b.got).containsExactly("to b");
     }
 }
