@@ -15,8 +15,10 @@ import dev.harbor.service.Scheduler;
 import io.grpc.BindableService;
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
+import io.grpc.MethodDescriptor;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.stub.ServerCalls;
 import io.grpc.stub.ServerCallStreamObserver;
-import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -153,14 +155,17 @@ public final class Harbor implements Remote, AutoCloseable {
         return new Builder(node);
     }
 
-    /** The gRPC service peers link to; add it to this node's server. */
+    /**
+     * The gRPC service peers link to; add it to this node's server. Its frames are read by
+     * {@code FrameMarshaller}, which leaves a batch's bytes where gRPC read them.
+     */
     public BindableService linkService() {
-        return new HarborGrpc.HarborImplBase() {
-            @Override
-            public StreamObserver<LinkFrame> link(StreamObserver<LinkFrame> responses) {
-                return links.accept((ServerCallStreamObserver<LinkFrame>) responses);
-            }
-        };
+        MethodDescriptor<LinkFrame, LinkFrame> link = HarborGrpc.getLinkMethod().toBuilder(FrameMarshaller.INSTANCE,
+                HarborGrpc.getLinkMethod().getResponseMarshaller()).build();
+        return () -> ServerServiceDefinition.builder(HarborGrpc.SERVICE_NAME)
+                .addMethod(link, ServerCalls.asyncBidiStreamingCall(
+                        responses -> links.accept((ServerCallStreamObserver<LinkFrame>) responses)))
+                .build();
     }
 
     /**
