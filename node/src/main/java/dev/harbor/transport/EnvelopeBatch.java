@@ -259,6 +259,12 @@ public final class EnvelopeBatch {
         private int tag;
         private int bodyAt;
         private int bodyLength;
+        /**
+         * The handles {@link #to()} and {@link #from()} gave last: the records of a batch mostly name
+         * the same few services, and a handle is a value, so one object serves them all.
+         */
+        private Handle lastTo;
+        private Handle lastFrom;
 
         private Reader(byte[] bytes, int from, int end) {
             this.b = bytes;
@@ -328,7 +334,11 @@ public final class EnvelopeBatch {
          * @throws IllegalArgumentException if the record names no valid handle
          */
         public Handle to() {
-            return Handle.of(toNode, toId);
+            Handle h = lastTo;
+            if (h == null || h.id() != toId || h.node() != toNode) {
+                lastTo = h = Handle.of(toNode, toId);
+            }
+            return h;
         }
 
         /**
@@ -337,7 +347,14 @@ public final class EnvelopeBatch {
          * @throws IllegalArgumentException if the record names an invalid handle
          */
         public Handle from() {
-            return fromNode == 0 && fromId == 0 ? null : Handle.of(fromNode, fromId);
+            if (fromNode == 0 && fromId == 0) {
+                return null;
+            }
+            Handle h = lastFrom;
+            if (h == null || h.id() != fromId || h.node() != fromNode) {
+                lastFrom = h = Handle.of(fromNode, fromId);
+            }
+            return h;
         }
 
         /** The session of a call, a reply or a failure. */

@@ -118,6 +118,32 @@ class EnvelopeBatchTest {
     }
 
     @Test
+    void eachRecordNamesItsOwnServicesWhenOneHandleObjectServesRecordsInARow() throws Exception {
+        Handle sameIdOtherNode = Handle.of(3, TO.id());
+        Handle otherFrom = Handle.of(0xFFFF, 2);
+        EnvelopeBatch.Reader r = EnvelopeBatch.reader(new EnvelopeBatch().send(TO, FROM, "a").send(TO, FROM, "b")
+                .send(sameIdOtherNode, otherFrom, "c").send(TO, null, "d").send(TO, FROM, "e").toByteString());
+        assertThat(r.next()).isTrue();
+        Handle to = r.to();
+        Handle from = r.from();
+        assertThat(to).isEqualTo(TO);
+        assertThat(from).isEqualTo(FROM);
+        assertThat(r.next()).isTrue();
+        assertThat(r.to()).isSameAs(to); // the same services as the record before: the same objects
+        assertThat(r.from()).isSameAs(from);
+        assertThat(r.next()).isTrue();
+        assertThat(r.to()).isEqualTo(sameIdOtherNode);
+        assertThat(r.from()).isEqualTo(otherFrom);
+        assertThat(r.next()).isTrue();
+        assertThat(r.to()).isEqualTo(TO);
+        assertThat(r.from()).isNull();
+        assertThat(r.next()).isTrue();
+        assertThat(r.to()).isEqualTo(TO);
+        assertThat(r.from()).isEqualTo(FROM);
+        assertThat(r.next()).isFalse();
+    }
+
+    @Test
     void aHandleOutOfRangeFailsWhenAskedForNotWhenRead() throws Exception {
         byte[] bytes = new EnvelopeBatch().send(TO, FROM, "x").send(TO, FROM, "y").toByteString().toByteArray();
         bytes[1] = 0; // the first record's to.node: now node 0, which no node has
