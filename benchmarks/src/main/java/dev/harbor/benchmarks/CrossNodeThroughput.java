@@ -73,7 +73,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * thread).
  * <ul>
  *   <li>{@code harbor}: node 1 (fork) and node 2 (child), each a {@link Node} with a {@link Harbor}
- *       transport on its defaults (batches of 64 envelopes, an outbound queue of 100,000) and a gRPC
+ *       transport on its defaults (batches of up to {@link Harbor#DEFAULT_BATCH_SIZE} envelopes, an outbound queue
+ *       of 100,000) and a gRPC
  *       server with a direct executor, each listing the other as its peer, so there is one link stream
  *       each way. Senders are services that loop over {@code ctx.send(sink, PAYLOAD)}; a send refused
  *       with {@code OVERLOADED} (the link's queue is full) is retried after {@link #BACKOFF_NANOS} and
@@ -90,13 +91,15 @@ import org.openjdk.jmh.annotations.Warmup;
  *       reuses, so the bytes per message are Harbor's: a {@code Send} envelope with a {@code from} and a
  *       {@code to} handle of Harbor's size and the text payload) with direct executors on both ends.
  *       There are no senders and no queue: the stream's own writer (the benchmark thread to start a
- *       round, then gRPC's on-ready callback) builds frames of 64 new envelopes, round-robin over the
+ *       round, then gRPC's on-ready callback) builds frames of {@link #GRPC_BATCH} new envelopes (Harbor's
+ *       default batch, so that both carry as many per stream message), round-robin over the
  *       pairs, and writes them while {@code isReady()}; the server parses each frame, decodes each
  *       payload to a {@code String}, counts per sink and acks on the response stream
  *       ({@link RemoteNode.GrpcSinks}). This is the ceiling for Harbor's envelopes: what the transport
  *       Harbor is built on moves with no runtime around it.</li>
  *   <li>{@code raw}: the raw ceiling, one bare gRPC stream of {@code repeated bytes}
- *       ({@link RawBytesStream}): 64 items of the payload's 100 UTF-8 bytes per stream message (each
+ *       ({@link RawBytesStream}): {@link #GRPC_BATCH} items of the payload's 100 UTF-8 bytes per stream
+ *       message, as many as the other streams carry (each
  *       item encoded from the {@code String} anew, as a send encodes its payload), no handles and no
  *       envelope; the child decodes each item to a {@code String} and acks every {@code quota} items
  *       ({@link RemoteNode.RawSinks}). What gRPC and protobuf move when a message is its payload
@@ -140,8 +143,12 @@ public class CrossNodeThroughput {
     static final int PAYLOAD_BYTES = 100;
     /** The payload of every message, for every runtime. */
     static final String PAYLOAD = "0123456789".repeat(PAYLOAD_BYTES / 10);
-    /** Envelopes per gRPC stream message for the bare stream: Harbor's default batch. */
-    static final int GRPC_BATCH = 64;
+    /**
+     * Envelopes (or raw items) per gRPC stream message for the bare streams: Harbor's default batch, so
+     * that every stream carries as many per message. (Until Harbor's batch went from 64 to 256, this
+     * was 64, as issue 14 wrote the raw ceiling.)
+     */
+    static final int GRPC_BATCH = Harbor.DEFAULT_BATCH_SIZE;
     /** Artery's outbound message queue: room for a whole invocation (its default is 3072). */
     static final int ARTERY_QUEUE = 2 * MESSAGES;
     /** How long a Harbor sender waits before retrying a send refused with OVERLOADED. */

@@ -13,7 +13,7 @@ import java.util.List;
 
 /**
  * The raw ceiling of {@link CrossNodeThroughput}: one gRPC bidirectional stream whose messages are the
- * protobuf wire form of {@code message Chunk { repeated bytes items = 1; }}, 64 items of 100 bytes
+ * protobuf wire form of {@code message Chunk { repeated bytes items = 1; }}, {@link CrossNodeThroughput#GRPC_BATCH} items of 100 bytes
  * each: what gRPC and protobuf move between two JVMs on loopback when a message is nothing but its
  * payload bytes (no handles, no envelope, no nesting). Written by hand (a marshaller over
  * {@link CodedOutputStream} and {@link CodedInputStream}, exactly what generated code does for a
@@ -54,7 +54,7 @@ final class RawBytesStream {
         @Override
         public List<ByteString> parse(InputStream stream) {
             CodedInputStream in = CodedInputStream.newInstance(stream);
-            List<ByteString> items = new ArrayList<>(64);
+            List<ByteString> items = new ArrayList<>(CrossNodeThroughput.GRPC_BATCH);
             try {
                 for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
                     if (tag != (1 << 3 | 2)) {

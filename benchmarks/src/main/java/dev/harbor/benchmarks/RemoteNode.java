@@ -115,7 +115,7 @@ public final class RemoteNode {
 
     /**
      * Counts the frames that arrive on {@code service}'s streams and the envelopes in their batches, and
-     * prints both when the child exits: how full the batches were (64 at most) is the first thing to
+     * prints both when the child exits: how full the batches were (Harbor's batch size at most) is the first thing to
      * know about a link's throughput. Counting costs two adder increments per frame, and for a packed
      * batch a scan of its records' heads.
      */

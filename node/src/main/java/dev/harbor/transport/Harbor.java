@@ -400,6 +400,14 @@ public final class Harbor implements Remote, AutoCloseable {
     }
 
     /** Settings of a node's transport. */
+    /**
+     * The most envelopes a stream message holds unless {@link Builder#batchSize} says otherwise: per
+     * message costs (gRPC's framing and flow control, the hand-over to each service on the receiving
+     * node) are paid once for that many. 256 carried about a fifth more than 64 between two node
+     * processes on two cores (see BENCHMARKS.md).
+     */
+    public static final int DEFAULT_BATCH_SIZE = 256;
+
     public static final class Builder {
         private final Node node;
         private String cluster = "harbor";
@@ -409,7 +417,7 @@ public final class Harbor implements Remote, AutoCloseable {
         private Duration heartbeat = Duration.ofMillis(500);
         private Duration lossTimeout = Duration.ofSeconds(2);
         private int outboundLimit = 100_000;
-        private int batchSize = 64;
+        private int batchSize = DEFAULT_BATCH_SIZE;
         private Payloads payloads = new Payloads();
         private ChannelCredentials credentials = InsecureChannelCredentials.create();
         private LostPolicy lostPolicy = LostPolicy.REJOIN;
@@ -476,7 +484,11 @@ public final class Harbor implements Remote, AutoCloseable {
             return this;
         }
 
-        /** Envelopes per stream message (default 64). */
+        /**
+         * The most envelopes in one stream message (default {@value Harbor#DEFAULT_BATCH_SIZE}); a message
+         * also ends at 256 KiB. A message is written as soon as the stream takes it, full or not, so a
+         * larger batch adds no wait: it only lets a busy link carry more in each message.
+         */
         public Builder batchSize(int envelopes) {
             if (envelopes < 1) {
                 throw new IllegalArgumentException("the batch size must be at least 1, got " + envelopes);

@@ -29,6 +29,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     /** A batch is sealed once it takes this many bytes, whatever its count, so frames stay well under gRPC's limit. */
     static final int SEAL_BYTES = 256 * 1024;
+    /**
+     * The first size of a batch this queue begins (it doubles as it needs): the envelopes offered one
+     * at a time here are mostly calls, replies and service updates, a few to a message, while a
+     * service's many sends arrive as batches of their own ({@link #sendAll}); sizing every new batch
+     * for a full one would allocate tens of KiB for each call that goes alone.
+     */
+    private static final int FIRST_BYTES = 4096;
 
     private final Harbor harbor;
     final String address;
@@ -200,7 +207,7 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
             return false;
         }
         if (filling == null) {
-            filling = new EnvelopeBatch((int) Math.min(SEAL_BYTES, batchSize * 160L));
+            filling = new EnvelopeBatch(FIRST_BYTES);
         }
         return true;
     }
