@@ -399,7 +399,6 @@ public final class Harbor implements Remote, AutoCloseable {
         }
     }
 
-    /** Settings of a node's transport. */
     /**
      * The most envelopes a stream message holds unless {@link Builder#batchSize} says otherwise: per
      * message costs (gRPC's framing and flow control, the hand-over to each service on the receiving
@@ -408,6 +407,7 @@ public final class Harbor implements Remote, AutoCloseable {
      */
     public static final int DEFAULT_BATCH_SIZE = 256;
 
+    /** Settings of a node's transport. */
     public static final class Builder {
         private final Node node;
         private String cluster = "harbor";
