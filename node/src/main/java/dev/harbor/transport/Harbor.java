@@ -17,6 +17,7 @@ import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.ServiceDescriptor;
 import io.grpc.stub.ServerCalls;
 import io.grpc.stub.ServerCallStreamObserver;
 import java.time.Duration;
@@ -162,7 +163,10 @@ public final class Harbor implements Remote, AutoCloseable {
     public BindableService linkService() {
         MethodDescriptor<LinkFrame, LinkFrame> link = HarborGrpc.getLinkMethod().toBuilder(FrameMarshaller.INSTANCE,
                 HarborGrpc.getLinkMethod().getResponseMarshaller()).build();
-        return () -> ServerServiceDefinition.builder(HarborGrpc.SERVICE_NAME)
+        // The generated service's schema goes along, so that gRPC reflection still describes it.
+        ServiceDescriptor service = ServiceDescriptor.newBuilder(HarborGrpc.SERVICE_NAME)
+                .setSchemaDescriptor(HarborGrpc.getServiceDescriptor().getSchemaDescriptor()).addMethod(link).build();
+        return () -> ServerServiceDefinition.builder(service)
                 .addMethod(link, ServerCalls.asyncBidiStreamingCall(
                         responses -> links.accept((ServerCallStreamObserver<LinkFrame>) responses)))
                 .build();
