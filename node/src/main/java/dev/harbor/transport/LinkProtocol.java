@@ -117,7 +117,7 @@ final class LinkProtocol {
                 Refusal r = frame.getRefusal();
                 harbor.dialler.refusedBy(out, r.getReason());
                 if (r.getDeclaredLost()) {
-                    harbor.membership.declaredLost(out.address, r.getReason());
+                    harbor.membership.declaredLost(out.address, out.life(), r.getReason());
                 } else if (r.getLeaving()) {
                     log.info("node {}: not dialling {} again until it dials this node: {}", node.id(), out.address, r.getReason());
                     harbor.dialler.notUntilDialled(out.address);
@@ -144,6 +144,8 @@ final class LinkProtocol {
         private boolean self;
         private boolean refused;
         private ReplyTo replyTo;
+        /** This node's incarnation in the Hello it answered with: what the dialler's refusal, if any, is about. */
+        private long life;
         /** Sends of the frame being read, handed to each service together (see {@link InternalNode.RemoteSends}). */
         private final InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
 
@@ -162,7 +164,7 @@ final class LinkProtocol {
             }
             if (frame.hasRefusal()) { // the dialler would not take our Hello: it declared this life lost
                 if (frame.getRefusal().getDeclaredLost()) {
-                    harbor.membership.declaredLost(peer.address, frame.getRefusal().getReason());
+                    harbor.membership.declaredLost(peer.address, life, frame.getRefusal().getReason());
                 }
                 return;
             }
@@ -229,7 +231,9 @@ final class LinkProtocol {
             Peer answering = p;
             Routing routing = harbor.routing;
             replyTo = (session, value, error) -> routing.reply(answering, session, value, error);
-            responses.next(LinkFrame.newBuilder().setHello(LinkProtocol.this.hello(false)).build());
+            Hello ours = LinkProtocol.this.hello(false);
+            life = ours.getIncarnation();
+            responses.next(LinkFrame.newBuilder().setHello(ours).build());
             if (!p.address.isEmpty()) {
                 harbor.dialler.dialledFrom(p.address);
             }

@@ -433,8 +433,19 @@ final class Membership {
 
     // ------------------------------------------------------------------ this node's own life
 
-    /** A peer refused this node's link because it declared this life lost. Any thread. */
-    void declaredLost(String address, String why) {
+    /**
+     * A peer refused a link of this node's life {@code life} (the incarnation in the Hello it refused)
+     * because it declared that life lost. Any thread. A refusal of an earlier life is ignored: it can
+     * arrive after the new life began (it was on its way, or read, while the old life's links were
+     * being dropped), and that verdict is over already; taken for the current life, it would end a
+     * life nobody declared lost.
+     */
+    void declaredLost(String address, long life, String why) {
+        if (life != incarnation) {
+            log.info("node {}: the node at {} refused a link of this node's earlier life (incarnation {}); this life ({})"
+                    + " goes on: {}", node.id(), address, life, incarnation, why);
+            return;
+        }
         if (harbor.closed || !renewing.compareAndSet(false, true)) {
             return;
         }

@@ -60,6 +60,8 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     private volatile boolean awaitingReady;
     /** The peer this stream reaches, once its Hello has come back. */
     volatile Peer peer;
+    /** This node's incarnation in the Hello that opened the stream; written before that Hello is sent. */
+    private volatile long life;
 
     Outbound(Harbor harbor, String address, int limit, int batchSize) {
         this.harbor = harbor;
@@ -76,7 +78,13 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
 
     /** Sends the first frame, before anything queued. Called once, by the dialer, before {@link #startDraining}. */
     void sendFirst(LinkFrame hello) {
+        life = hello.getHello().getIncarnation();
         stream.onNext(hello);
+    }
+
+    /** The life of this node that opened this stream (its Hello's incarnation): what a refusal on it is about. */
+    long life() {
+        return life;
     }
 
     /**

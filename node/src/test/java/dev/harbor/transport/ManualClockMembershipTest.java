@@ -94,6 +94,30 @@ class ManualClockMembershipTest {
     }
 
     @Test
+    void aRefusalOfAnEarlierLifeEndsNothingWhileOneOfTheCurrentLifeStartsANewOne() {
+        link(2);
+        long life = one.harbor.membership.incarnation();
+        Handle monitor = one.node.monitor();
+        // A verdict on a life before this one, read after this one began (as when two peers refuse the
+        // old life's dials and the second refusal comes in after the first started the new life).
+        one.harbor.membership.declaredLost("127.0.0.1:1", life - 1, "node 2 declared an earlier life of node 1 lost");
+        clock1.advance(Duration.ZERO); // a new life would start from a task on the node's scheduler
+        assertThat(one.harbor.membership.incarnation()).as("the same life goes on").isEqualTo(life);
+        assertThat(one.node.monitor()).isEqualTo(monitor);
+        assertThat(lost(one, 1)).as("none of its own services ended").isEmpty();
+
+        one.harbor.membership.declaredLost("127.0.0.1:1", life, "node 2 declared this life of node 1 lost");
+        clock1.advance(Duration.ZERO);
+        await().atMost(WAIT).until(() -> one.harbor.membership.incarnation() != life);
+        await().atMost(WAIT).until(() -> lost(one, 1).stream().anyMatch(e -> e.handle().equals(monitor)));
+        // The life ended for the verdict on itself: had the earlier refusal been taken, its new life would
+        // have begun first (the second refusal then finding a new life under way), with that reason.
+        assertThat(lost(one, 1)).filteredOn(e -> e.handle().equals(monitor)).singleElement()
+                .satisfies(e -> assertThat(e.detail()).contains("declared this life of node 1 lost")
+                        .doesNotContain("earlier life"));
+    }
+
+    @Test
     void hellosOfLivesThisNodesDialNeverReachedCountForNoMajorityAndEndAsSilentPeers() throws Exception {
         link(2);
         // Someone who knows the cluster's name says Hello for two made-up nodes (no address to dial back),
