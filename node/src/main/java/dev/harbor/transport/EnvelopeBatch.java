@@ -194,22 +194,31 @@ public final class EnvelopeBatch {
 
     /** A reader of the records in {@code packed}, from the first. It reads {@code packed}'s own bytes, without a copy when they are in one piece. */
     public static Reader reader(ByteString packed) {
-        Piece piece = new Piece();
-        try {
-            UnsafeByteOperations.unsafeWriteTo(packed, piece);
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e); // Piece never throws
-        }
+        Piece piece = Piece.of(packed);
         return piece.pieces == 1 ? new Reader(piece.bytes, piece.offset, piece.offset + piece.length)
                 : new Reader(packed.toByteArray(), 0, packed.size());
     }
 
-    /** Takes the array a ByteString holds its bytes in, when it holds them in one array (it only reads it). */
-    private static final class Piece extends ByteOutput {
-        private byte[] bytes;
-        private int offset;
-        private int length;
-        private int pieces;
+    /**
+     * Where a ByteString holds its bytes: {@code bytes} from {@code offset} for {@code length}, when
+     * {@code pieces} is 1 (one array, which the caller only reads); anything else means the caller copies.
+     */
+    static final class Piece extends ByteOutput {
+        byte[] bytes;
+        int offset;
+        int length;
+        int pieces;
+
+        /** Where {@code s} holds its bytes. */
+        static Piece of(ByteString s) {
+            Piece piece = new Piece();
+            try {
+                UnsafeByteOperations.unsafeWriteTo(s, piece);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e); // Piece never throws
+            }
+            return piece;
+        }
 
         @Override
         public void write(byte value) {

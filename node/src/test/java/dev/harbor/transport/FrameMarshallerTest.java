@@ -3,9 +3,6 @@ package dev.harbor.transport;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import com.google.protobuf.ByteOutput;
-import com.google.protobuf.ByteString;
-import com.google.protobuf.UnsafeByteOperations;
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.LinkFrame;
 import dev.harbor.service.Handle;
@@ -13,8 +10,6 @@ import io.grpc.KnownLength;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.ByteArrayInputStream;
-import java.io.IOException;
-import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 
 /** How the link's server reads a frame: as it was written, with a batch's bytes left in the array they were read into. */
@@ -33,7 +28,7 @@ class FrameMarshallerTest {
         assertThat(a).isEqualTo(first);
         assertThat(b).isEqualTo(second);
         // The batch's bytes lie inside an array that holds the whole frame (its heading too), not in a copy of their own.
-        Array where = Array.of(a.getBatch().getPacked());
+        EnvelopeBatch.Piece where = EnvelopeBatch.Piece.of(a.getBatch().getPacked());
         assertThat(where.pieces).isEqualTo(1);
         assertThat(where.bytes.length).isEqualTo(first.getSerializedSize());
         assertThat(where.length).isEqualTo(first.getBatch().getPacked().size()).isLessThan(where.bytes.length);
@@ -74,46 +69,6 @@ class FrameMarshallerTest {
     private static final class Known extends ByteArrayInputStream implements KnownLength {
         Known(byte[] bytes) {
             super(bytes);
-        }
-    }
-
-    /** Where a ByteString keeps its bytes. */
-    private static final class Array extends ByteOutput {
-        byte[] bytes;
-        int length;
-        int pieces;
-
-        static Array of(ByteString s) throws IOException {
-            Array a = new Array();
-            UnsafeByteOperations.unsafeWriteTo(s, a);
-            return a;
-        }
-
-        @Override
-        public void write(byte value) {
-            pieces += 2;
-        }
-
-        @Override
-        public void write(byte[] value, int offset, int length) {
-            pieces += 2;
-        }
-
-        @Override
-        public void writeLazy(byte[] value, int offset, int length) {
-            bytes = value;
-            this.length = length;
-            pieces++;
-        }
-
-        @Override
-        public void write(ByteBuffer value) {
-            pieces += 2;
-        }
-
-        @Override
-        public void writeLazy(ByteBuffer value) {
-            pieces += 2;
         }
     }
 }
