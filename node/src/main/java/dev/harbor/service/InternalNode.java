@@ -99,14 +99,16 @@ public final class InternalNode {
     }
 
     /**
-     * A payload still in its wire form, which the transport can decode without failing: the first
-     * thread that reads the {@linkplain Message#payload() payload} of the message it came in decodes it
-     * (see {@link RemoteSends#add}). {@link #decode} must return an immutable value, equal each time, so
-     * that two threads that read the payload at once may both decode it.
+     * Decodes payloads that a transport left in their wire form, which it can decode without failing
+     * (see {@link RemoteSends#addUndecoded}): the first thread that reads the
+     * {@linkplain Message#payload() payload} of such a message calls it. It must return an immutable,
+     * non-null value, equal each time for the same bytes, so that two threads that read a payload at
+     * once may both decode it, and must not keep {@code bytes}.
      */
-    public interface Undecoded {
-        /** The payload. Never throws. */
-        Object decode();
+    @FunctionalInterface
+    public interface Decoder {
+        /** The payload of kind {@code tag} whose wire form is {@code length} bytes of {@code bytes} from {@code offset}. Never throws. */
+        Object decode(int tag, byte[] bytes, int offset, int length);
     }
 
     /**
@@ -115,7 +117,7 @@ public final class InternalNode {
      * frame costs a service one hand-over rather than one per message. A send to a service that is
      * gone, or to a handle of another node, is dropped and counted as a dead letter. Never blocks.
      *
-     * <p>Payloads in their wire form ({@link Undecoded}) are decoded by the service's thread when its
+     * <p>Payloads in their wire form ({@link #addUndecoded}) are decoded by the service's thread when its
      * handler reads them, not by the link's reader, but only for a frame that held nothing except sends
      * to that one service: an undecoded payload keeps its whole frame in memory until it is read, and a
      * frame shared with other services' traffic could then be kept alive by one small message waiting
@@ -139,11 +141,22 @@ public final class InternalNode {
             this.node = node;
         }
 
-        /**
-         * Adds a send from {@code from} (null if sent from outside any service) to {@code to}. Its
-         * payload may be {@link Undecoded} (see the class comment for who decodes it).
-         */
+        /** Adds a send from {@code from} (null if sent from outside any service) to {@code to}. */
         public void add(Handle from, Handle to, Object payload) {
+            put(to, new Message(from, payload));
+        }
+
+        /**
+         * Adds a send from {@code from} (null if sent from outside any service) to {@code to} whose
+         * payload is still in its wire form: {@code length} bytes of {@code bytes} from {@code offset},
+         * of kind {@code tag}, which {@code decoder} decodes (see the class comment for which thread
+         * does). The message keeps {@code bytes}, which must never change afterwards, until it is decoded.
+         */
+        public void addUndecoded(Handle from, Handle to, Decoder decoder, int tag, byte[] bytes, int offset, int length) {
+            put(to, new Arrived(from, decoder, tag, bytes, offset, length));
+        }
+
+        private void put(Handle to, Message message) {
             if (count > 0 && !to.equals(this.to)) {
                 flush();
             }
@@ -151,7 +164,7 @@ public final class InternalNode {
                 messages = java.util.Arrays.copyOf(messages, count * 2);
             }
             this.to = to;
-            messages[count++] = payload instanceof Undecoded u ? new Arrived(from, u) : new Message(from, payload);
+            messages[count++] = message;
         }
 
         /** Hands what was gathered to its service, decoded: something else of the frame comes next. */

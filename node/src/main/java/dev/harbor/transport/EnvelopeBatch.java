@@ -7,6 +7,7 @@ import com.google.protobuf.UnsafeByteOperations;
 import dev.harbor.proto.CallError;
 import dev.harbor.proto.Envelope;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
@@ -381,13 +382,18 @@ public final class EnvelopeBatch {
         }
 
         /**
-         * The payload of a send, as {@link Payloads#decodeLater} gives it: text and byte strings are
-         * decoded by whoever reads them, from this batch's bytes (a ByteString's, which never change).
+         * Adds this record, a send from {@code from}, to {@code sends}: a text or byte-string payload
+         * in its wire form, left in this batch's bytes (a ByteString's, which never change) for whoever
+         * reads it to decode ({@link Payloads#decodesLater}); any other decoded now.
          *
          * @throws InvalidProtocolBufferException if its bytes do not parse as what its tag says
          */
-        Object payloadLater(Payloads payloads) throws InvalidProtocolBufferException {
-            return payloads.decodeLater(tag, b, bodyAt, bodyLength);
+        void sendTo(InternalNode.RemoteSends sends, Handle from, Payloads payloads) throws InvalidProtocolBufferException {
+            if (Payloads.decodesLater(tag)) {
+                sends.addUndecoded(from, to(), Payloads.PLAIN, tag, b, bodyAt, bodyLength);
+            } else {
+                sends.add(from, to(), payloads.decode(tag, b, bodyAt, bodyLength));
+            }
         }
 
         /** The error of a failure record. */

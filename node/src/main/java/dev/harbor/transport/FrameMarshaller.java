@@ -18,7 +18,7 @@ import java.io.InputStream;
  * reuses for the next, so it must copy every byte field out of it again: for a batch, the whole frame
  * a second time, on the event loop that reads the link. Here the array is new for each frame and
  * nothing else writes it, so the batch's bytes (and the payloads that stay undecoded in them, see
- * {@code EnvelopeBatch.Reader.payloadLater}) can stay where they were read. A frame's byte fields
+ * {@code EnvelopeBatch.Reader.sendTo}) can stay where they were read. A frame's byte fields
  * therefore keep the whole frame's array alive while any of them is held, which is what the copy held
  * before for a batch (its bytes are the frame, less a few bytes of heading).
  *

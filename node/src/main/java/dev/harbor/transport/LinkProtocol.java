@@ -259,14 +259,11 @@ final class LinkProtocol {
                             case EnvelopeBatch.SEND -> {
                                 messages++;
                                 Handle from = r.from();
-                                Object payload;
                                 try {
-                                    payload = r.payloadLater(payloads);
+                                    r.sendTo(sends, from, payloads);
                                 } catch (InvalidProtocolBufferException ex) {
                                     badSend(from, ex);
-                                    continue;
                                 }
-                                sends.add(from, r.to(), payload);
                             }
                             case EnvelopeBatch.CALL -> {
                                 messages++;

@@ -91,27 +91,19 @@ public final class Payloads {
     }
 
     /**
-     * A send's payload as the value a service receives, or, for text and byte strings (which decode
-     * without failing), as an {@link InternalNode.Undecoded} that the service's thread decodes. It keeps
-     * a reference to {@code bytes}, which must never change afterwards.
-     *
-     * @throws InvalidProtocolBufferException if a message's bytes do not parse, or the tag is unknown
+     * Whether a send's payload of kind {@code tag} is left in its wire form for the receiving service's
+     * thread to decode with {@link #PLAIN}: text and byte strings, which decode without failing.
      */
-    Object decodeLater(int tag, byte[] bytes, int offset, int length) throws InvalidProtocolBufferException {
-        return tag == TEXT || tag == BYTES ? new Undecoded(tag, bytes, offset, length) : decode(tag, bytes, offset, length);
+    static boolean decodesLater(int tag) {
+        return tag == TEXT || tag == BYTES;
     }
+
+    /** Decodes the payloads {@link #decodesLater} leaves in their wire form. */
+    static final InternalNode.Decoder PLAIN = Payloads::plain;
 
     /** Text or a byte string, {@code length} bytes of {@code bytes} from {@code offset}: what never fails to decode. */
     private static Object plain(int tag, byte[] bytes, int offset, int length) {
         return tag == TEXT ? new String(bytes, offset, length, StandardCharsets.UTF_8) : ByteString.copyFrom(bytes, offset, length);
-    }
-
-    /** A {@link #plain} payload, decoded when read. */
-    private record Undecoded(int tag, byte[] bytes, int offset, int length) implements InternalNode.Undecoded {
-        @Override
-        public Object decode() {
-            return plain(tag, bytes, offset, length);
-        }
     }
 
     /** A message as its registered type, or as the {@link Any} it came in when its type is not registered here. */

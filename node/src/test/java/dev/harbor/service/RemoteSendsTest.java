@@ -3,8 +3,11 @@ package dev.harbor.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -129,19 +132,23 @@ class RemoteSendsTest extends NodeFixture {
         assertThat(node.deadLetters()).isEqualTo(before + 4);
     }
 
-    /** A payload in "wire form" that records which thread decoded it, and how often. */
-    private static final class CountingUndecoded implements InternalNode.Undecoded {
-        private final String value;
-        final List<Thread> decodedBy = new CopyOnWriteArrayList<>();
-
-        CountingUndecoded(String value) {
-            this.value = value;
-        }
+    /** Decodes "wire form" (a string's UTF-8 bytes) and records which thread decoded each payload, and how often. */
+    private static final class CountingDecoder implements InternalNode.Decoder {
+        final Map<String, List<Thread>> decodedBy = new ConcurrentHashMap<>();
 
         @Override
-        public Object decode() {
-            decodedBy.add(Thread.currentThread());
-            return new String(value); // equal each time, never the same object: a second decode would show
+        public Object decode(int tag, byte[] bytes, int offset, int length) {
+            String value = new String(bytes, offset, length, StandardCharsets.UTF_8); // never the same object: a second decode would show
+            decodedBy.computeIfAbsent(value, v -> new CopyOnWriteArrayList<>()).add(Thread.currentThread());
+            return value;
+        }
+
+        /** Adds a send of {@code value} in its wire form, in a frame of its own with a byte before and after it. */
+        void add(InternalNode.RemoteSends sends, Handle to, String value) {
+            byte[] utf8 = value.getBytes(StandardCharsets.UTF_8);
+            byte[] frame = new byte[utf8.length + 2];
+            System.arraycopy(utf8, 0, frame, 1, utf8.length);
+            sends.addUndecoded(REMOTE, to, this, 7, frame, 1, utf8.length);
         }
     }
 
@@ -168,34 +175,53 @@ class RemoteSendsTest extends NodeFixture {
         TwiceReader b = new TwiceReader();
         Handle ha = node.launch(() -> a);
         Handle hb = node.launch(() -> b);
-        CountingUndecoded toA = new CountingUndecoded("to a");
-        CountingUndecoded toB = new CountingUndecoded("to b");
-        CountingUndecoded afterCall = new CountingUndecoded("after a call");
-        CountingUndecoded last1 = new CountingUndecoded("last 1");
-        CountingUndecoded last2 = new CountingUndecoded("last 2");
+        CountingDecoder decoder = new CountingDecoder();
         InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
         // One frame: a send to a, one to b. Neither may keep the frame's bytes alive in a's or b's mailbox.
-        sends.add(REMOTE, ha, toA);
-        sends.add(REMOTE, hb, toB);
+        decoder.add(sends, ha, "to a");
+        decoder.add(sends, hb, "to b");
         sends.endFrame();
         // The next: a call (the reader flushes before it), then a send.
         sends.flush();
-        sends.add(REMOTE, ha, afterCall);
+        decoder.add(sends, ha, "after a call");
         sends.endFrame();
         // The last: sends to a only, which are left to a's thread.
-        sends.add(REMOTE, ha, last1);
-        sends.add(REMOTE, ha, last2);
+        decoder.add(sends, ha, "last 1");
+        decoder.add(sends, ha, "last 2");
         sends.endFrame();
         await().atMost(WAIT).until(() -> a.got.size() == 4 && b.got.size() == 1);
 
         Thread reader = Thread.currentThread();
-        assertThat(toA.decodedBy).containsExactly(reader);
-        assertThat(toB.decodedBy).containsExactly(reader);
-        assertThat(afterCall.decodedBy).containsExactly(reader);
-        assertThat(last1.decodedBy).as("decoded once, by the handler's thread").containsExactly(a.threads.get(2));
-        assertThat(last2.decodedBy).containsExactly(a.threads.get(3));
+        assertThat(decoder.decodedBy.get("to a")).containsExactly(reader);
+        assertThat(decoder.decodedBy.get("to b")).containsExactly(reader);
+        assertThat(decoder.decodedBy.get("after a call")).containsExactly(reader);
+        assertThat(decoder.decodedBy.get("last 1")).as("decoded once, by the handler's thread").containsExactly(a.threads.get(2));
+        assertThat(decoder.decodedBy.get("last 2")).containsExactly(a.threads.get(3));
         assertThat(a.threads.subList(2, 4)).doesNotContain(reader);
         assertThat(a.got).containsExactly("to a", "after a call", "last 1", "last 2");
         assertThat(b.got).containsExactly("to b");
+    }
+
+    @Test
+    void aMessageAServiceKeepsNoLongerKeepsItsFrameOnceItsPayloadIsRead() {
+        List<Message> kept = new CopyOnWriteArrayList<>();
+        Handle keeper = node.launch(() -> (ctx, m) -> {
+            m.payload();
+            kept.add(m);
+            return null;
+        });
+        byte[] frame = "..kept..".getBytes(StandardCharsets.UTF_8);
+        java.lang.ref.WeakReference<byte[]> frameRef = new java.lang.ref.WeakReference<>(frame);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
+        sends.addUndecoded(REMOTE, keeper, new CountingDecoder(), 7, frame, 2, 4);
+        sends.endFrame();
+        frame = null;
+        await().atMost(WAIT).until(() -> kept.size() == 1);
+
+        await().atMost(WAIT).until(() -> {
+            System.gc();
+            return frameRef.get() == null;
+        });
+        assertThat(kept.get(0).payload()).isEqualTo("kept");
     }
 }
