@@ -217,9 +217,20 @@ final class Dialler {
     /** Cancels every stream of ours and makes every address due for dialling (a new life starts). New-life thread. */
     void dropAll(String why) {
         cancelAll(why);
-        long now = harbor.nanoTime();
         for (Dial d : dials.values()) {
             d.current = null;
+        }
+        allDueNow();
+    }
+
+    /**
+     * Makes every address due for dialling now, whatever refused it before. At a new life's start, and
+     * again once it has begun: a refusal of the old life read while it was being replaced put its
+     * address off, and the new life must not wait for a verdict on the old one. New-life thread.
+     */
+    void allDueNow() {
+        long now = harbor.nanoTime();
+        for (Dial d : dials.values()) {
             d.retryAtNanos = now;
         }
     }

@@ -115,6 +115,13 @@ final class LinkProtocol {
             }
             case REFUSAL -> {
                 Refusal r = frame.getRefusal();
+                if (r.getDeclaredLost() && out.life() != harbor.membership.incarnation()) {
+                    // A verdict on an earlier life of this node, read after this one began: that stream
+                    // is over, and the verdict says nothing of this life, whose dials must not wait for it.
+                    out.cancel(r.getReason());
+                    harbor.membership.declaredLost(out.address, out.life(), r.getReason()); // logs it, changes nothing
+                    return;
+                }
                 harbor.dialler.refusedBy(out, r.getReason());
                 if (r.getDeclaredLost()) {
                     harbor.membership.declaredLost(out.address, out.life(), r.getReason());

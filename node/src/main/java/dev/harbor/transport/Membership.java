@@ -480,6 +480,7 @@ final class Membership {
             long life = InternalNode.newLife(node, ExitReason.NODE_LOST, "node " + node.id() + "'s life was declared lost by its peers ("
                     + why + ")");
             incarnation = life;
+            harbor.dialler.allDueNow(); // refusals of the old life read since dropLinks may have put dials off
             lives.increment();
             ticked = false; // before renewing is cleared: the next round reads it after that
             if (!inMajority) { // a new life starts with no peers and no verdicts: it is its own majority until it links

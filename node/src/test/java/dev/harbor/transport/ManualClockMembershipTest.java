@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.harbor.proto.Hello;
+import dev.harbor.proto.LinkFrame;
+import dev.harbor.proto.Refusal;
 import dev.harbor.service.NamedService;
 import dev.harbor.service.ExitEvent;
 import dev.harbor.service.ExitReason;
@@ -115,6 +117,25 @@ class ManualClockMembershipTest {
         assertThat(lost(one, 1)).filteredOn(e -> e.handle().equals(monitor)).singleElement()
                 .satisfies(e -> assertThat(e.detail()).contains("declared this life of node 1 lost")
                         .doesNotContain("earlier life"));
+    }
+
+    @Test
+    void aRefusalOfAnEarlierLifePutsOffNoDialOfThisOne() {
+        link(2);
+        Outbound current = twoAsSeenByOne().out;
+        // A refusal of node 1's earlier life, read on a stream of that life (this one never sent a Hello,
+        // so its life is none of node 1's), as when a peer's verdict on the old life arrives after the
+        // new one began.
+        Outbound earlier = new Outbound(one.harbor, current.address, 10, 10);
+        one.harbor.links.fromOutbound(earlier, LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setDeclaredLost(true)
+                .setReason("node 2 declared an earlier life of node 1 lost")).build());
+        assertThat(one.harbor.connected()).as("it ended nothing").contains(2);
+
+        // Node 1's link to node 2 ends (as a cut would): its next round dials again, not 5 s later.
+        current.cancel("cut by the test");
+        await().atMost(WAIT).until(() -> twoAsSeenByOne().out == null);
+        clock1.advance(HEARTBEAT);
+        await().atMost(WAIT).until(() -> twoAsSeenByOne().out != null);
     }
 
     @Test
