@@ -11,6 +11,9 @@ import dev.harbor.service.ExitEvent;
 import dev.harbor.service.ExitReason;
 import dev.harbor.service.Handle;
 import dev.harbor.service.ManualScheduler;
+import dev.harbor.service.Message;
+import dev.harbor.service.Service;
+import dev.harbor.service.ServiceContext;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AutoClose;
@@ -136,6 +139,34 @@ class ManualClockMembershipTest {
         await().atMost(WAIT).until(() -> twoAsSeenByOne().out == null);
         clock1.advance(HEARTBEAT);
         await().atMost(WAIT).until(() -> twoAsSeenByOne().out != null);
+    }
+
+    @Test
+    void aRefusalOfTheOldLifeReadWhileTheNewOneStartsPutsOffNoDialOfIt() {
+        link(2);
+        Outbound oldLink = twoAsSeenByOne().out;
+        LinkFrame refusal = LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setDeclaredLost(true)
+                .setReason("node 2 declared this life of node 1 lost")).build();
+        // A service of the old life whose end, on the new-life thread while the new life is being set up,
+        // is the moment a second peer's refusal of the old life is read on one of the old life's links.
+        one.node.launch(() -> new Service() {
+            @Override
+            public Object receive(ServiceContext context, Message message) {
+                return null;
+            }
+
+            @Override
+            public void onEnd(ServiceContext context, ExitReason reason) {
+                one.harbor.links.fromOutbound(oldLink, refusal);
+            }
+        });
+        long life = one.harbor.membership.incarnation();
+        one.harbor.membership.declaredLost(oldLink.address, life, "node 3 declared this life of node 1 lost");
+        clock1.advance(Duration.ZERO);
+        await().atMost(WAIT).until(() -> one.harbor.membership.incarnation() != life && !one.harbor.membership.renewing());
+
+        clock1.advance(Duration.ZERO); // the round the new life asked for dials node 2 again, not 5 s later
+        await().atMost(WAIT).until(() -> one.harbor.connected().contains(2));
     }
 
     @Test
