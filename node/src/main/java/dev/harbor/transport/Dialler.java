@@ -152,6 +152,14 @@ final class Dialler {
         }
     }
 
+    /** {@code address} may be dialled now, whatever refused it before. */
+    void dueNow(String address) {
+        Dial dial = dials.get(address);
+        if (dial != null) {
+            dial.retryAtNanos = harbor.nanoTime();
+        }
+    }
+
     /** The node at {@code out}'s address refused it ({@code why}): close it, dial again after a while. */
     void refusedBy(Outbound out, String why) {
         retryLater(out.address);
@@ -181,10 +189,7 @@ final class Dialler {
     void dialledFrom(String address) {
         learnedAddresses.add(address); // dial back a node that was not in our peer list
         leftAddresses.remove(address); // a node that left is back
-        Dial d = dials.get(address);
-        if (d != null) {
-            d.retryAtNanos = harbor.nanoTime(); // due now: an earlier refusal (a lost or renewing life) says nothing of this one
-        }
+        dueNow(address); // an earlier refusal (a lost or renewing life) says nothing of this one
     }
 
     /** A stream of ours ended ({@code why}): its dial and peer let go of it, and what it never sent fails. */
@@ -229,9 +234,8 @@ final class Dialler {
      * address off, and the new life must not wait for a verdict on the old one. New-life thread.
      */
     void allDueNow() {
-        long now = harbor.nanoTime();
-        for (Dial d : dials.values()) {
-            d.retryAtNanos = now;
+        for (String address : dials.keySet()) {
+            dueNow(address);
         }
     }
 

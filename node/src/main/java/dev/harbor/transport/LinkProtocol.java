@@ -124,6 +124,11 @@ final class LinkProtocol {
                 }
                 harbor.dialler.refusedBy(out, r.getReason());
                 if (r.getDeclaredLost()) {
+                    if (out.life() != harbor.membership.incarnation()) {
+                        // The new life's incarnation was set while this was read, and its reset of the
+                        // dials (just after that write) may have come before our backoff: undo it.
+                        harbor.dialler.dueNow(out.address);
+                    }
                     harbor.membership.declaredLost(out.address, out.life(), r.getReason());
                 } else if (r.getLeaving()) {
                     log.info("node {}: not dialling {} again until it dials this node: {}", node.id(), out.address, r.getReason());
