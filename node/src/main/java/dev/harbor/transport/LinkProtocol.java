@@ -115,21 +115,16 @@ final class LinkProtocol {
             }
             case REFUSAL -> {
                 Refusal r = frame.getRefusal();
-                if (r.getDeclaredLost() && out.life() != harbor.membership.incarnation()) {
-                    // A verdict on an earlier life of this node, read after this one began: that stream
-                    // is over, and the verdict says nothing of this life, whose dials must not wait for it.
-                    out.cancel(r.getReason());
-                    harbor.membership.declaredLost(out.address, out.life(), r.getReason()); // logs it, changes nothing
-                    return;
-                }
                 harbor.dialler.refusedBy(out, r.getReason());
                 if (r.getDeclaredLost()) {
                     if (out.life() != harbor.membership.incarnation()) {
-                        // The new life's incarnation was set while this was read, and its reset of the
-                        // dials (just after that write) may have come before our backoff: undo it.
+                        // A verdict on an earlier life of this node: it says nothing of this life, whose
+                        // dials must not wait for it. Read after the backoff is written (both volatile),
+                        // so a new life whose incarnation is set as this runs either is seen here or
+                        // resets the dials after the backoff.
                         harbor.dialler.dueNow(out.address);
                     }
-                    harbor.membership.declaredLost(out.address, out.life(), r.getReason());
+                    harbor.membership.declaredLost(out.address, out.life(), r.getReason()); // an earlier life's: logged, nothing more
                 } else if (r.getLeaving()) {
                     log.info("node {}: not dialling {} again until it dials this node: {}", node.id(), out.address, r.getReason());
                     harbor.dialler.notUntilDialled(out.address);
