@@ -6,8 +6,10 @@ import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -146,6 +148,14 @@ final class ChildJvm implements AutoCloseable {
                 ready.completeExceptionally(e);
             }
         }
+    }
+
+    /**
+     * The CPU time the child's process has used so far, all its threads (JIT and GC included), as the
+     * operating system counts it; empty where the platform does not say.
+     */
+    Optional<Duration> cpu() {
+        return process.toHandle().info().totalCpuDuration();
     }
 
     /** What the child said after {@code READY}: the addresses of its services. */

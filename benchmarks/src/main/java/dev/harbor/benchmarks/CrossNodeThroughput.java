@@ -24,6 +24,7 @@ import io.grpc.stub.ClientResponseObserver;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -49,6 +50,8 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.IterationParams;
+import org.openjdk.jmh.runner.IterationType;
 
 /**
  * Cross-node send throughput: messages per second from one node process to another over loopback,
@@ -110,7 +113,11 @@ import org.openjdk.jmh.annotations.Warmup;
  * Harbor, the sends refused with OVERLOADED and retried and the sends dropped as undeliverable (both
  * 0 in a healthy run: an invocation fits into Harbor's outbound queue); from the child, for Harbor
  * and the bare stream, the envelopes received and the frames they came in ({@code [remote] ... per
- * frame}): how full the batches were.
+ * frame}): how full the batches were. And, for every runtime, the CPU time each JVM used per message
+ * over the measurement iterations (the operating system's count for the whole process: every thread,
+ * JIT and GC included; the sending JVM is this fork, the receiving one the child): what a message
+ * costs, a figure that moves much less from run to run than the score on a shared 2-core machine,
+ * where the two JVMs' throughput also depends on how the scheduler places their threads.
  *
  * <p><b>Warm-up.</b> Two JVMs compile netty, protobuf and the runtime at once on two cores; on a busy
  * 2-core machine the score was still climbing after 5 x 3 s, hence 8 x 3 s. Check that the warm-up
@@ -163,6 +170,20 @@ public class CrossNodeThroughput {
     private ChildJvm child;
     private Rig rig;
 
+    // --- CPU per message (see the class comment); the benchmark thread's own, as JMH calls every method here on it ---
+    /** Invocations run so far in this trial. */
+    private long invocations;
+    /** Whether the iteration running now is a measurement iteration, and where it started. */
+    private boolean measuring;
+    private long invocationsAtStart;
+    private long cpuAtStart;
+    private long childCpuAtStart;
+    /** Summed over the measurement iterations so far: messages, and the CPU nanoseconds each JVM used. */
+    private long measuredMessages;
+    private long measuredCpu;
+    private long measuredChildCpu;
+    private int measuredIterations;
+
     @Setup(Level.Trial)
     public void start() {
         if (MESSAGES % pairs != 0) {
@@ -189,11 +210,53 @@ public class CrossNodeThroughput {
         return child;
     }
 
+    @Setup(Level.Iteration)
+    public void iterationStarts(IterationParams iteration) {
+        measuring = iteration.getType() == IterationType.MEASUREMENT;
+        invocationsAtStart = invocations;
+        cpuAtStart = ownCpu();
+        childCpuAtStart = childCpu();
+    }
+
+    @TearDown(Level.Iteration)
+    public void iterationEnds() {
+        long own = ownCpu();
+        long other = childCpu();
+        if (measuring && own >= 0 && other >= 0 && cpuAtStart >= 0 && childCpuAtStart >= 0) {
+            measuredMessages += (invocations - invocationsAtStart) * MESSAGES;
+            measuredCpu += own - cpuAtStart;
+            measuredChildCpu += other - childCpuAtStart;
+            measuredIterations++;
+        }
+    }
+
+    /** This JVM's CPU time so far in nanoseconds, or -1 if the platform does not say. */
+    private static long ownCpu() {
+        return ProcessHandle.current().info().totalCpuDuration().map(Duration::toNanos).orElse(-1L);
+    }
+
+    /** The child JVM's CPU time so far in nanoseconds, or -1 if there is none or the platform does not say. */
+    private long childCpu() {
+        return child == null ? -1 : child.cpu().map(Duration::toNanos).orElse(-1L);
+    }
+
+    /** The CPU both JVMs used per message over the measurement iterations, for the log. */
+    private String cpuPerMessage() {
+        if (measuredMessages == 0) {
+            return "CPU per message: not measured (no measurement iteration, or the platform gives no process CPU times)";
+        }
+        double sender = (double) measuredCpu / measuredMessages;
+        double receiver = (double) measuredChildCpu / measuredMessages;
+        return String.format("CPU per message over %d measurement iteration(s): sending JVM %.1f ns, receiving JVM %.1f ns,"
+                + " both %.1f ns", measuredIterations, sender, receiver, sender + receiver);
+    }
+
     @TearDown(Level.Trial)
     public void stop() {
         try {
             if (rig != null) {
                 System.out.println(runtime + ", " + pairs + " pairs: " + rig.report());
+                System.out.println(runtime + ", " + pairs + " pairs: " + cpuPerMessage());
                 rig.close();
             }
         } finally {
@@ -210,6 +273,7 @@ public class CrossNodeThroughput {
     @OperationsPerInvocation(MESSAGES)
     public void send() {
         rig.round();
+        invocations++;
     }
 
     /** The sending side of one runtime, with its pairs set up and linked to the child. */
