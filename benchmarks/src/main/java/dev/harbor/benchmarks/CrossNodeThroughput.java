@@ -27,6 +27,7 @@ import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -116,8 +117,8 @@ import org.openjdk.jmh.runner.IterationType;
  * frame}): how full the batches were. And, for every runtime, the CPU time each JVM used per message
  * over the measurement iterations (the operating system's count for the whole process: every thread,
  * JIT and GC included; the sending JVM is this fork, the receiving one the child): what a message
- * costs, a figure that moves much less from run to run than the score on a shared 2-core machine,
- * where the two JVMs' throughput also depends on how the scheduler places their threads.
+ * costs each side, which the score alone does not tell (on 2 cores the two JVMs share the CPU). It
+ * moves between runs too, about as much as the score does.
  *
  * <p><b>Warm-up.</b> Two JVMs compile netty, protobuf and the runtime at once on two cores; on a busy
  * 2-core machine the score was still climbing after 5 x 3 s, hence 8 x 3 s. Check that the warm-up
@@ -247,7 +248,7 @@ public class CrossNodeThroughput {
         }
         double sender = (double) measuredCpu / measuredMessages;
         double receiver = (double) measuredChildCpu / measuredMessages;
-        return String.format("CPU per message over %d measurement iteration(s): sending JVM %.1f ns, receiving JVM %.1f ns,"
+        return String.format(Locale.ROOT, "CPU per message over %d measurement iteration(s): sending JVM %.1f ns, receiving JVM %.1f ns,"
                 + " both %.1f ns", measuredIterations, sender, receiver, sender + receiver);
     }
 
