@@ -6,10 +6,8 @@ import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -150,12 +148,9 @@ final class ChildJvm implements AutoCloseable {
         }
     }
 
-    /**
-     * The CPU time the child's process has used so far, all its threads (JIT and GC included), as the
-     * operating system counts it; empty where the platform does not say.
-     */
-    Optional<Duration> cpu() {
-        return process.toHandle().info().totalCpuDuration();
+    /** The child's process, for what the operating system says of it (its CPU time, for one). */
+    ProcessHandle handle() {
+        return process.toHandle();
     }
 
     /** What the child said after {@code READY}: the addresses of its services. */

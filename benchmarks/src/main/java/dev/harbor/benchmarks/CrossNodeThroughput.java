@@ -215,13 +215,13 @@ public class CrossNodeThroughput {
     public void iterationStarts(IterationParams iteration) {
         measuring = iteration.getType() == IterationType.MEASUREMENT;
         invocationsAtStart = invocations;
-        cpuAtStart = ownCpu();
+        cpuAtStart = cpuNanos(ProcessHandle.current());
         childCpuAtStart = childCpu();
     }
 
     @TearDown(Level.Iteration)
     public void iterationEnds() {
-        long own = ownCpu();
+        long own = cpuNanos(ProcessHandle.current());
         long other = childCpu();
         if (measuring && own >= 0 && other >= 0 && cpuAtStart >= 0 && childCpuAtStart >= 0) {
             measuredMessages += (invocations - invocationsAtStart) * MESSAGES;
@@ -231,14 +231,17 @@ public class CrossNodeThroughput {
         }
     }
 
-    /** This JVM's CPU time so far in nanoseconds, or -1 if the platform does not say. */
-    private static long ownCpu() {
-        return ProcessHandle.current().info().totalCpuDuration().map(Duration::toNanos).orElse(-1L);
+    /**
+     * The CPU time {@code process} has used so far in nanoseconds, all its threads (JIT and GC included),
+     * as the operating system counts it; -1 if the platform does not say.
+     */
+    private static long cpuNanos(ProcessHandle process) {
+        return process.info().totalCpuDuration().map(Duration::toNanos).orElse(-1L);
     }
 
     /** The child JVM's CPU time so far in nanoseconds, or -1 if there is none or the platform does not say. */
     private long childCpu() {
-        return child == null ? -1 : child.cpu().map(Duration::toNanos).orElse(-1L);
+        return child == null ? -1 : cpuNanos(child.handle());
     }
 
     /** The CPU both JVMs used per message over the measurement iterations, for the log. */
