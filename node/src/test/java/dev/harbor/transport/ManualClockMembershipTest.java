@@ -165,8 +165,47 @@ class ManualClockMembershipTest {
         clock1.advance(Duration.ZERO);
         await().atMost(WAIT).until(() -> one.harbor.membership.incarnation() != life && !one.harbor.membership.renewing());
 
-        clock1.advance(Duration.ZERO); // the round the new life asked for dials node 2 again, not 5 s later
-        await().atMost(WAIT).until(() -> one.harbor.connected().contains(2));
+        // The round the new life asked for dials node 2 again, not 5 s later. It is asked for as the new
+        // life's thread ends, which may be after the wait above: each poll runs what is due at 0.
+        await().atMost(WAIT).until(() -> {
+            clock1.advance(Duration.ZERO);
+            return one.harbor.connected().contains(2);
+        });
+    }
+
+    @Test
+    void theOldLifesHelloReadAfterItsNewLifeLinkedInPutsOffNoDialOfTheNewOne() {
+        link(2);
+        Hello oldHello = two.harbor.links.hello(false);
+        String address = twoAsSeenByOne().out.address;
+        Peer oldLife = twoAsSeenByOne();
+        // Node 2's life is declared lost (as by a third node): it starts a new one, dropping its links.
+        two.harbor.membership.declaredLost(address, oldHello.getIncarnation(), "node 3 declared this life of node 2 lost");
+        clock2.advance(Duration.ZERO);
+        await().atMost(WAIT).until(() -> two.harbor.membership.incarnation() != oldHello.getIncarnation()
+                && !two.harbor.membership.renewing());
+        await().atMost(WAIT).until(() -> !oldLife.inboundOpen && oldLife.out == null); // node 1 saw both links end
+
+        // The new life dials node 1, which admits it (the old one lost: it restarted) and is to dial it back.
+        long newLife = two.harbor.membership.incarnation();
+        await().atMost(WAIT).until(() -> {
+            clock2.advance(Duration.ZERO); // the round the new life asks for as its thread ends
+            Peer p = one.harbor.membership.peer(2);
+            return p != null && p.incarnation == newLife;
+        });
+        await().atMost(WAIT).until(() -> one.harbor.dialler.outbounds().isEmpty()); // its stream to the old life closed
+        assertThat(one.harbor.connected()).doesNotContain(2);
+
+        // Then a stream node 1 opened before the new life reads the old life's Hello, and refuses it.
+        one.harbor.links.fromOutbound(new Outbound(one.harbor, address, 10, 10), LinkFrame.newBuilder().setHello(oldHello).build());
+
+        // Node 1's next round dials node 2's new life, not 5 s later (its clock never reaches 5 s here).
+        await().atMost(WAIT).until(() -> {
+            clock1.advance(Duration.ZERO);
+            return one.harbor.connected().contains(2);
+        });
+        assertThat(one.harbor.membership.peer(2).incarnation).isEqualTo(newLife);
+        assertThat(clock1.nanoTime()).isZero();
     }
 
     @Test
