@@ -15,6 +15,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * at a time on each, and when to dial again after a refusal (this node's own backoff, not gRPC's).
  *
  * <p>State: owns the dials (address, channel, current stream, retry time by the node's scheduler's
- * clock), the set of open streams (which {@link Routing#broadcast} writes to), the learned, self and
+ * clock, how many nodes at the address dialled in and were admitted), the set of open streams (which {@link Routing#broadcast} writes to), the learned, self and
  * left address sets, and the addresses the DNS name last resolved to.
  *
  * <p>Threading: dialling runs on the link timer, on the node's scheduler ({@link #dialAll}, from
@@ -144,12 +145,30 @@ final class Dialler {
         }
     }
 
-    /** The node at {@code address} refused a link: dial it again only after a while. */
-    void retryLater(String address) {
-        Dial dial = dials.get(address);
-        if (dial != null) {
-            dial.retryAtNanos = harbor.nanoTime() + REFUSED_RETRY_NANOS;
+    /**
+     * The node at {@code out}'s address refused {@code out}: dial it again only after a while, unless a
+     * node at that address dialled this node and was admitted after {@code out} was made. Whatever
+     * refused that stream (an old life of the node, or the node while it started a new life) is then
+     * over, and the node that dialled in is to be dialled back now, as {@link #dialledFrom} asked: a
+     * refusal can be read after that, when it was on its way or its event loop ran late.
+     */
+    void retryLater(Outbound out) {
+        Dial dial = dials.get(out.address);
+        if (dial == null) {
+            return;
         }
+        dial.retryAtNanos = harbor.nanoTime() + REFUSED_RETRY_NANOS;
+        // Read after the backoff is written, where dialledFrom counts before it makes the address due
+        // (all volatile): a dial-in this read misses makes the address due after the backoff was written.
+        if (dial.dialIns.get() != out.dialInsBefore) {
+            dial.retryAtNanos = harbor.nanoTime();
+        }
+    }
+
+    /** How many times a node at {@code address} dialled this node and was admitted while this node dialled that address. */
+    int dialInsTo(String address) {
+        Dial dial = dials.get(address);
+        return dial == null ? 0 : dial.dialIns.get();
     }
 
     /** {@code address} may be dialled now, whatever refused it before. */
@@ -162,7 +181,7 @@ final class Dialler {
 
     /** The node at {@code out}'s address refused it ({@code why}): close it, dial again after a while. */
     void refusedBy(Outbound out, String why) {
-        retryLater(out.address);
+        retryLater(out);
         out.cancel(why);
     }
 
@@ -189,6 +208,10 @@ final class Dialler {
     void dialledFrom(String address) {
         learnedAddresses.add(address); // dial back a node that was not in our peer list
         leftAddresses.remove(address); // a node that left is back
+        Dial dial = dials.get(address);
+        if (dial != null) {
+            dial.dialIns.incrementAndGet(); // before it is made due: see retryLater
+        }
         dueNow(address); // an earlier refusal (a lost or renewing life) says nothing of this one
     }
 
@@ -260,6 +283,8 @@ final class Dialler {
         volatile Outbound current;
         /** When it may be dialled again, by the node's scheduler's clock (compared by subtraction). */
         volatile long retryAtNanos;
+        /** Counts the nodes at this address that dialled this node and were admitted ({@link #dialledFrom}). */
+        final AtomicInteger dialIns = new AtomicInteger();
 
         Dial(String address, ManagedChannel channel, long nowNanos) {
             this.address = address;

@@ -97,16 +97,9 @@ final class LinkProtocol {
                     if (e.declaredLost) {
                         // It took our Hello before we saw its own: tell it, on this stream, that its life is
                         // over here (a cancel could drop the frame; a half-close sends it, then the stream ends).
-                        harbor.dialler.retryLater(out.address);
-                        Peer newer = harbor.membership.peer(h.getNode());
-                        if (newer != null && newer.incarnation > h.getIncarnation()) {
-                            // The node's new life dialled this node and was admitted before this older
-                            // stream read its old life's Hello: the new life is to be dialled back now, not
-                            // after the refusal's backoff. Read after the backoff is written (both
-                            // volatile, the peers a concurrent map): an admission this read misses makes
-                            // the address due after it (Dialler.dialledFrom follows admit).
-                            harbor.dialler.dueNow(out.address);
-                        }
+                        // Not if its new life has dialled this node since this stream was made: the
+                        // old life's Hello can be read after that, and says nothing of the new one.
+                        harbor.dialler.retryLater(out);
                         out.refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(e.getMessage())
                                 .setDeclaredLost(true)).build());
                     } else {

@@ -62,12 +62,19 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     volatile Peer peer;
     /** This node's incarnation in the Hello that opened the stream; written before that Hello is sent. */
     private volatile long life;
+    /**
+     * How many times a node at {@link #address} had dialled this node and been admitted when this stream
+     * was made ({@link Dialler#dialInsTo}): a refusal read on this stream says nothing of a node that
+     * dialled in after it.
+     */
+    final int dialInsBefore;
 
     Outbound(Harbor harbor, String address, int limit, int batchSize) {
         this.harbor = harbor;
         this.address = address;
         this.limit = limit;
         this.batchSize = batchSize;
+        this.dialInsBefore = harbor.dialler.dialInsTo(address);
     }
 
     @Override

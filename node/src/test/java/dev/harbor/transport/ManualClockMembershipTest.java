@@ -173,20 +173,17 @@ class ManualClockMembershipTest {
         });
     }
 
-    @Test
-    void theOldLifesHelloReadAfterItsNewLifeLinkedInPutsOffNoDialOfTheNewOne() {
-        link(2);
-        Hello oldHello = two.harbor.links.hello(false);
-        String address = twoAsSeenByOne().out.address;
-        Peer oldLife = twoAsSeenByOne();
-        // Node 2's life is declared lost (as by a third node): it starts a new one, dropping its links.
-        two.harbor.membership.declaredLost(address, oldHello.getIncarnation(), "node 3 declared this life of node 2 lost");
+    /**
+     * Node 2's life is declared lost (as by a third node) and it starts a new one, which dials node 1;
+     * node 1 admits it (the old one lost: it restarted), its own stream to the old life closed, and is
+     * to dial the new life back at its next round. Returns the new life's incarnation.
+     */
+    private long twoRenewsAndDialsIn(String address, long oldLife) {
+        Peer oldPeer = twoAsSeenByOne();
+        two.harbor.membership.declaredLost(address, oldLife, "node 3 declared this life of node 2 lost");
         clock2.advance(Duration.ZERO);
-        await().atMost(WAIT).until(() -> two.harbor.membership.incarnation() != oldHello.getIncarnation()
-                && !two.harbor.membership.renewing());
-        await().atMost(WAIT).until(() -> !oldLife.inboundOpen && oldLife.out == null); // node 1 saw both links end
-
-        // The new life dials node 1, which admits it (the old one lost: it restarted) and is to dial it back.
+        await().atMost(WAIT).until(() -> two.harbor.membership.incarnation() != oldLife && !two.harbor.membership.renewing());
+        await().atMost(WAIT).until(() -> !oldPeer.inboundOpen && oldPeer.out == null); // node 1 saw both links end
         long newLife = two.harbor.membership.incarnation();
         await().atMost(WAIT).until(() -> {
             clock2.advance(Duration.ZERO); // the round the new life asks for as its thread ends
@@ -195,17 +192,44 @@ class ManualClockMembershipTest {
         });
         await().atMost(WAIT).until(() -> one.harbor.dialler.outbounds().isEmpty()); // its stream to the old life closed
         assertThat(one.harbor.connected()).doesNotContain(2);
+        return newLife;
+    }
 
-        // Then a stream node 1 opened before the new life reads the old life's Hello, and refuses it.
-        one.harbor.links.fromOutbound(new Outbound(one.harbor, address, 10, 10), LinkFrame.newBuilder().setHello(oldHello).build());
-
-        // Node 1's next round dials node 2's new life, not 5 s later (its clock never reaches 5 s here).
+    /** Node 1's next round dials node 2's new life, not 5 s later (its clock never reaches 5 s here). */
+    private void oneLinksTo(long newLife) {
         await().atMost(WAIT).until(() -> {
             clock1.advance(Duration.ZERO);
             return one.harbor.connected().contains(2);
         });
         assertThat(one.harbor.membership.peer(2).incarnation).isEqualTo(newLife);
         assertThat(clock1.nanoTime()).isZero();
+    }
+
+    @Test
+    void theOldLifesHelloReadAfterItsNewLifeDialledInPutsOffNoDialOfTheNewOne() {
+        link(2);
+        Hello oldHello = two.harbor.links.hello(false);
+        String address = twoAsSeenByOne().out.address;
+        Outbound early = new Outbound(one.harbor, address, 10, 10); // a stream node 1 made before the new life
+        long newLife = twoRenewsAndDialsIn(address, oldHello.getIncarnation());
+
+        // The early stream reads the old life's Hello only now, and refuses it (a life declared lost).
+        one.harbor.links.fromOutbound(early, LinkFrame.newBuilder().setHello(oldHello).build());
+        oneLinksTo(newLife);
+    }
+
+    @Test
+    void aRefusalByTheRenewingNodeReadAfterItsNewLifeDialledInPutsOffNoDialOfTheNewOne() {
+        link(2);
+        String address = twoAsSeenByOne().out.address;
+        long oldLife = two.harbor.membership.incarnation();
+        Outbound early = new Outbound(one.harbor, address, 10, 10); // a stream node 1 made before the new life
+        long newLife = twoRenewsAndDialsIn(address, oldLife);
+
+        // The early stream reads only now what node 2 answered while its new life was starting.
+        one.harbor.links.fromOutbound(early, LinkFrame.newBuilder().setRefusal(Refusal.newBuilder()
+                .setReason("node 2 is starting a new life; it dials back when it has")).build());
+        oneLinksTo(newLife);
     }
 
     @Test
