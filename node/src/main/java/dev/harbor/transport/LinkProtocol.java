@@ -127,6 +127,8 @@ final class LinkProtocol {
                         harbor.dialler.dueNow(out.address);
                     }
                     harbor.membership.declaredLost(out.address, out.life(), r.getReason()); // an earlier life's: logged, nothing more
+                } else if (r.getRenewing()) {
+                    log.info("node {}: the node at {} is starting a new life: {}", node.id(), out.address, r.getReason());
                 } else if (r.getLeaving()) {
                     log.info("node {}: not dialling {} again until it dials this node: {}", node.id(), out.address, r.getReason());
                     harbor.dialler.notUntilDialled(out.address);
@@ -200,7 +202,8 @@ final class LinkProtocol {
                 return;
             }
             if (harbor.membership.renewing()) {
-                refuse("node " + node.id() + " is starting a new life; it dials back when it has");
+                refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setRenewing(true)
+                        .setReason("node " + node.id() + " is starting a new life; it dials back when it has")).build());
                 return;
             }
             if (h.getNode() == node.id() && h.getIncarnation() == harbor.membership.incarnation()) {

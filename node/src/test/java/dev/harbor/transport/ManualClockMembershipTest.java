@@ -227,7 +227,7 @@ class ManualClockMembershipTest {
         long newLife = twoRenewsAndDialsIn(address, oldLife);
 
         // The early stream reads only now what node 2 answered while its new life was starting.
-        one.harbor.links.fromOutbound(early, LinkFrame.newBuilder().setRefusal(Refusal.newBuilder()
+        one.harbor.links.fromOutbound(early, LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setRenewing(true)
                 .setReason("node 2 is starting a new life; it dials back when it has")).build());
         oneLinksTo(newLife);
     }
