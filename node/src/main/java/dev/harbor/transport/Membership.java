@@ -200,7 +200,11 @@ final class Membership {
                 }
             }
             majority(majority);
-            harbor.dialler.dialAll(now);
+            if (!harbor.leaving) {
+                // A leaving node opens no link: its peers have recorded that it left (or will, from its
+                // streams still open) and refuse it, and nothing it sent on a new link would count.
+                harbor.dialler.dialAll(now);
+            }
         } catch (RuntimeException e) {
             log.error("node {}: the link timer failed; links may not recover until the next tick", node.id(), e);
         }

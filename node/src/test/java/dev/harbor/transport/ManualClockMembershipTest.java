@@ -233,6 +233,17 @@ class ManualClockMembershipTest {
     }
 
     @Test
+    void aLeavingNodeOpensNoLinkAtItsLaterRounds() {
+        link(1);
+        one.harbor.leave("a test stops it", Duration.ofSeconds(10)); // its stream to node 2 ends here
+        assertThat(one.harbor.dialler.outbounds()).isEmpty();
+        await().atMost(WAIT).until(() -> !two.harbor.peerAddresses().containsKey(1)); // node 2 recorded that it left
+
+        clock1.advance(HEARTBEAT); // a round after the leave, before the node closes
+        assertThat(one.harbor.dialler.outbounds()).as("streams node 1 opened after it left").isEmpty();
+    }
+
+    @Test
     void hellosOfLivesThisNodesDialNeverReachedCountForNoMajorityAndEndAsSilentPeers() throws Exception {
         link(2);
         // Someone who knows the cluster's name says Hello for two made-up nodes (no address to dial back),
