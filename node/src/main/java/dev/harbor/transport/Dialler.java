@@ -26,8 +26,9 @@ import org.slf4j.LoggerFactory;
  * at a time on each, and when to dial again after a refusal (this node's own backoff, not gRPC's).
  *
  * <p>State: owns the dials (address, channel, current stream, retry time by the node's scheduler's
- * clock, how many nodes at the address dialled in and were admitted), the set of open streams (which {@link Routing#broadcast} writes to), the learned, self and
- * left address sets, and the addresses the DNS name last resolved to.
+ * clock, how many nodes at the address dialled in and were admitted), the set of open streams (which
+ * {@link Routing#broadcast} writes to), the learned, self and left address sets, and the addresses the
+ * DNS name last resolved to.
  *
  * <p>Threading: dialling runs on the link timer, on the node's scheduler ({@link #dialAll}, from
  * {@link Membership#tick}), and never blocks: opening a stream only starts a call. The DNS lookup can
@@ -165,7 +166,7 @@ final class Dialler {
         }
     }
 
-    /** How many times a node at {@code address} dialled this node and was admitted while this node dialled that address. */
+    /** How many times a node at {@code address} dialled this node and was admitted since this node began dialling it (0 before). */
     int dialInsTo(String address) {
         Dial dial = dials.get(address);
         return dial == null ? 0 : dial.dialIns.get();
