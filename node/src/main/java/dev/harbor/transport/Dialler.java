@@ -222,6 +222,13 @@ final class Dialler {
         Dial dial = dials.get(out.address);
         if (dial != null && dial.current == out) {
             dial.current = null;
+            if (dial.dialIns.get() != out.dialInsBefore && !harbor.closed) {
+                // A node at this address dialled in and was admitted while this stream was open: the
+                // round asked for to dial it back found this stream still open (a refused stream ends
+                // only when the peer ends its side) and dialled nothing. Dial now, not at the next
+                // round. At most once per dial-in: a stream made after it does not ask again.
+                harbor.tickSoon();
+            }
         }
         Peer p = out.peer;
         if (p != null && p.out == out) {

@@ -238,6 +238,23 @@ class ManualClockMembershipTest {
     }
 
     @Test
+    void aStreamThatWasOpenWhenANodeAtItsAddressDialledInAsksForADialWhenItEnds() {
+        link(2);
+        Outbound open = twoAsSeenByOne().out;
+        // A node at node 2's address dials node 1 and is admitted (as Inbound records it) while node 1's
+        // stream there is still open, as a refused stream is until the peer ends its side: the round
+        // asked for to dial it back finds the stream and dials nothing.
+        one.harbor.dialler.dialledFrom(open.address);
+        clock1.advance(Duration.ZERO);
+        assertThat(twoAsSeenByOne().out).isSameAs(open);
+
+        // The stream ends: node 1 dials again at once, not at its next round.
+        open.cancel("ended by the test");
+        awaitRunningWhatIsDue(clock1, () -> twoAsSeenByOne().out != null && twoAsSeenByOne().out != open);
+        assertThat(clock1.nanoTime()).isZero();
+    }
+
+    @Test
     void aLeavingNodeOpensNoLinkAtItsLaterRounds() {
         link(1);
         one.harbor.leave("a test stops it", Duration.ofSeconds(10)); // its stream to node 2 ends here
