@@ -41,10 +41,12 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -118,6 +120,7 @@ public final class CoordinatorService implements Service {
 
     private final Settings settings;
     private final IntFunction<AdminClient> admin;
+    private final Supplier<Map<Integer, String>> linked;
     private final ClusterView view = new ClusterView();
     /** Shutdown streams that joined a recorded run before this restarted coordinator resumed it. */
     private final List<Run.ProgressListener> awaitingResume = new ArrayList<>();
@@ -128,10 +131,13 @@ public final class CoordinatorService implements Service {
 
     /**
      * @param admin the admin API of a node, by id (the address comes from its exit stream)
+     * @param linked the nodes this node's transport links now or linked and has not lost, with their
+     *     addresses ({@code Harbor.peerAddresses}); read on this service's thread, at a run's report
      */
-    CoordinatorService(Settings settings, IntFunction<AdminClient> admin) {
+    CoordinatorService(Settings settings, IntFunction<AdminClient> admin, Supplier<Map<Integer, String>> linked) {
         this.settings = settings;
         this.admin = admin;
+        this.linked = linked;
     }
 
     @Override
@@ -692,6 +698,9 @@ public final class CoordinatorService implements Service {
         }
         log.info("coordinator: shutdown run {} ended in {} ms ({})", run.id, report.getTotalMs(),
                 report.getClean() ? "clean" : "not clean");
+        for (String u : report.getUnconfirmedList()) {
+            log.warn("coordinator: shutdown run {}: not confirmed stopped: {}", run.id, u);
+        }
         if (run.plan.nodes().contains(ctx.self().node())) {
             // Give the report a moment to reach its followers, then stop this node too.
             later(OWN_NODE_STOP_DELAY, new StopOwnNode());
@@ -699,9 +708,11 @@ public final class CoordinatorService implements Service {
     }
 
     /**
-     * Names in the report each node of the plan the run could not confirm stopped and why (the run is
-     * then not clean), and each followed address where no node ever answered (no node is known there,
-     * so these do not make a run unclean).
+     * Names in the report each node the run could not confirm stopped and why (the run is then not
+     * clean): a node of the plan, or a node this node's transport links (or linked and has not lost)
+     * that never answered on its exit stream, so that it was in no plan, and serves on as far as
+     * anyone here can tell. Then each followed address where no node ever answered and none is linked
+     * (no node is known there, so these do not make a run unclean).
      */
     private dev.harbor.proto.Report unconfirmed(dev.harbor.proto.Report report) {
         dev.harbor.proto.Report.Builder b = report.toBuilder();
@@ -713,7 +724,18 @@ public final class CoordinatorService implements Service {
                         + (n.unreachable == null || s.detail().contains(n.unreachable) ? "" : "; " + n.unreachable));
             }
         }
-        view.unidentified().forEach((address, why) -> b.addUnanswered(address + ": " + why));
+        Map<String, String> unanswered = new TreeMap<>(view.unidentified());
+        new TreeMap<>(linked.get()).forEach((id, address) -> {
+            ClusterView.NodeState n = view.nodes().get(id);
+            if (id != ctx.self().node() && (n == null || n.incarnation == 0)) {
+                String why = unanswered.remove(address);
+                b.addUnconfirmed("node " + id + " at " + address + ": linked to this cluster, but its exit stream never"
+                        + " answered" + (why == null ? "" : " (" + why + ")") + ", so it was in no plan: the coordinator can"
+                        + " neither stop it nor confirm that it stopped. Serve the admin API on it (with the cluster's token),"
+                        + " or stop it yourself");
+            }
+        });
+        unanswered.forEach((address, why) -> b.addUnanswered(address + ": " + why));
         if (b.getUnconfirmedCount() > 0) {
             b.setClean(false);
         }

@@ -52,6 +52,32 @@ class CoordinatorTruthTest {
     }
 
     @Test
+    void aNodeLinkedToTheClusterWhoseExitStreamNeverAnswersMakesTheRunNotCleanAndIsNamed() {
+        c = new CoordinatedCluster("unwatched", 1, 2);
+        c.start(1, services(relay("relay-1")));
+        c.start(2, services(c.registered("gw-2", "gateway", 1_500), relay("relay-2")));
+        c.awaitPlan(CoordinatedCluster.planWith(2, 1));
+        // Node 99, in this JVM: it links to the cluster and serves no admin API, as a node embedded in an
+        // application may, so the coordinator can neither follow its exits nor stop it.
+        c.cluster.startDriver();
+        await().atMost(WAIT).until(() -> c.cluster.driverHarbor().connected().containsAll(java.util.List.of(1, 2))
+                && c.logSays(1, "node 1: linked to node " + ProcessCluster.DRIVER + " at"));
+
+        Report report = c.shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build()).awaitReport(WAIT);
+
+        assertThat(report.getStepsList()).allSatisfy(s -> assertThat(s.getOutcome()).as("%s", s).isEqualTo(StepFinished.Outcome.DONE));
+        assertThat(report.getClean()).as("node 99 serves on: report %s", report).isFalse();
+        assertThat(report.getUnconfirmedList()).singleElement().asString()
+                .startsWith("node " + ProcessCluster.DRIVER + " at ")
+                .contains("linked to this cluster, but its exit stream never answered", "UNIMPLEMENTED");
+        assertThat(report.getUnansweredList()).as("its address is named once, as the node's").isEmpty();
+        for (int id = 1; id <= 2; id++) {
+            assertThat(c.process(id).awaitExit(WAIT)).as("exit code of node %d", id).isZero();
+        }
+        assertThat(c.cluster.driver.isStopped()).as("node 99 still runs").isFalse();
+    }
+
+    @Test
     void theWritersNodeKilledAndRestartedAtOnceTwentyTimesStartsEveryTimeAndItsWriterRegisters() {
         c = new CoordinatedCluster("restarts", 1, 2, 3);
         c.start(1, services(relay("relay-1")));
