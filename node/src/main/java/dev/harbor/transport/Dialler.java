@@ -144,6 +144,7 @@ final class Dialler {
             log.debug("node {}: could not open a link to {}: {}", node.id(), dial.address, e.toString());
             outboundClosed(out, e.toString());
         }
+        out.opened(); // a cancel while it started (the node closing) goes to the call now
     }
 
     /**

@@ -24,7 +24,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * (a sealed one, else the one being filled) under the lock and writes it outside the lock while the
  * stream is ready, then lets go and checks again, so no envelope waits for a wake-up that already
  * happened. Responses from the peer (its Hello, a refusal) arrive on gRPC's event loop and are passed to
- * {@link LinkProtocol}; its end to {@link Dialler}.
+ * {@link LinkProtocol}; its end to {@link Dialler}. A cancel may come from any thread (a verdict, a
+ * refusal, the node closing); one that comes while the dialler is still starting the call waits for it
+ * ({@link #opened}), since gRPC's calls are not thread-safe and a cancel during the start can fail
+ * inside gRPC.
  */
 final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
     /** A batch is sealed once it takes this many bytes, whatever its count, so frames stay well under gRPC's limit. */
@@ -58,6 +61,12 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
      * try costs a look at the stream's readiness, which takes a lock gRPC's event loop also takes).
      */
     private volatile boolean awaitingReady;
+    /** Orders the call's start ({@link #opened}) before any {@link #cancel}: guards the two fields below. */
+    private final Object opening = new Object();
+    /** The call has started and its first frame is sent. Under {@link #opening}. */
+    private boolean open;
+    /** Why the stream was cancelled before it was open, or null. Under {@link #opening}. */
+    private String cancelledWhileOpening;
     /** The peer this stream reaches, once its Hello has come back. */
     volatile Peer peer;
     /** This node's incarnation in the Hello that opened the stream; written before that Hello is sent. */
@@ -338,9 +347,37 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
         }
     }
 
-    /** Closes the stream from this side (the peer was lost or refused). */
+    /**
+     * The dialler has started the call and sent the first frame ({@link Dialler}'s open, on the link
+     * timer): from now on a cancel goes to the call at once; one that came meanwhile is done now.
+     */
+    void opened() {
+        String why;
+        synchronized (opening) {
+            open = true;
+            why = cancelledWhileOpening;
+        }
+        ClientCallStreamObserver<LinkFrame> s = stream; // null if the call failed before it began
+        if (why != null && s != null) {
+            s.cancel(why, null);
+        }
+    }
+
+    /**
+     * Closes the stream from this side (the peer was lost or refused, the node closes). Any thread. While
+     * the dialler is still starting the call, the cancel waits for {@link #opened}: gRPC's calls are not
+     * thread-safe, and a cancel from another thread while the call starts can fail inside gRPC.
+     */
     void cancel(String why) {
         closed = true;
+        synchronized (opening) {
+            if (!open) {
+                if (cancelledWhileOpening == null) {
+                    cancelledWhileOpening = why;
+                }
+                return;
+            }
+        }
         ClientCallStreamObserver<LinkFrame> s = stream;
         if (s != null) {
             s.cancel(why, null);
