@@ -709,10 +709,12 @@ public final class CoordinatorService implements Service {
 
     /**
      * Names in the report each node the run could not confirm stopped and why (the run is then not
-     * clean): a node of the plan, or a node this node's transport links (or linked and has not lost)
-     * that never answered on its exit stream, so that it was in no plan, and serves on as far as
-     * anyone here can tell. Then each followed address where no node ever answered and none is linked
-     * (no node is known there, so these do not make a run unclean).
+     * clean): each node of the plan whose step did not end DONE; and, in a run over the whole cluster
+     * (no scope, or a resumed run, whose scope was not recorded), each node outside the plan that serves
+     * on as far as anyone here can tell: one that started after the plan was made (joined, or came back)
+     * and was not seen to stop, and one this node's transport links (or linked and has not lost) that never answered on its exit
+     * stream. Then each followed address where no node ever answered and none is linked (no node is
+     * known there, so these do not make a run unclean).
      */
     private dev.harbor.proto.Report unconfirmed(dev.harbor.proto.Report report) {
         dev.harbor.proto.Report.Builder b = report.toBuilder();
@@ -725,16 +727,26 @@ public final class CoordinatorService implements Service {
             }
         }
         Map<String, String> unanswered = new TreeMap<>(view.unidentified());
-        new TreeMap<>(linked.get()).forEach((id, address) -> {
-            ClusterView.NodeState n = view.nodes().get(id);
-            if (id != ctx.self().node() && (n == null || n.incarnation == 0)) {
-                String why = unanswered.remove(address);
-                b.addUnconfirmed("node " + id + " at " + address + ": linked to this cluster, but its exit stream never"
-                        + " answered" + (why == null ? "" : " (" + why + ")") + ", so it was in no plan: the coordinator can"
-                        + " neither stop it nor confirm that it stopped. Serve the admin API on it (with the cluster's token),"
-                        + " or stop it yourself");
-            }
-        });
+        if (run.scope == null || run.scope.isEmpty()) {
+            int self = ctx.self().node();
+            new TreeMap<>(view.nodes()).forEach((id, n) -> {
+                if (id != self && n.incarnation != 0 && !n.stopped && !run.plan.nodes().contains(id)) {
+                    b.addUnconfirmed("node " + id + (n.address == null ? "" : " at " + n.address) + ": started after the plan"
+                            + " was made, so this run did not stop it, and nothing confirms that it stopped. Shut it down with"
+                            + " another run");
+                }
+            });
+            new TreeMap<>(linked.get()).forEach((id, address) -> {
+                ClusterView.NodeState n = view.nodes().get(id);
+                if (id != self && (n == null || n.incarnation == 0)) {
+                    String why = unanswered.remove(address);
+                    b.addUnconfirmed("node " + id + " at " + address + ": linked to this cluster, but its exit stream never"
+                            + " answered" + (why == null ? "" : " (" + why + ")") + ", so it was in no plan: the coordinator can"
+                            + " neither stop it nor confirm that it stopped. Serve the admin API on it (with the cluster's token),"
+                            + " or stop it yourself");
+                }
+            });
+        }
         unanswered.forEach((address, why) -> b.addUnanswered(address + ": " + why));
         if (b.getUnconfirmedCount() > 0) {
             b.setClean(false);

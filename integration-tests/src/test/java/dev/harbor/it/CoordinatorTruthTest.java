@@ -78,6 +78,31 @@ class CoordinatorTruthTest {
     }
 
     @Test
+    void aNodeThatStartsWhileTheRunDrainsMakesTheRunNotCleanAndIsNamed() {
+        c = new CoordinatedCluster("late", 1, 2, 3);
+        c.start(1, services(relay("relay-1")));
+        c.start(2, services(c.registered("cache-2", "cache", 30_000, "", "slow:8000"), relay("relay-2")));
+        c.awaitPlan(CoordinatedCluster.planWith(2, 1));
+        ProgressRecorder run = c.shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build());
+        await().atMost(WAIT).until(() -> c.journal.count("cache-2", "drain") == 1);
+
+        // Node 3 starts while cache-2 drains (8 s): the coordinator follows it (its address is configured),
+        // but the plan was made without it.
+        c.start(3, services(relay("relay-3")));
+        Report report = run.awaitReport(WAIT);
+
+        assertThat(report.getStepsList()).allSatisfy(s -> assertThat(s.getOutcome()).as("%s", s).isEqualTo(StepFinished.Outcome.DONE));
+        assertThat(c.journal.count("cache-2", "exit")).as("the drain ran to its end, not cut short").isEqualTo(1);
+        assertThat(report.getClean()).as("node 3 serves on: report %s", report).isFalse();
+        assertThat(report.getUnconfirmedList()).singleElement().asString()
+                .startsWith("node 3 at ").contains("started after the plan was made");
+        for (int id = 1; id <= 2; id++) {
+            assertThat(c.process(id).awaitExit(WAIT)).as("exit code of node %d", id).isZero();
+        }
+        assertThat(c.process(3).isAlive()).as("node 3 still runs").isTrue();
+    }
+
+    @Test
     void theWritersNodeKilledAndRestartedAtOnceTwentyTimesStartsEveryTimeAndItsWriterRegisters() {
         c = new CoordinatedCluster("restarts", 1, 2, 3);
         c.start(1, services(relay("relay-1")));
