@@ -711,10 +711,10 @@ public final class CoordinatorService implements Service {
      * Names in the report each node the run could not confirm stopped and why (the run is then not
      * clean): each node of the plan whose step did not end DONE; and, in a run over the whole cluster
      * (no scope, or a resumed run, whose scope was not recorded), each node outside the plan that serves
-     * on as far as anyone here can tell: one that started after the plan was made (joined, or came back)
-     * and was not seen to stop, and one this node's transport links (or linked and has not lost) that never answered on its exit
-     * stream. Then each followed address where no node ever answered and none is linked (no node is
-     * known there, so these do not make a run unclean).
+     * on as far as anyone here can tell: one that started after the plan was made (joined, or came
+     * back) and was not seen to stop, and one this node's transport links (or linked and has not lost)
+     * that never answered on its exit stream. Then each followed address where no node ever answered
+     * and none is linked (no node is known there, so these do not make a run unclean).
      */
     private dev.harbor.proto.Report unconfirmed(dev.harbor.proto.Report report) {
         dev.harbor.proto.Report.Builder b = report.toBuilder();
