@@ -324,12 +324,13 @@ public final class CoordinatorService implements Service {
     private PlanResponse plan(Duration budget, List<Integer> scope) {
         try {
             Plan p = makePlan(scope);
+            String refusal = "";
             try {
                 p.checkBudget(budget, settings.escalationGrace());
-                return Run.describe(p, budget, settings.escalationGrace(), "");
             } catch (PlanRefused e) {
-                return Run.describe(p, budget, settings.escalationGrace(), e.getMessage());
+                refusal = e.getMessage();
             }
+            return withUnstoppable(Run.describe(p, budget, settings.escalationGrace(), refusal), scope);
         } catch (PlanRefused e) {
             return PlanResponse.newBuilder().setBudgetMs((int) budget.toMillis()).setRefusal(e.getMessage()).build();
         }
@@ -381,13 +382,13 @@ public final class CoordinatorService implements Service {
             String differs = differs(run.id, run.plan.nodes(), run.scope, run.budget, scope, budget);
             if (differs != null) {
                 // A dry run still answers (with the running run's plan); a real one is refused, touching nothing.
-                return s.request().getDryRun() ? new Started(Run.describe(run.plan, run.budget, settings.escalationGrace(), ""), false, false)
+                return s.request().getDryRun() ? new Started(describeRun(), false, false)
                         : new Started(Run.describe(run.plan, run.budget, settings.escalationGrace(), differs), false, true);
             }
             if (!s.request().getDryRun()) {
                 join(s.listener());
             }
-            return new Started(Run.describe(run.plan, run.budget, settings.escalationGrace(), ""), true, false);
+            return new Started(describeRun(), true, false);
         }
         Plan plan;
         try {
@@ -400,7 +401,7 @@ public final class CoordinatorService implements Service {
             }
             return new Started(refused, false, true);
         }
-        PlanResponse described = Run.describe(plan, budget, settings.escalationGrace(), "");
+        PlanResponse described = withUnstoppable(Run.describe(plan, budget, settings.escalationGrace(), ""), scope);
         if (s.request().getDryRun()) {
             return new Started(described, false, false);
         }
@@ -736,21 +737,53 @@ public final class CoordinatorService implements Service {
                             + " another run");
                 }
             });
-            new TreeMap<>(linked.get()).forEach((id, address) -> {
-                ClusterView.NodeState n = view.nodes().get(id);
-                if (id != self && (n == null || n.incarnation == 0)) {
-                    String why = unanswered.remove(address);
-                    b.addUnconfirmed("node " + id + " at " + address + ": linked to this cluster, but its exit stream never"
-                            + " answered" + (why == null ? "" : " (" + why + ")") + ", so it was in no plan: the coordinator can"
-                            + " neither stop it nor confirm that it stopped. Serve the admin API on it (with the cluster's token),"
-                            + " or stop it yourself");
-                }
-            });
+            unwatchedLinked().forEach((id, address) -> b.addUnconfirmed(unwatched(id, address, unanswered.remove(address))));
         }
         unanswered.forEach((address, why) -> b.addUnanswered(address + ": " + why));
         if (b.getUnconfirmedCount() > 0) {
             b.setClean(false);
         }
+        return b.build();
+    }
+
+    /**
+     * The nodes this node's transport links (or linked and has not lost) whose exit stream never
+     * answered, by id, with their addresses: the coordinator never identified them, so no plan holds
+     * them and no run can stop them.
+     */
+    private Map<Integer, String> unwatchedLinked() {
+        Map<Integer, String> out = new TreeMap<>();
+        int self = ctx.self().node();
+        linked.get().forEach((id, address) -> {
+            ClusterView.NodeState n = view.nodes().get(id);
+            if (id != self && (n == null || n.incarnation == 0)) {
+                out.put(id, address);
+            }
+        });
+        return out;
+    }
+
+    /** What a plan and a report say of an {@link #unwatchedLinked} node; {@code why} is its stream's last error, or null. */
+    private static String unwatched(int id, String address, String why) {
+        return "node " + id + " at " + address + ": linked to this cluster, but its exit stream never answered"
+                + (why == null ? "" : " (" + why + ")") + ", so it is in no plan: the coordinator can neither stop it nor"
+                + " confirm that it stopped. Serve the admin API on it (with the cluster's token), or stop it yourself";
+    }
+
+    /** The plan of the run in progress, for a request that joins it or asks for a dry run meanwhile. */
+    private PlanResponse describeRun() {
+        return withUnstoppable(Run.describe(run.plan, run.budget, settings.escalationGrace(), ""),
+                run.scope == null ? List.of() : run.scope);
+    }
+
+    /** {@code plan} with the nodes no run can stop, if it is a plan over the whole cluster ({@code scope} empty). */
+    private PlanResponse withUnstoppable(PlanResponse plan, java.util.Collection<Integer> scope) {
+        if (!scope.isEmpty()) {
+            return plan;
+        }
+        Map<String, String> unanswered = view.unidentified();
+        PlanResponse.Builder b = plan.toBuilder();
+        unwatchedLinked().forEach((id, address) -> b.addUnstoppable(unwatched(id, address, unanswered.get(address))));
         return b.build();
     }
 

@@ -40,6 +40,9 @@ final class PlanCommand extends CoordinatorClientCommand {
                 String.join(" -> ", plan.getCriticalStepsList()), Integer.toUnsignedLong(plan.getEscalatableSteps()),
                 Long.toUnsignedString(plan.getEscalationGraceMs()), Integer.toUnsignedString(plan.getBudgetMs()));
         out.println(plan.getRefusal().isEmpty() ? "the plan fits the budget (worst case <= budget)" : "REFUSED: " + plan.getRefusal());
+        for (String node : plan.getUnstoppableList()) {
+            out.printf("  outside the plan, no run can stop it (the run will not end clean while it serves): %s%n", node);
+        }
         out.flush();
     }
 }

@@ -62,6 +62,8 @@ class CoordinatorTruthTest {
         c.cluster.startDriver();
         await().atMost(WAIT).until(() -> c.cluster.driverHarbor().connected().containsAll(java.util.List.of(1, 2))
                 && c.logSays(1, "node 1: linked to node " + ProcessCluster.DRIVER + " at"));
+        assertThat(c.plan(60_000).getUnstoppableList()).as("the plan says so before the run").singleElement().asString()
+                .startsWith("node " + ProcessCluster.DRIVER + " at ").contains("no plan", "UNIMPLEMENTED");
 
         Report report = c.shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build()).awaitReport(WAIT);
 
