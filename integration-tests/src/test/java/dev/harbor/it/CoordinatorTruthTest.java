@@ -11,13 +11,16 @@ import dev.harbor.proto.Report;
 import dev.harbor.proto.ShutdownRequest;
 import dev.harbor.proto.StepFinished;
 import dev.harbor.service.Handle;
+import java.util.List;
 import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
  * The coordinator's account of the cluster, with real processes and real kill -9: a restarted coordinator
- * counts the exits it missed, and a node killed and restarted at once is taken back as its new life.
+ * counts the exits it missed, a node killed and restarted at once is taken back as its new life, and a
+ * node the run did not stop (one that started during it, or one it cannot follow) keeps it from
+ * ending clean.
  */
 @Timeout(240)
 class CoordinatorTruthTest {
@@ -60,7 +63,7 @@ class CoordinatorTruthTest {
         // Node 99, in this JVM: it links to the cluster and serves no admin API, as a node embedded in an
         // application may, so the coordinator can neither follow its exits nor stop it.
         c.cluster.startDriver();
-        await().atMost(WAIT).until(() -> c.cluster.driverHarbor().connected().containsAll(java.util.List.of(1, 2))
+        await().atMost(WAIT).until(() -> c.cluster.driverHarbor().connected().containsAll(List.of(1, 2))
                 && c.logSays(1, "node 1: linked to node " + ProcessCluster.DRIVER + " at"));
         assertThat(c.plan(60_000).getUnstoppableList()).as("the plan says so before the run").singleElement().asString()
                 .startsWith("node " + ProcessCluster.DRIVER + " at ").contains("no plan", "UNIMPLEMENTED");
