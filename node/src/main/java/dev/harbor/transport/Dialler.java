@@ -162,7 +162,7 @@ final class Dialler {
         dial.retryAtNanos = harbor.nanoTime() + REFUSED_RETRY_NANOS;
         // Read after the backoff is written, where dialledFrom counts before it makes the address due
         // (all volatile): a dial-in this read misses makes the address due after the backoff was written.
-        if (dial.dialIns.get() != out.dialInsBefore) {
+        if (dial.dialledInSince(out)) {
             dial.retryAtNanos = harbor.nanoTime();
         }
     }
@@ -223,7 +223,7 @@ final class Dialler {
         Dial dial = dials.get(out.address);
         if (dial != null && dial.current == out) {
             dial.current = null;
-            if (dial.dialIns.get() != out.dialInsBefore && !harbor.closed) {
+            if (dial.dialledInSince(out) && !harbor.closed) {
                 // A node at this address dialled in and was admitted while this stream was open: the
                 // round asked for to dial it back found this stream still open (a refused stream ends
                 // only when the peer ends its side) and dialled nothing. Dial now, not at the next
@@ -299,6 +299,11 @@ final class Dialler {
             this.address = address;
             this.channel = channel;
             this.retryAtNanos = nowNanos; // due at once
+        }
+
+        /** Whether a node at this address dialled in and was admitted after {@code out} was made. */
+        boolean dialledInSince(Outbound out) {
+            return dialIns.get() != out.dialInsBefore;
         }
     }
 }
