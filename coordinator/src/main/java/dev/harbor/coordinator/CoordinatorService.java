@@ -330,7 +330,7 @@ public final class CoordinatorService implements Service {
             } catch (PlanRefused e) {
                 refusal = e.getMessage();
             }
-            return withUnstoppable(Run.describe(p, budget, settings.escalationGrace(), refusal), scope);
+            return withUnstoppable(Run.describe(p, budget, settings.escalationGrace(), refusal), scope.isEmpty());
         } catch (PlanRefused e) {
             return PlanResponse.newBuilder().setBudgetMs((int) budget.toMillis()).setRefusal(e.getMessage()).build();
         }
@@ -401,7 +401,7 @@ public final class CoordinatorService implements Service {
             }
             return new Started(refused, false, true);
         }
-        PlanResponse described = withUnstoppable(Run.describe(plan, budget, settings.escalationGrace(), ""), scope);
+        PlanResponse described = withUnstoppable(Run.describe(plan, budget, settings.escalationGrace(), ""), scope.isEmpty());
         if (s.request().getDryRun()) {
             return new Started(described, false, false);
         }
@@ -728,15 +728,16 @@ public final class CoordinatorService implements Service {
             }
         }
         Map<String, String> unanswered = new TreeMap<>(view.unidentified());
-        if (run.scope == null || run.scope.isEmpty()) {
+        if (run.overWholeCluster()) {
             int self = ctx.self().node();
-            new TreeMap<>(view.nodes()).forEach((id, n) -> {
-                if (id != self && n.incarnation != 0 && !n.stopped && !run.plan.nodes().contains(id)) {
-                    b.addUnconfirmed("node " + id + (n.address == null ? "" : " at " + n.address) + ": started after the plan"
+            for (int id : view.knownNodes()) {
+                if (id != self && !run.plan.nodes().contains(id)) {
+                    String address = view.node(id).address;
+                    b.addUnconfirmed("node " + id + (address == null ? "" : " at " + address) + ": started after the plan"
                             + " was made, so this run did not stop it, and nothing confirms that it stopped. Shut it down with"
                             + " another run");
                 }
-            });
+            }
             unwatchedLinked().forEach((id, address) -> b.addUnconfirmed(unwatched(id, address, unanswered.remove(address))));
         }
         unanswered.forEach((address, why) -> b.addUnanswered(address + ": " + why));
@@ -772,13 +773,12 @@ public final class CoordinatorService implements Service {
 
     /** The plan of the run in progress, for a request that joins it or asks for a dry run meanwhile. */
     private PlanResponse describeRun() {
-        return withUnstoppable(Run.describe(run.plan, run.budget, settings.escalationGrace(), ""),
-                run.scope == null ? List.of() : run.scope);
+        return withUnstoppable(Run.describe(run.plan, run.budget, settings.escalationGrace(), ""), run.overWholeCluster());
     }
 
-    /** {@code plan} with the nodes no run can stop, if it is a plan over the whole cluster ({@code scope} empty). */
-    private PlanResponse withUnstoppable(PlanResponse plan, java.util.Collection<Integer> scope) {
-        if (!scope.isEmpty()) {
+    /** {@code plan} with the nodes no run can stop, if it is a plan over the whole cluster. */
+    private PlanResponse withUnstoppable(PlanResponse plan, boolean wholeCluster) {
+        if (!wholeCluster) {
             return plan;
         }
         Map<String, String> unanswered = view.unidentified();

@@ -34,6 +34,11 @@ final class Run {
     /** The nodes the request named (empty: all), or null for a run resumed from its record. */
     Set<Integer> scope;
 
+    /** Whether the run is over the whole cluster: no nodes named, or resumed (its scope was not recorded). */
+    boolean overWholeCluster() {
+        return scope == null || scope.isEmpty();
+    }
+
     /** A run that started at {@code startEpochMs}, possibly before this coordinator's restart. */
     Run(String id, Execution execution, Duration budget, long startEpochMs) {
         this.startEpochMs = startEpochMs;
