@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * cut off in a minority, and a new life when its own was declared lost.
  *
  * <p>State: owns the peers (one {@link Peer} per node id: its newest admitted life), the lost and
- * left lives, this node's incarnation, whether it is in the majority, and whether it is renewing.
+ * left lives, the missing nodes (linked once, not now, not seen to leave), this node's incarnation,
+ * whether it is in the majority, and whether it is renewing.
  *
  * <p>Time: every reading is the node's scheduler's clock ({@link Harbor#nanoTime}), never the wall
  * clock: when each peer was last heard, how late the link timer's round is, the suspicion and loss
@@ -59,6 +60,13 @@ final class Membership {
     private final Map<Integer, Long> lostLives = new ConcurrentHashMap<>();
     /** Guarded by this: the newest life of each node id that left on purpose. */
     private final Map<Integer, Long> leftLives = new ConcurrentHashMap<>();
+    /**
+     * Guarded by this (read anywhere): the nodes this node linked that are not linked now and were not
+     * seen to leave, with the address last known: a life declared lost with no newer one linked since,
+     * or a peer dropped when this node began a new life and not linked again. Unlike {@link #lostLives},
+     * a new life of this node keeps them: nothing says they stopped.
+     */
+    private final Map<Integer, String> missing = new ConcurrentHashMap<>();
     /**
      * When the link timer's last round ran, by the scheduler's clock, if {@link #ticked}: a late round
      * means this node itself was paused. Rounds only, and a new life's reset while no round runs.
@@ -119,6 +127,11 @@ final class Membership {
         java.util.Map<Integer, String> out = new java.util.TreeMap<>();
         peers.forEach((id, p) -> out.put(id, p.address));
         return out;
+    }
+
+    /** The {@link #missing} nodes' addresses, by id. */
+    java.util.Map<Integer, String> missingAddresses() {
+        return new java.util.TreeMap<>(missing);
     }
 
     String refusesGlobalNames() {
@@ -271,6 +284,7 @@ final class Membership {
         }
         Peer p = new Peer(id, h.getIncarnation(), h.getAddress().isEmpty() ? address : h.getAddress(), harbor.nanoTime());
         peers.put(id, p);
+        missing.remove(id);
         return p;
     }
 
@@ -310,6 +324,11 @@ final class Membership {
         p.lost = true;
         peers.remove(p.id, p);
         verdicts.merge(p.id, p.incarnation, Math::max);
+        if (verdicts == leftLives) {
+            missing.remove(p.id);
+        } else if (!peers.containsKey(p.id)) { // an older life, retired after a newer one was admitted, is not missing
+            missing.put(p.id, p.address);
+        }
         return true;
     }
 
@@ -477,6 +496,7 @@ final class Membership {
             Set<Integer> former = new TreeSet<>(peers.keySet());
             dropLinks("node " + node.id() + " is starting a new life");
             synchronized (this) {
+                peers.forEach((id, p) -> missing.put(id, p.address)); // until they link to the new life
                 peers.clear();
                 lostLives.clear(); // the new life starts with no verdicts of its own
             }

@@ -101,11 +101,13 @@ class ManualClockMembershipTest {
         assertThat(one.harbor.connected()).as("still a member at 2000 ms").contains(2);
         assertThat(lost(one, 2)).isEmpty();
         assertThat(one.harbor.inMajority()).isTrue();
+        assertThat(one.harbor.missingPeerAddresses()).isEmpty();
 
         clock1.advance(HEARTBEAT); // 2500 ms: the first round past it
         assertThat(lost(one, 2)).as("NODE_LOST for node 2's services at 2500 ms").extracting(ExitEvent::handle).containsExactly(two.node.monitor(), onTwo);
         assertThat(one.harbor.connected()).doesNotContain(2);
         assertThat(one.harbor.membership.peer(2)).isNull();
+        assertThat(one.harbor.missingPeerAddresses()).as("lost, so nothing says it stopped").containsOnlyKeys(2);
         assertThat(one.harbor.pauses()).isZero();
         assertThat(clock2.nanoTime()).as("node 2's clock never moved").isZero();
     }
@@ -176,10 +178,12 @@ class ManualClockMembershipTest {
         one.harbor.membership.declaredLost(oldLink.address, life, "node 3 declared this life of node 1 lost");
         clock1.advance(Duration.ZERO);
         await().atMost(WAIT).until(() -> one.harbor.membership.incarnation() != life && !one.harbor.membership.renewing());
+        assertThat(one.harbor.missingPeerAddresses()).as("a peer of the old life, not linked to this one yet").containsOnlyKeys(2);
 
         // The round the new life asked for dials node 2 again, not 5 s later. It is asked for as the new
         // life's thread ends, which may be after the wait above.
         awaitRunningWhatIsDue(clock1, () -> one.harbor.connected().contains(2));
+        assertThat(one.harbor.missingPeerAddresses()).as("linked again").isEmpty();
     }
 
     /**
@@ -200,6 +204,7 @@ class ManualClockMembershipTest {
         });
         await().atMost(WAIT).until(() -> one.harbor.dialler.outbounds().isEmpty()); // its stream to the old life closed
         assertThat(one.harbor.connected()).doesNotContain(2);
+        assertThat(one.harbor.missingPeerAddresses()).as("the old life lost, a newer one linked").isEmpty();
         return newLife;
     }
 
@@ -208,6 +213,7 @@ class ManualClockMembershipTest {
         awaitRunningWhatIsDue(clock1, () -> one.harbor.connected().contains(2));
         assertThat(one.harbor.membership.peer(2).incarnation).isEqualTo(newLife);
         assertThat(clock1.nanoTime()).isZero();
+        assertThat(one.harbor.missingPeerAddresses()).isEmpty();
     }
 
     @Test
@@ -260,6 +266,7 @@ class ManualClockMembershipTest {
         one.harbor.leave("a test stops it", Duration.ofSeconds(10)); // its stream to node 2 ends here
         assertThat(one.harbor.dialler.outbounds()).isEmpty();
         await().atMost(WAIT).until(() -> !two.harbor.peerAddresses().containsKey(1)); // node 2 recorded that it left
+        assertThat(two.harbor.missingPeerAddresses()).as("it left: not missing").isEmpty();
 
         clock1.advance(HEARTBEAT); // a round after the leave, before the node closes
         assertThat(one.harbor.dialler.outbounds()).as("streams node 1 opened after it left").isEmpty();
