@@ -92,7 +92,7 @@ public final class CoordinatorHost implements AutoCloseable {
         this.token = token;
         this.settings = new CoordinatorService.Settings(defaultBudget, timeouts,
                 ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir), metrics);
-        this.coordinator = node.launch(() -> new CoordinatorService(settings, this::admin, harbor::peerAddresses));
+        this.coordinator = node.launch(() -> new CoordinatorService(settings, this::admin, harbor::peerAddresses, harbor::missingPeerAddresses));
         this.api = ServerInterceptors.intercept(new CoordinatorApi(node, () -> coordinator),
                 token == null ? BearerAuth.open() : BearerAuth.requiring(token));
     }
@@ -119,7 +119,7 @@ public final class CoordinatorHost implements AutoCloseable {
      * process's new-life thread.
      */
     public void newLife() {
-        coordinator = node.launch(() -> new CoordinatorService(settings, this::admin, harbor::peerAddresses));
+        coordinator = node.launch(() -> new CoordinatorService(settings, this::admin, harbor::peerAddresses, harbor::missingPeerAddresses));
         log.info("coordinator: relaunched as {} in node {}'s new life", coordinator, node.id());
         List<String> followed = List.copyOf(feeds.keySet());
         List<ExitSubscriber> old = List.copyOf(feeds.values());

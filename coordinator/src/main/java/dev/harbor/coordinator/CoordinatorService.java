@@ -121,6 +121,7 @@ public final class CoordinatorService implements Service {
     private final Settings settings;
     private final IntFunction<AdminClient> admin;
     private final Supplier<Map<Integer, String>> linked;
+    private final Supplier<Map<Integer, String>> missing;
     private final ClusterView view = new ClusterView();
     /** Shutdown streams that joined a recorded run before this restarted coordinator resumed it. */
     private final List<Run.ProgressListener> awaitingResume = new ArrayList<>();
@@ -132,12 +133,16 @@ public final class CoordinatorService implements Service {
     /**
      * @param admin the admin API of a node, by id (the address comes from its exit stream)
      * @param linked the nodes this node's transport links now or linked and has not lost, with their
-     *     addresses ({@code Harbor.peerAddresses}); read on this service's thread, at a run's report
+     *     addresses ({@code Harbor.peerAddresses}); read on this service's thread, at a plan and a run's report
+     * @param missing the nodes this node's transport linked that are gone without leaving, with their
+     *     addresses ({@code Harbor.missingPeerAddresses}); read as {@code linked} is
      */
-    CoordinatorService(Settings settings, IntFunction<AdminClient> admin, Supplier<Map<Integer, String>> linked) {
+    CoordinatorService(Settings settings, IntFunction<AdminClient> admin, Supplier<Map<Integer, String>> linked,
+            Supplier<Map<Integer, String>> missing) {
         this.settings = settings;
         this.admin = admin;
         this.linked = linked;
+        this.missing = missing;
     }
 
     @Override
@@ -713,8 +718,8 @@ public final class CoordinatorService implements Service {
      * clean): each node of the plan whose step did not end DONE; and, in a run over the whole cluster
      * (no scope, or a resumed run, whose scope was not recorded), each node outside the plan that serves
      * on as far as anyone here can tell: one that started after the plan was made (joined, or came
-     * back) and was not seen to stop, and one this node's transport links (or linked and has not lost)
-     * that never answered on its exit stream. Then each followed address where no node ever answered
+     * back) and was not seen to stop, and one this node's transport links, or linked and lost without
+     * its leaving, that never answered on its exit stream. Then each followed address where no node ever answered
      * and none is linked (no node is known there, so these do not make a run unclean).
      */
     private dev.harbor.proto.Report unconfirmed(dev.harbor.proto.Report report) {
@@ -738,7 +743,7 @@ public final class CoordinatorService implements Service {
                             + " another run");
                 }
             }
-            unwatchedLinked().forEach((id, address) -> b.addUnconfirmed(unwatched(id, address, unanswered.remove(address))));
+            unfollowed().forEach(u -> b.addUnconfirmed(u.describe(unanswered.remove(u.address))));
         }
         unanswered.forEach((address, why) -> b.addUnanswered(address + ": " + why));
         if (b.getUnconfirmedCount() > 0) {
@@ -748,27 +753,37 @@ public final class CoordinatorService implements Service {
     }
 
     /**
-     * The nodes this node's transport links (or linked and has not lost) whose exit stream never
-     * answered, by id, with their addresses: the coordinator never identified them, so no plan holds
-     * them and no run can stop them.
+     * A node this node's transport linked whose exit stream never answered: the coordinator never
+     * identified it, so no plan holds it and no run can stop it. {@code lost}: not linked now, and gone
+     * without saying it leaves (it may serve on beyond a partition).
      */
-    private Map<Integer, String> unwatchedLinked() {
-        Map<Integer, String> out = new TreeMap<>();
-        int self = ctx.self().node();
-        linked.get().forEach((id, address) -> {
-            ClusterView.NodeState n = view.nodes().get(id);
-            if (id != self && (n == null || n.incarnation == 0)) {
-                out.put(id, address);
-            }
-        });
-        return out;
+    private record Unfollowed(int id, String address, boolean lost) {
+        /** What a plan and a report say of it; {@code why} is its stream's last error, or null. */
+        String describe(String why) {
+            return "node " + id + " at " + address + (lost ? ": linked to this cluster, then lost without leaving, and"
+                    + " its exit stream never answered" : ": linked to this cluster, but its exit stream never answered")
+                    + (why == null ? "" : " (" + why + ")") + ", so it is in no plan: the coordinator can neither stop it nor"
+                    + " confirm that it stopped" + (lost ? ", and it may serve on beyond a partition" : "")
+                    + ". Serve the admin API on it (with the cluster's token), or stop it yourself";
+        }
     }
 
-    /** What a plan and a report say of an {@link #unwatchedLinked} node; {@code why} is its stream's last error, or null. */
-    private static String unwatched(int id, String address, String why) {
-        return "node " + id + " at " + address + ": linked to this cluster, but its exit stream never answered"
-                + (why == null ? "" : " (" + why + ")") + ", so it is in no plan: the coordinator can neither stop it nor"
-                + " confirm that it stopped. Serve the admin API on it (with the cluster's token), or stop it yourself";
+    /** The {@link Unfollowed} nodes, linked ones first, each by id. */
+    private List<Unfollowed> unfollowed() {
+        List<Unfollowed> out = new ArrayList<>();
+        Map<Integer, String> now = linked.get();
+        now.forEach((id, address) -> out.add(new Unfollowed(id, address, false)));
+        missing.get().forEach((id, address) -> {
+            if (!now.containsKey(id)) {
+                out.add(new Unfollowed(id, address, true));
+            }
+        });
+        int self = ctx.self().node();
+        out.removeIf(u -> {
+            ClusterView.NodeState n = view.nodes().get(u.id);
+            return u.id == self || n != null && n.incarnation != 0;
+        });
+        return out;
     }
 
     /** The plan of the run in progress, for a request that joins it or asks for a dry run meanwhile. */
@@ -783,7 +798,7 @@ public final class CoordinatorService implements Service {
         }
         Map<String, String> unanswered = view.unidentified();
         PlanResponse.Builder b = plan.toBuilder();
-        unwatchedLinked().forEach((id, address) -> b.addUnstoppable(unwatched(id, address, unanswered.get(address))));
+        unfollowed().forEach(u -> b.addUnstoppable(u.describe(unanswered.get(u.address))));
         return b.build();
     }
 

@@ -19,8 +19,8 @@ import org.junit.jupiter.api.Timeout;
 /**
  * The coordinator's account of the cluster, with real processes and real kill -9: a restarted coordinator
  * counts the exits it missed, a node killed and restarted at once is taken back as its new life, and a
- * node the run did not stop (one that started during it, or one it cannot follow) keeps it from
- * ending clean.
+ * node the run did not stop (one that started during it, or one it cannot follow, linked or lost
+ * beyond a partition) keeps it from ending clean.
  */
 @Timeout(240)
 class CoordinatorTruthTest {
@@ -80,6 +80,34 @@ class CoordinatorTruthTest {
             assertThat(c.process(id).awaitExit(WAIT)).as("exit code of node %d", id).isZero();
         }
         assertThat(c.cluster.driver.isStopped()).as("node 99 still runs").isFalse();
+    }
+
+    @Test
+    void aNodeLinkedThenLostWithoutLeavingWhoseExitStreamNeverAnsweredMakesTheRunNotCleanAndIsNamed() {
+        c = new CoordinatedCluster("lostunfollowed", 1, 2, 3);
+        c.start(1, services(relay("relay-1")));
+        c.start(2, services(c.registered("gw-2", "gateway", 1_500), relay("relay-2")));
+        c.awaitPlan(CoordinatedCluster.planWith(2, 1));
+        // Node 3 is an application that embeds a node (a process of its own): it links, serves no admin API.
+        NodeProcess app = c.cluster.startEmbedded(3);
+        await().atMost(WAIT).until(() -> c.logSays(1, "node 1: linked to node 3 at") && c.logSays(2, "node 2: linked to node 3 at"));
+        await().atMost(WAIT).until(() -> c.plan(60_000).getUnstoppableList().stream()
+                .anyMatch(u -> u.startsWith("node 3 at ") && u.contains("UNIMPLEMENTED")));
+
+        // Frozen, it is a node beyond a partition to the others: silent, and it never said it leaves.
+        app.freeze();
+        await().atMost(WAIT).until(() -> c.logSays(1, "node 1: lost node 3 at"));
+        Report report = c.shutdown(ShutdownRequest.newBuilder().setBudgetMs(60_000).build()).awaitReport(WAIT);
+
+        assertThat(report.getStepsList()).allSatisfy(s -> assertThat(s.getOutcome()).as("%s", s).isEqualTo(StepFinished.Outcome.DONE));
+        assertThat(report.getClean()).as("node 3 serves on beyond the partition: report %s", report).isFalse();
+        assertThat(report.getUnconfirmedList()).singleElement().asString().startsWith("node 3 at ")
+                .contains("then lost without leaving, and its exit stream never answered", "may serve on beyond a partition");
+        for (int id = 1; id <= 2; id++) {
+            assertThat(c.process(id).awaitExit(WAIT)).as("exit code of node %d", id).isZero();
+        }
+        app.thaw();
+        assertThat(app.isAlive()).as("node 3 still runs").isTrue();
     }
 
     @Test

@@ -34,6 +34,21 @@ final class NodeProcess {
         }
     }
 
+    /**
+     * Starts {@link EmbeddedNode} (an application embedding node {@code id}, no admin API), linking to
+     * {@code peers} of {@code cluster}, and waits until it prints its ready line.
+     */
+    static NodeProcess startEmbedded(int id, String address, String cluster, List<String> peers, Path log, Duration readyWithin) {
+        try {
+            return new NodeProcess(id, address, log, ChildNode.start(List.of("-Xmx256m"), EmbeddedNode.class.getName(),
+                    List.of(Integer.toString(id), address, cluster, String.join(",", peers)), id, address, log, readyWithin));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (IllegalStateException e) {
+            throw new AssertionError(e.getMessage() + ":\n" + tail(log), e);
+        }
+    }
+
     long pid() {
         return process.pid();
     }

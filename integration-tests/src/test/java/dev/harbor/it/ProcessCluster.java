@@ -119,6 +119,17 @@ final class ProcessCluster implements AutoCloseable {
         return p;
     }
 
+    /**
+     * Starts node {@code id} as an application that embeds a node ({@link EmbeddedNode}): it links to the
+     * cluster and serves no admin API. Stopped with the cluster, like the node processes.
+     */
+    NodeProcess startEmbedded(int id) {
+        Path log = dir.resolve("embedded-" + id + "-" + System.nanoTime() + ".log");
+        NodeProcess p = NodeProcess.startEmbedded(id, addresses.get(id), name, List.copyOf(addresses.values()), log, READY);
+        processes.put(id, p);
+        return p;
+    }
+
     /** Starts node {@code id} again with the services and extra config lines it had. */
     NodeProcess restart(int id) {
         return start(id, services.get(id), extras.getOrDefault(id, Map.of()));

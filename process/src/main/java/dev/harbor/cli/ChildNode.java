@@ -36,11 +36,24 @@ public final class ChildNode {
      */
     public static Process start(List<String> jvmOptions, int id, String advertise, Path config, Path log, Duration within)
             throws IOException {
+        return start(jvmOptions, Main.class.getName(), List.of("node", "--config", config.toString()), id, advertise, log,
+                within);
+    }
+
+    /**
+     * Starts {@code mainClass} with {@code args} in a child JVM as {@link #start(List, int, String, Path, Path, Duration)}
+     * starts a node, and waits for the same ready line: for a program that runs a node of its own (an
+     * application that embeds one) and prints that line when it has.
+     *
+     * @param mainClass a class with a {@code main} on this JVM's class path
+     */
+    public static Process start(List<String> jvmOptions, String mainClass, List<String> args, int id, String advertise, Path log,
+            Duration within) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
         command.addAll(jvmOptions);
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "node", "--config",
-                config.toString()));
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
+        command.addAll(args);
         Process p = new ProcessBuilder(command).redirectError(log.toFile()).start();
         String readyLine = "harbor node " + id + " ready on " + advertise;
         CompletableFuture<Boolean> seen = new CompletableFuture<>();
