@@ -92,9 +92,14 @@ public final class CoordinatorHost implements AutoCloseable {
         this.token = token;
         this.settings = new CoordinatorService.Settings(defaultBudget, timeouts,
                 ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir), metrics);
-        this.coordinator = node.launch(() -> new CoordinatorService(settings, this::admin, harbor::peerAddresses, harbor::missingPeerAddresses));
+        this.coordinator = node.launch(this::newCoordinator);
         this.api = ServerInterceptors.intercept(new CoordinatorApi(node, () -> coordinator),
                 token == null ? BearerAuth.open() : BearerAuth.requiring(token));
+    }
+
+    /** A coordinator service for this host's node (launched at start, and again in each new life). */
+    private CoordinatorService newCoordinator() {
+        return new CoordinatorService(settings, this::admin, harbor::peerAddresses, harbor::missingPeerAddresses);
     }
 
     /** Serves the coordinator's meters ({@link CoordinatorMetrics}) through {@code registry} too. */
@@ -119,7 +124,7 @@ public final class CoordinatorHost implements AutoCloseable {
      * process's new-life thread.
      */
     public void newLife() {
-        coordinator = node.launch(() -> new CoordinatorService(settings, this::admin, harbor::peerAddresses, harbor::missingPeerAddresses));
+        coordinator = node.launch(this::newCoordinator);
         log.info("coordinator: relaunched as {} in node {}'s new life", coordinator, node.id());
         List<String> followed = List.copyOf(feeds.keySet());
         List<ExitSubscriber> old = List.copyOf(feeds.values());

@@ -719,8 +719,8 @@ public final class CoordinatorService implements Service {
      * (no scope, or a resumed run, whose scope was not recorded), each node outside the plan that serves
      * on as far as anyone here can tell: one that started after the plan was made (joined, or came
      * back) and was not seen to stop, and one this node's transport links, or linked and lost without
-     * its leaving, that never answered on its exit stream. Then each followed address where no node ever answered
-     * and none is linked (no node is known there, so these do not make a run unclean).
+     * its leaving, that never answered on its exit stream. Then each followed address where no node
+     * ever answered and none is linked (no node is known there, so these do not make a run unclean).
      */
     private dev.harbor.proto.Report unconfirmed(dev.harbor.proto.Report report) {
         dev.harbor.proto.Report.Builder b = report.toBuilder();

@@ -63,8 +63,10 @@ final class Membership {
     /**
      * Guarded by this (read anywhere): the nodes this node linked that are not linked now and were not
      * seen to leave, with the address last known: a life declared lost with no newer one linked since,
-     * or a peer dropped when this node began a new life and not linked again. Unlike {@link #lostLives},
-     * a new life of this node keeps them: nothing says they stopped.
+     * or a peer dropped when this node began a new life and not linked again. Only peers this node's own
+     * dial reached ({@link Peer#confirmed}): a Hello alone is a claim, and a made-up one must not leave a
+     * node here for good. Unlike {@link #lostLives}, a new life of this node keeps them: nothing says
+     * they stopped.
      */
     private final Map<Integer, String> missing = new ConcurrentHashMap<>();
     /**
@@ -326,7 +328,7 @@ final class Membership {
         verdicts.merge(p.id, p.incarnation, Math::max);
         if (verdicts == leftLives) {
             missing.remove(p.id);
-        } else if (!peers.containsKey(p.id)) { // an older life, retired after a newer one was admitted, is not missing
+        } else if (p.confirmed && !peers.containsKey(p.id)) { // an older life, retired after a newer one came, is not missing
             missing.put(p.id, p.address);
         }
         return true;
@@ -496,7 +498,11 @@ final class Membership {
             Set<Integer> former = new TreeSet<>(peers.keySet());
             dropLinks("node " + node.id() + " is starting a new life");
             synchronized (this) {
-                peers.forEach((id, p) -> missing.put(id, p.address)); // until they link to the new life
+                peers.forEach((id, p) -> {
+                    if (p.confirmed) {
+                        missing.put(id, p.address); // until they link to the new life
+                    }
+                });
                 peers.clear();
                 lostLives.clear(); // the new life starts with no verdicts of its own
             }
