@@ -715,7 +715,8 @@ public final class CoordinatorService implements Service {
 
     /**
      * Names in the report each node the run could not confirm stopped and why (the run is then not
-     * clean): each node of the plan whose step did not end DONE; and, in a run over the whole cluster
+     * clean): each node of the plan whose step did not end DONE, or did and whose new life (restarted
+     * by a supervisor, say) answered before the run ended; and, in a run over the whole cluster
      * (no scope, or a resumed run, whose scope was not recorded), each node outside the plan that serves
      * on as far as anyone here can tell: one that started after the plan was made (joined, or came
      * back) and was not seen to stop, and one this node's transport links, or linked and lost without
@@ -724,17 +725,27 @@ public final class CoordinatorService implements Service {
      */
     private dev.harbor.proto.Report unconfirmed(dev.harbor.proto.Report report) {
         dev.harbor.proto.Report.Builder b = report.toBuilder();
+        int self = ctx.self().node();
         for (Execution.StepState s : run.execution.steps()) {
-            if (s.step().kind() == Step.Kind.NODE && s.outcome() != Execution.Outcome.DONE) {
-                ClusterView.NodeState n = view.node(s.step().node());
-                b.addUnconfirmed("node " + s.step().node() + (n.address == null ? "" : " at " + n.address) + ": " + s.outcome()
-                        + (s.detail().isEmpty() ? "" : ", " + s.detail())
+            if (s.step().kind() != Step.Kind.NODE) {
+                continue;
+            }
+            ClusterView.NodeState n = view.node(s.step().node());
+            String node = "node " + s.step().node() + (n.address == null ? "" : " at " + n.address) + ": ";
+            if (s.outcome() != Execution.Outcome.DONE) {
+                b.addUnconfirmed(node + s.outcome() + (s.detail().isEmpty() ? "" : ", " + s.detail())
                         + (n.unreachable == null || s.detail().contains(n.unreachable) ? "" : "; " + n.unreachable));
+            } else if (s.step().node() != self && n.incarnation != 0 && !n.stopped) {
+                // Its stop was confirmed, and a new life of it has answered since (a supervisor restarted
+                // it). A node this coordinator never saw (a resumed run's step, done before its restart)
+                // has no life here and is not named.
+                b.addUnconfirmed(node + "stopped by this run, then it started again (a new life: something restarts it),"
+                        + " and nothing confirms that this life stopped. Shut it down with another run, once whatever"
+                        + " restarts it no longer does");
             }
         }
         Map<String, String> unanswered = new TreeMap<>(view.unidentified());
         if (run.overWholeCluster()) {
-            int self = ctx.self().node();
             for (int id : view.knownNodes()) {
                 if (id != self && !run.plan.nodes().contains(id)) {
                     String address = view.node(id).address;

@@ -23,6 +23,7 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
 import java.util.stream.Collectors;
@@ -123,6 +124,38 @@ class CoordinatorTest {
             TestNodes.Member m = nodes.get(id);
             await().atMost(WAIT).until(m.stopped::isDone);
             assertThat(m.node.isStopped()).isTrue();
+        }
+    }
+
+    @Test
+    void aNodeRestartedAfterItsStepEndedDoneAndUpBeforeTheRunEndsMakesTheRunNotCleanAndIsNamed() {
+        nodes = new TestNodes(state, 1, 2, 3);
+        launch(2, "gw-2", "gateway", Duration.ofSeconds(3), false);
+        awaitPlanWith(1);
+        // Node 3 is restarted as soon as it has stopped (a supervisor's restart policy); node 2 takes its
+        // time to exit, so the run is still on when node 3's new life answers on its exit stream.
+        CompletableFuture<TestNodes.Member> restarted = nodes.get(3).stopped.thenApplyAsync(v -> nodes.restart(3));
+        nodes.get(2).beforeStop = () -> {
+            restarted.join();
+            sleep(Duration.ofSeconds(3)); // the coordinator's subscriber retries within about a second
+        };
+
+        Report report = report(follow(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build())));
+
+        assertThat(report.getStepsList()).allSatisfy(s -> assertThat(s.getOutcome()).as("%s", s).isEqualTo(StepFinished.Outcome.DONE));
+        assertThat(report.getClean()).as("node 3 serves on in a new life: report %s", report).isFalse();
+        assertThat(report.getUnconfirmedList()).singleElement().asString().startsWith("node 3 at ")
+                .contains("stopped by this run, then it started again");
+        assertThat(restarted.join().stopped).as("the new life runs").isNotDone();
+    }
+
+    private static void sleep(Duration d) {
+        try {
+            Thread.sleep(d);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
         }
     }
 

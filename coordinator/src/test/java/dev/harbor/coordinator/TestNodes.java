@@ -43,6 +43,8 @@ final class TestNodes implements AutoCloseable {
         final Server server;
         final CompletableFuture<Void> stopped = new CompletableFuture<>();
         CoordinatorHost host;
+        /** What the node does first when the admin API tells it to stop: nothing, or (a test's) a slow exit. */
+        volatile Runnable beforeStop = () -> { };
 
         Member(int id, Node node, Harbor harbor, Server server) {
             this.id = id;
@@ -97,7 +99,10 @@ final class TestNodes implements AutoCloseable {
                 // pauses declare two healthy nodes lost to each other for good (they then refuse to relink).
                 .lossTimeout(Duration.ofMillis(3000)).build();
         Member[] self = new Member[1];
-        NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), () -> Thread.ofVirtual().start(() -> self[0].stop()));
+        NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), () -> Thread.ofVirtual().start(() -> {
+            self[0].beforeStop.run();
+            self[0].stop();
+        }));
         ServerBuilder<?> sb = Grpc.newServerBuilderForPort(Integer.parseInt(address.substring(address.indexOf(':') + 1)),
                 InsecureServerCredentials.create()).directExecutor().addService(harbor.linkService()).addService(admin);
         CoordinatorHost host = null;
@@ -119,6 +124,24 @@ final class TestNodes implements AutoCloseable {
             host.start();
         }
         members.put(id, m);
+    }
+
+    /**
+     * Starts node {@code id} again, a new life at the same address, once its old life has stopped (as a
+     * supervisor restarts a process that exited). Not for the coordinator's node.
+     */
+    Member restart(int id) {
+        Member old = members.get(id);
+        old.stopped.join();
+        old.server.shutdownNow(); // its process has exited: nothing of it is left open
+        try {
+            old.server.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+        start(id, false);
+        return members.get(id);
     }
 
     Member get(int id) {
