@@ -25,13 +25,7 @@ final class NodeProcess {
 
     /** Starts a node with {@code config} and waits until it prints its ready line. */
     static NodeProcess start(int id, String address, Path config, Path log, Duration readyWithin) {
-        try {
-            return new NodeProcess(id, address, log, ChildNode.start(List.of("-Xmx256m"), id, address, config, log, readyWithin));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (IllegalStateException e) {
-            throw new AssertionError(e.getMessage() + ":\n" + tail(log), e);
-        }
+        return started(id, address, log, () -> ChildNode.start(List.of("-Xmx256m"), id, address, config, log, readyWithin));
     }
 
     /**
@@ -39,9 +33,18 @@ final class NodeProcess {
      * {@code peers} of {@code cluster}, and waits until it prints its ready line.
      */
     static NodeProcess startEmbedded(int id, String address, String cluster, List<String> peers, Path log, Duration readyWithin) {
+        return started(id, address, log, () -> ChildNode.start(List.of("-Xmx256m"), EmbeddedNode.class.getName(),
+                List.of(Integer.toString(id), address, cluster, String.join(",", peers)), id, address, log, readyWithin));
+    }
+
+    /** Starts a child JVM, as {@link ChildNode} does: {@link #started} turns its failures into the test's. */
+    private interface Start {
+        Process run() throws IOException;
+    }
+
+    private static NodeProcess started(int id, String address, Path log, Start start) {
         try {
-            return new NodeProcess(id, address, log, ChildNode.start(List.of("-Xmx256m"), EmbeddedNode.class.getName(),
-                    List.of(Integer.toString(id), address, cluster, String.join(",", peers)), id, address, log, readyWithin));
+            return new NodeProcess(id, address, log, start.run());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (IllegalStateException e) {
