@@ -224,9 +224,10 @@ public final class Harbor implements Remote, AutoCloseable {
 
     /**
      * The addresses of the nodes this node linked to (its own dial reached them) that are not linked now
-     * and were not seen to leave the cluster, by id: a life this node declared lost (a crash, a pause or a partition: nothing says
-     * which), with no newer life of that node linked since; or a peer of an earlier life of this node
-     * that has not linked to this life yet. A node that links again, or says it leaves, drops out.
+     * and were not seen to leave the cluster, by id: a life this node declared lost (a crash, a pause or
+     * a partition: nothing says which), with no newer life of that node linked since; or a peer of an
+     * earlier life of this node that has not linked to this life yet. A node that links again, or says
+     * it leaves, drops out.
      */
     public java.util.Map<Integer, String> missingPeerAddresses() {
         return membership.missingAddresses();
