@@ -292,6 +292,7 @@ class ManualClockMembershipTest {
         clock1.advance(Duration.ofMillis(1000)); // 2500 ms: past the loss timeout
         assertThat(one.harbor.membership.peer(91)).as("declared lost like any silent peer").isNull();
         assertThat(one.harbor.membership.peer(92)).isNull();
+        assertThat(one.harbor.missingPeerAddresses()).as("a Hello alone is a claim: only node 2 is missing").containsOnlyKeys(2);
         assertThat(lost(one, 2)).extracting(ExitEvent::handle).containsExactly(two.node.monitor(), onTwo);
         assertThat(one.harbor.inMajority()).isTrue();
         assertThat(one.harbor.refusesGlobalNames()).isNull();
