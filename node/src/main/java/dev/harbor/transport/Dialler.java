@@ -26,9 +26,9 @@ import org.slf4j.LoggerFactory;
  * at a time on each, and when to dial again after a refusal (this node's own backoff, not gRPC's).
  *
  * <p>State: owns the dials (address, channel, current stream, retry time by the node's scheduler's
- * clock, how many nodes at the address dialled in and were admitted), the set of open streams (which
- * {@link Routing#broadcast} writes to), the learned, self and left address sets, and the addresses the
- * DNS name last resolved to.
+ * clock, how many nodes at the address dialled in and were admitted, since when the node there has
+ * refused this node's id as in use), the set of open streams (which {@link Routing#broadcast} writes
+ * to), the learned, self and left address sets, and the addresses the DNS name last resolved to.
  *
  * <p>Threading: dialling runs on the link timer, on the node's scheduler ({@link #dialAll}, from
  * {@link Membership#tick}), and never blocks: opening a stream only starts a call. The DNS lookup can
@@ -41,6 +41,8 @@ import org.slf4j.LoggerFactory;
 final class Dialler {
     private static final Logger log = LoggerFactory.getLogger(Harbor.class);
     private static final long REFUSED_RETRY_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** {@link Dial#inUseSince} when no refusal as in use came since the last link (no clock reading in practice). */
+    private static final long NOT_REFUSED_IN_USE = Long.MIN_VALUE;
 
     private final Harbor harbor;
     private final Node node;
@@ -155,11 +157,16 @@ final class Dialler {
      * refusal can be read after that, when it was on its way or its event loop ran late.
      */
     void retryLater(Outbound out) {
+        retryAfter(out, REFUSED_RETRY_NANOS);
+    }
+
+    /** {@link #retryLater}, after {@code delayNanos} instead of the refused dial's usual wait. */
+    private void retryAfter(Outbound out, long delayNanos) {
         Dial dial = dials.get(out.address);
         if (dial == null) {
             return;
         }
-        dial.retryAtNanos = harbor.nanoTime() + REFUSED_RETRY_NANOS;
+        dial.retryAtNanos = harbor.nanoTime() + delayNanos;
         // Read after the backoff is written, where dialledFrom counts before it makes the address due
         // (all volatile): a dial-in this read misses makes the address due after the backoff was written.
         if (dial.dialledInSince(out)) {
@@ -185,6 +192,54 @@ final class Dialler {
     void refusedBy(Outbound out, String why) {
         retryLater(out);
         out.cancel(why);
+    }
+
+    /**
+     * {@code out} was refused, or this node refused the node that answered it, because another life of
+     * that node's id is linked and live at the refusing end ({@link Membership.LinkRefused#inUse}):
+     * close it, and dial again after two heartbeats. By then the refusing end has read that other
+     * life's link closed, or found it silent for two heartbeats, if the other life is over (a node that
+     * restarted while its peer was paused or slow); if it is not, the ids clash, and the refusal comes
+     * again.
+     */
+    void refusedInUse(Outbound out, String why) {
+        retryAfter(out, 2 * harbor.heartbeat.toNanos());
+        out.cancel(why);
+    }
+
+    /**
+     * The node at {@code out}'s address refused {@code out} because this node's id is in use there by
+     * a live node: dial again soon ({@link #refusedInUse}) while that can be this node's own earlier
+     * life, not read closed yet; once the refusals have gone on for longer than the loss timeout and
+     * two heartbeats (by then any peer has let a life that is over go), a second node has this id: say
+     * so at ERROR, and dial again only after the refused dial's usual wait. Event loop of {@code out}'s
+     * stream; a dial has one stream at a time.
+     */
+    void refusedAsInUse(Outbound out, String why) {
+        Dial dial = dials.get(out.address);
+        long now = harbor.nanoTime();
+        if (dial != null && dial.inUseSince == NOT_REFUSED_IN_USE) {
+            dial.inUseSince = now;
+        }
+        long refusedFor = dial == null ? 0 : now - dial.inUseSince;
+        if (refusedFor > harbor.lossTimeout.plus(harbor.heartbeat.multipliedBy(2)).toNanos()) {
+            log.error("node {}: the node at {} refused this node's link for {} ms: {}: node ids must be unique in a cluster",
+                    node.id(), out.address, TimeUnit.NANOSECONDS.toMillis(refusedFor), why);
+            refusedBy(out, why);
+        } else {
+            log.info("node {}: the node at {} refused this node's link: {}; an earlier life of this node may still be"
+                    + " linked there, not read closed yet: dialling again in {} ms", node.id(), out.address, why,
+                    harbor.heartbeat.multipliedBy(2).toMillis());
+            refusedInUse(out, why);
+        }
+    }
+
+    /** {@code out} linked: a refusal that came before it says nothing any more. */
+    void linked(Outbound out) {
+        Dial dial = dials.get(out.address);
+        if (dial != null) {
+            dial.inUseSince = NOT_REFUSED_IN_USE;
+        }
     }
 
     /** {@code address} reaches this node itself: never dialled again. */
@@ -294,6 +349,11 @@ final class Dialler {
         volatile long retryAtNanos;
         /** Counts the nodes at this address that dialled this node and were admitted ({@link #dialledFrom}). */
         final AtomicInteger dialIns = new AtomicInteger();
+        /**
+         * When the node at this address first refused this node's link as in use by a live node, in the
+         * refusals since the last link, by the scheduler's clock; {@link #NOT_REFUSED_IN_USE} if none.
+         */
+        volatile long inUseSince = NOT_REFUSED_IN_USE;
 
         Dial(String address, ManagedChannel channel, long nowNanos) {
             this.address = address;

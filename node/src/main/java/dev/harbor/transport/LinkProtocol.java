@@ -102,11 +102,14 @@ final class LinkProtocol {
                         harbor.dialler.retryLater(out);
                         out.refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(e.getMessage())
                                 .setDeclaredLost(true)).build());
+                    } else if (e.inUse) {
+                        harbor.dialler.refusedInUse(out, e.getMessage());
                     } else {
                         harbor.dialler.refusedBy(out, e.getMessage());
                     }
                     return;
                 }
+                harbor.dialler.linked(out);
                 p.heard(harbor.nanoTime());
                 out.peer = p;
                 p.out = out;
@@ -117,6 +120,10 @@ final class LinkProtocol {
             }
             case REFUSAL -> {
                 Refusal r = frame.getRefusal();
+                if (r.getInUse()) {
+                    harbor.dialler.refusedAsInUse(out, r.getReason()); // logs, at ERROR once it persists
+                    return;
+                }
                 harbor.dialler.refusedBy(out, r.getReason());
                 if (r.getDeclaredLost()) {
                     if (out.life() != harbor.membership.incarnation()) {
@@ -216,7 +223,7 @@ final class LinkProtocol {
                 p = harbor.membership.admit(h, h.getAddress());
             } catch (Membership.LinkRefused e) {
                 log.warn("node {}: refused a link from {}: {}", node.id(), h.getAddress(), e.getMessage());
-                refuse(e.getMessage(), e.declaredLost);
+                refuse(e);
                 return;
             }
             LinkWriter previous = p.inbound;
@@ -362,12 +369,17 @@ final class LinkProtocol {
         }
 
         private void refuse(String why) {
-            refuse(why, false);
+            rejected(Refusal.newBuilder().setReason(why));
         }
 
-        private void refuse(String why, boolean declaredLost) {
+        /** Refuses a Hello that membership did not admit, saying why and which kind of refusal it is. */
+        private void refuse(Membership.LinkRefused e) {
+            rejected(Refusal.newBuilder().setReason(e.getMessage()).setDeclaredLost(e.declaredLost).setInUse(e.inUse));
+        }
+
+        private void rejected(Refusal.Builder refusal) {
             rejected.increment();
-            refuse(LinkFrame.newBuilder().setRefusal(Refusal.newBuilder().setReason(why).setDeclaredLost(declaredLost)).build());
+            refuse(LinkFrame.newBuilder().setRefusal(refusal).build());
         }
 
         private void refuse(LinkFrame refusal) {

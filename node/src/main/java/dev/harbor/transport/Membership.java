@@ -263,12 +263,12 @@ final class Membership {
         }
         Long lost = lostLives.get(id);
         if (lost != null && h.getIncarnation() <= lost) {
-            throw new LinkRefused("node " + node.id() + " declared this life of node " + id + " (incarnation "
-                    + h.getIncarnation() + ") lost: it rejoins as a new life", true);
+            throw LinkRefused.declaredLost("node " + node.id() + " declared this life of node " + id + " (incarnation "
+                    + h.getIncarnation() + ") lost: it rejoins as a new life");
         }
         Long left = leftLives.get(id);
         if (left != null && h.getIncarnation() <= left) {
-            throw new LinkRefused("this life of node " + id + " left the cluster", false);
+            throw new LinkRefused("this life of node " + id + " left the cluster");
         }
         Peer old = peers.get(id);
         if (old != null) {
@@ -280,7 +280,7 @@ final class Membership {
             }
             boolean oldSilent = !old.inboundOpen || harbor.nanoTime() - old.lastHeardNanos > 2 * heartbeat.toNanos();
             if (!oldSilent) {
-                throw new LinkRefused("node id " + id + " is in use by a live node at " + old.address);
+                throw LinkRefused.inUse("node id " + id + " is in use by a live node at " + old.address);
             }
             declareLost(old, "it restarted");
         }
@@ -556,14 +556,28 @@ final class Membership {
     static final class LinkRefused extends Exception {
         /** The refused life was declared lost by this node: the refusal tells it so. */
         final boolean declaredLost;
+        /**
+         * Another life of the refused node's id is linked here and live: its own earlier life, if that
+         * link has not been read closed yet, or a second node with its id. Worth trying again soon.
+         */
+        final boolean inUse;
 
         LinkRefused(String why) {
-            this(why, false);
+            this(why, false, false);
         }
 
-        LinkRefused(String why, boolean declaredLost) {
+        private LinkRefused(String why, boolean declaredLost, boolean inUse) {
             super(why);
             this.declaredLost = declaredLost;
+            this.inUse = inUse;
+        }
+
+        static LinkRefused declaredLost(String why) {
+            return new LinkRefused(why, true, false);
+        }
+
+        static LinkRefused inUse(String why) {
+            return new LinkRefused(why, false, true);
         }
     }
 }

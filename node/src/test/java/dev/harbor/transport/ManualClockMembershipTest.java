@@ -3,6 +3,10 @@ package dev.harbor.transport;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.AppenderBase;
 import dev.harbor.proto.Hello;
 import dev.harbor.proto.LinkFrame;
 import dev.harbor.proto.Refusal;
@@ -17,9 +21,11 @@ import dev.harbor.service.ServiceContext;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.slf4j.LoggerFactory;
 
 /**
  * Membership timing on clocks the test moves: two in-JVM nodes linked over real loopback streams, each
@@ -258,6 +264,108 @@ class ManualClockMembershipTest {
         open.cancel("ended by the test");
         awaitRunningWhatIsDue(clock1, () -> twoAsSeenByOne().out != null && twoAsSeenByOne().out != open);
         assertThat(clock1.nanoTime()).isZero();
+    }
+
+    /** What the transport logs from INFO up while a test runs (the tests' own config logs only WARN up). */
+    private static final class TransportLog extends AppenderBase<ILoggingEvent> implements AutoCloseable {
+        private final Logger logger = (Logger) LoggerFactory.getLogger(Harbor.class);
+        private final Level before = logger.getLevel();
+        private final List<ILoggingEvent> events = new CopyOnWriteArrayList<>(); // appended on gRPC's event loops
+
+        TransportLog() {
+            start();
+            logger.setLevel(Level.INFO);
+            logger.addAppender(this);
+        }
+
+        @Override
+        protected void append(ILoggingEvent event) {
+            events.add(event);
+        }
+
+        /** The refusals of this node's links that it logged, in order. */
+        List<ILoggingEvent> refusals() {
+            return events.stream().filter(e -> e.getFormattedMessage().contains("refused this node's link")).toList();
+        }
+
+        List<ILoggingEvent> errors() {
+            return events.stream().filter(e -> e.getLevel() == Level.ERROR).toList();
+        }
+
+        @Override
+        public void close() {
+            logger.detachAppender(this);
+            logger.setLevel(before);
+            stop();
+        }
+    }
+
+    /**
+     * Starts another node with node 1's id and a later life, at an address of its own (the planned one is
+     * node 1's), on {@code clock}. Node 1 goes on: to node 2 this is node 1 restarted while node 2 still
+     * holds the earlier life's link (node 2's clock stays at 0, so it heard that life within two
+     * heartbeats), or a second node with node 1's id.
+     */
+    private TestCluster.Member anotherNodeOne(ManualScheduler clock) {
+        cluster.addresses.remove(1);
+        TestCluster.Member other = cluster.start(1, clock);
+        assertThat(other.harbor.incarnation()).as("a later life").isGreaterThan(one.harbor.incarnation());
+        return other;
+    }
+
+    @Test
+    void aNewLifeRefusedAsInUseWhileItsEarlierLifesLinkIsOpenThereDialsAgainAfterTwoHeartbeatsAndSaysNoError() {
+        link(2);
+        ManualScheduler clock3 = new ManualScheduler();
+        try (TransportLog log = new TransportLog()) {
+            TestCluster.Member renewed = anotherNodeOne(clock3);
+            clock3.advance(Duration.ZERO); // its first round dials node 2
+            await().atMost(WAIT).until(() -> log.refusals().size() == 1);
+            assertThat(log.refusals().getFirst()).satisfies(e -> {
+                assertThat(e.getLevel()).isEqualTo(Level.INFO);
+                assertThat(e.getFormattedMessage()).contains("node id 1 is in use by a live node at " + one.address)
+                        .contains("dialling again in 1000 ms");
+            });
+
+            one.crash(); // the earlier life ends, and node 2 reads its link closed
+            await().atMost(WAIT).until(() -> !two.harbor.membership.peer(1).inboundOpen);
+            clock3.advance(HEARTBEAT); // 500 ms: not due yet
+            clock3.advance(HEARTBEAT); // 1000 ms: two heartbeats after the refusal (a refused dial's usual wait is 5 s)
+            await().atMost(WAIT).until(() -> renewed.harbor.connected().contains(2));
+            assertThat(two.harbor.membership.peer(1).incarnation).isEqualTo(renewed.harbor.incarnation());
+            assertThat(log.errors()).isEmpty();
+        }
+    }
+
+    @Test
+    void refusalsAsInUseForLongerThanTheLossTimeoutAndTwoHeartbeatsAreAnIdClashSaidAtError() {
+        link(2);
+        ManualScheduler clock3 = new ManualScheduler();
+        try (TransportLog log = new TransportLog()) {
+            TestCluster.Member second = anotherNodeOne(clock3); // node 1 stays live: the ids clash
+            clock3.advance(Duration.ZERO); // its first round dials node 2
+            for (int n = 1; n <= 5; n++) { // dials at 0, 1000, 2000, 3000 and 4000 ms, each refused
+                if (n > 1) {
+                    clock3.advance(HEARTBEAT);
+                    clock3.advance(HEARTBEAT);
+                }
+                int refused = n;
+                await().atMost(WAIT).until(() -> log.refusals().size() == refused);
+            }
+            assertThat(log.refusals()).extracting(ILoggingEvent::getLevel)
+                    .as("at 4000 ms refused for longer than 2 s + 2 x 500 ms").containsExactly(Level.INFO, Level.INFO, Level.INFO, Level.INFO, Level.ERROR);
+            assertThat(log.refusals().getLast().getFormattedMessage()).contains("refused this node's link for 4000 ms")
+                    .contains("node id 1 is in use by a live node").contains("node ids must be unique in a cluster");
+
+            for (int t = 4500; t < 9000; t += 500) { // from now on, a refused dial's usual wait: 5 s
+                clock3.advance(HEARTBEAT);
+                assertThat(second.harbor.dialler.outbounds()).as("a stream opened by the round at %d ms", t).isEmpty();
+            }
+            clock3.advance(HEARTBEAT); // 9000 ms
+            await().atMost(WAIT).until(() -> log.refusals().size() == 6);
+            assertThat(log.refusals().getLast().getLevel()).isEqualTo(Level.ERROR);
+            assertThat(one.harbor.connected()).as("node 1 went on").contains(2);
+        }
     }
 
     @Test
