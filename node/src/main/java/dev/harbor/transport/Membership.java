@@ -305,7 +305,7 @@ final class Membership {
      * services gets a {@code NODE_LOST} exit event in this node's log, its names go.
      */
     private void declareLost(Peer p, String why) {
-        if (!retire(p, lostLives)) {
+        if (!retire(p, false)) {
             return;
         }
         log.warn("node {}: lost node {} at {}: {}", node.id(), p.id, p.address, why);
@@ -314,19 +314,21 @@ final class Membership {
     }
 
     /**
-     * Takes a peer's life out of this node's members, once, recording it in {@code verdicts} (the lost
-     * lives, or those that left), so that life is never admitted again.
+     * Takes a peer's life out of this node's members, once, recording it among the lives that
+     * {@code left} or among the lost ones, so that life is never admitted again. A lost life of a peer
+     * this node's dial reached, with no newer life linked, is missing (nothing says it stopped); one
+     * that left is not.
      *
      * @return false if it was out already
      */
-    private synchronized boolean retire(Peer p, Map<Integer, Long> verdicts) {
+    private synchronized boolean retire(Peer p, boolean left) {
         if (p.lost) {
             return false;
         }
         p.lost = true;
         peers.remove(p.id, p);
-        verdicts.merge(p.id, p.incarnation, Math::max);
-        if (verdicts == leftLives) {
+        (left ? leftLives : lostLives).merge(p.id, p.incarnation, Math::max);
+        if (left) {
             missing.remove(p.id);
         } else if (p.confirmed && !peers.containsKey(p.id)) { // an older life, retired after a newer one came, is not missing
             missing.put(p.id, p.address);
@@ -444,7 +446,7 @@ final class Membership {
 
     /** A peer said it leaves: it is no member any more, and not lost. gRPC's event loop. */
     void left(Peer p, String why) {
-        if (!retire(p, leftLives)) {
+        if (!retire(p, true)) {
             return;
         }
         log.info("node {}: node {} at {} left the cluster ({})", node.id(), p.id, p.address, why);
