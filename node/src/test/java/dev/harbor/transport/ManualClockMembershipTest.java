@@ -338,6 +338,29 @@ class ManualClockMembershipTest {
     }
 
     @Test
+    void aNodeThatRefusesANewLifesHelloOnItsOwnDialWhileTheEarlierLifesLinkIsOpenDialsAgainAfterTwoHeartbeats() {
+        link(2);
+        ManualScheduler clock3 = new ManualScheduler(); // never moves: the new life dials nobody
+        try (TransportLog log = new TransportLog()) {
+            TestCluster.Member renewed = anotherNodeOne(clock3);
+            two.harbor.dialler.dialledFrom(renewed.address); // node 2 learns the new life's address (as from a dial-in)
+            two.harbor.tickSoon();
+            clock2.advance(Duration.ZERO); // node 2 dials it, and refuses the Hello it answers with
+            await().atMost(WAIT).until(() -> log.events.stream().anyMatch(e -> e.getFormattedMessage()
+                    .startsWith("node 2: not linking to " + renewed.address + ": node id 1 is in use by a live node")));
+
+            one.crash(); // the earlier life ends, and node 2 reads its link closed
+            await().atMost(WAIT).until(() -> !two.harbor.membership.peer(1).inboundOpen);
+            clock2.advance(HEARTBEAT); // 500 ms
+            clock2.advance(HEARTBEAT); // 1000 ms: two heartbeats after the refusal (a refused dial's usual wait is 5 s)
+            await().atMost(WAIT).until(() -> two.harbor.membership.peer(1) != null
+                    && two.harbor.membership.peer(1).incarnation == renewed.harbor.incarnation());
+            assertThat(two.harbor.connected()).contains(1);
+            assertThat(clock2.nanoTime()).isEqualTo(2 * HEARTBEAT.toNanos());
+        }
+    }
+
+    @Test
     void refusalsAsInUseForLongerThanTheLossTimeoutAndTwoHeartbeatsAreAnIdClashSaidAtError() {
         link(2);
         ManualScheduler clock3 = new ManualScheduler();
