@@ -234,6 +234,18 @@ final class Dialler {
         }
     }
 
+    /**
+     * The server at {@code out}'s address refused the call itself ({@code why}: unauthenticated, or
+     * not permitted), before any Hello: this node lacks a credential that node requires, such as the
+     * cluster's token. Said at ERROR, and dialled again after the refused dial's usual wait, not at
+     * every round. gRPC's event loop.
+     */
+    void notAuthorized(Outbound out, String why) {
+        log.error("node {}: the node at {} refused this node's link: {}: every node of a cluster needs the same"
+                + " credentials for its links (the cluster's token, TLS)", node.id(), out.address, why);
+        retryLater(out);
+    }
+
     /** {@code out} linked: a refusal that came before it says nothing any more. */
     void linked(Outbound out) {
         Dial dial = dials.get(out.address);

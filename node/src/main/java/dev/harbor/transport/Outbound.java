@@ -3,6 +3,7 @@ package dev.harbor.transport;
 import dev.harbor.proto.Batch;
 import dev.harbor.proto.LinkFrame;
 import dev.harbor.service.Handle;
+import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.util.ArrayDeque;
@@ -406,6 +407,10 @@ final class Outbound implements ClientResponseObserver<LinkFrame, LinkFrame> {
 
     @Override
     public void onError(Throwable t) {
+        Status.Code code = Status.fromThrowable(t).getCode();
+        if (code == Status.Code.UNAUTHENTICATED || code == Status.Code.PERMISSION_DENIED) {
+            harbor.dialler.notAuthorized(this, t.getMessage());
+        }
         harbor.dialler.outboundClosed(this, t.toString());
     }
 
