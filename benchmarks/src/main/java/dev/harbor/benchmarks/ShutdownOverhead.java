@@ -591,11 +591,11 @@ public final class ShutdownOverhead {
                         "node.listen=127.0.0.1:" + ports[id],
                         "node.advertise=127.0.0.1:" + ports[id],
                         "cluster.name=shutdown-overhead",
-                        "cluster.peers=" + String.join(",", addresses)));
+                        "cluster.peers=" + String.join(",", addresses),
+                        "coordinator.token-file=" + tokenFile)); // the cluster's token, on every node
                 if (id == 1) {
                     config.addAll(List.of(
                             "coordinator.enabled=true",
-                            "coordinator.token-file=" + tokenFile,
                             "coordinator.state-dir=" + dir.resolve("coordinator-state"),
                             "coordinator.budget-ms=" + BUDGET.toMillis()));
                 }

@@ -134,7 +134,7 @@ final class ContainerCluster implements AutoCloseable {
                 .withEnv("HARBOR_NODE_ADVERTISE", alias(id) + ":" + PORT)
                 .withEnv("HARBOR_CLUSTER_NAME", "it-" + name)
                 .withEnv("HARBOR_SERVICES", services)
-                // The cluster's token on every node: the coordinator's, and Kill, Stop and Abort on each node take it.
+                // The cluster's token on every node: the coordinator's, and links, Kill, Stop and Abort on each node take it.
                 .withEnv("HARBOR_COORDINATOR_TOKEN", TOKEN)
                 // Four JVMs starting at once on a shared 2-core machine can starve a link's heartbeats for
                 // seconds: a loss bound of 5 s (not 2 s) keeps start-up from declaring live nodes lost; and

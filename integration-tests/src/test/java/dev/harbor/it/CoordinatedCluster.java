@@ -23,8 +23,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 /**
- * A {@link ProcessCluster} whose node 1 hosts the shutdown coordinator (with a token file and a state
- * directory), plus what coordinator tests need: service specs for {@link Registered} services that
+ * A {@link ProcessCluster} whose node 1 hosts the shutdown coordinator (with a state directory), every
+ * node holding the cluster's token ({@link #TOKEN}, in a file), plus what coordinator tests need: service specs for {@link Registered} services that
  * note what they do in one shared {@link Journal}, and the {@code Coordinator} API with or without the
  * token.
  */
@@ -49,16 +49,17 @@ final class CoordinatedCluster implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        cluster.token(TOKEN, tokenFile); // every node holds it, as README asks
     }
 
     /**
      * Turns mutual TLS on for every node started from now on, each presenting {@code cert} (issued by
-     * {@code ca}) and requiring the same of its peers and clients, and puts the token on every node (so
-     * each node's Kill, Stop and Abort need it too). The test's own channels present {@code cert} as well.
+     * {@code ca}) and requiring the same of its peers and clients. The test's own channels present
+     * {@code cert} as well.
      */
     CoordinatedCluster secure(TestCa ca, TestCa.Issued cert) {
         cluster.secure(Map.of("tls.cert", cert.cert().toString(), "tls.key", cert.key().toString(), "tls.ca",
-                ca.certificate.toString(), "tls.client-auth", "require", "coordinator.token-file", tokenFile.toString()),
+                ca.certificate.toString(), "tls.client-auth", "require"),
                 dev.harbor.security.Tls.client(ca.certificate, cert.cert(), cert.key()));
         return this;
     }
@@ -68,7 +69,6 @@ final class CoordinatedCluster implements AutoCloseable {
         Map<String, String> extra = new HashMap<>();
         if (id == COORDINATOR_NODE) {
             extra.put("coordinator.enabled", "true");
-            extra.put("coordinator.token-file", tokenFile.toString());
             extra.put("coordinator.state-dir", stateDir.toString());
         }
         if (dependsOn.length > 0) {

@@ -1,8 +1,12 @@
 package dev.harbor.it;
 
+import dev.harbor.security.BearerAuth;
 import dev.harbor.service.Node;
 import dev.harbor.transport.Harbor;
+import io.grpc.ChannelCredentials;
+import io.grpc.CompositeChannelCredentials;
 import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
 import java.util.Arrays;
@@ -14,7 +18,8 @@ import java.util.Arrays;
  * prints, then runs until it is killed.
  *
  * <p>Arguments: the node id, the address it listens on and advertises ({@code 127.0.0.1:port}), the
- * cluster's name, and the peers' addresses (comma-separated).
+ * cluster's name, the peers' addresses (comma-separated), and the cluster's token if it has one (its
+ * links carry it; its own server asks none).
  */
 final class EmbeddedNode {
     private EmbeddedNode() {
@@ -24,12 +29,19 @@ final class EmbeddedNode {
         int id = Integer.parseInt(args[0]);
         String address = args[1];
         Node node = Node.builder().id(id).build();
-        Harbor harbor = Harbor.builder(node).cluster(args[2]).advertise(address).peers(Arrays.asList(args[3].split(","))).build();
+        Harbor harbor = Harbor.builder(node).cluster(args[2]).advertise(address).peers(Arrays.asList(args[3].split(",")))
+                .credentials(linkCredentials(args.length > 4 ? args[4] : null)).build();
         int port = Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
         Server server = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).addService(harbor.linkService())
                 .build().start();
         harbor.start();
         System.out.println("harbor node " + id + " ready on " + address);
         server.awaitTermination();
+    }
+
+    /** Plaintext links that carry the cluster's {@code token} (none if null), as a node process's do. */
+    static ChannelCredentials linkCredentials(String token) {
+        ChannelCredentials plaintext = InsecureChannelCredentials.create();
+        return token == null ? plaintext : CompositeChannelCredentials.create(plaintext, BearerAuth.credentials(token));
     }
 }

@@ -30,11 +30,17 @@ final class NodeProcess {
 
     /**
      * Starts {@link EmbeddedNode} (an application embedding node {@code id}, no admin API), linking to
-     * {@code peers} of {@code cluster}, and waits until it prints its ready line.
+     * {@code peers} of {@code cluster} with its {@code token} (none if null; a test's token, on the
+     * command line), and waits until it prints its ready line.
      */
-    static NodeProcess startEmbedded(int id, String address, String cluster, List<String> peers, Path log, Duration readyWithin) {
-        return started(id, address, log, () -> ChildNode.start(List.of("-Xmx256m"), EmbeddedNode.class.getName(),
-                List.of(Integer.toString(id), address, cluster, String.join(",", peers)), id, address, log, readyWithin));
+    static NodeProcess startEmbedded(int id, String address, String cluster, List<String> peers, String token, Path log,
+            Duration readyWithin) {
+        List<String> args = new java.util.ArrayList<>(List.of(Integer.toString(id), address, cluster, String.join(",", peers)));
+        if (token != null) {
+            args.add(token);
+        }
+        return started(id, address, log, () -> ChildNode.start(List.of("-Xmx256m"), EmbeddedNode.class.getName(), args, id,
+                address, log, readyWithin));
     }
 
     /** Starts a child JVM, as {@link ChildNode} does: {@link #started} turns its failures into the test's. */

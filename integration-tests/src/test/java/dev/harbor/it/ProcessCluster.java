@@ -3,6 +3,7 @@ package dev.harbor.it;
 import dev.harbor.cli.FreePorts;
 import dev.harbor.transport.Harbor;
 import dev.harbor.proto.NodeGrpc;
+import dev.harbor.security.BearerAuth;
 import dev.harbor.service.Node;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
@@ -41,6 +42,9 @@ final class ProcessCluster implements AutoCloseable {
     /** Config lines every node gets (TLS, the token), and the credentials the test's own channels use. */
     private Map<String, String> common = Map.of();
     private ChannelCredentials credentials = InsecureChannelCredentials.create();
+    /** The cluster's token (null: none) and its file, which every node started gets ({@link #token}). */
+    private String token;
+    private Path tokenFile;
     Node driver;
     private Harbor driverHarbor;
     /**
@@ -81,6 +85,16 @@ final class ProcessCluster implements AutoCloseable {
         this.credentials = channelCredentials;
     }
 
+    /**
+     * Gives every node started from now on the cluster's {@code token} (in {@code file}), as every node
+     * of a real cluster has it: each node then takes links, and Kill, Stop and Abort, only with it. The
+     * driver's and the embedded nodes' links and the test's admin calls carry it. Call before starting nodes.
+     */
+    void token(String token, Path file) {
+        this.token = token;
+        this.tokenFile = file;
+    }
+
     /** Starts node {@code id} as a process that launches {@code serviceList} (the config's {@code services}). */
     NodeProcess start(int id, String serviceList) {
         return start(id, serviceList, Map.of());
@@ -95,6 +109,9 @@ final class ProcessCluster implements AutoCloseable {
         extras.put(id, Map.copyOf(extra));
         List<String> extraLines = new ArrayList<>();
         Map<String, String> all = new TreeMap<>(common);
+        if (token != null) {
+            all.put("coordinator.token-file", tokenFile.toString());
+        }
         all.putAll(extra);
         all.forEach((k, v) -> extraLines.add(k + "=" + v));
         String address = addresses.get(id);
@@ -125,7 +142,7 @@ final class ProcessCluster implements AutoCloseable {
      */
     NodeProcess startEmbedded(int id) {
         Path log = dir.resolve("embedded-" + id + "-" + System.nanoTime() + ".log");
-        NodeProcess p = NodeProcess.startEmbedded(id, addresses.get(id), name, List.copyOf(addresses.values()), log, READY);
+        NodeProcess p = NodeProcess.startEmbedded(id, addresses.get(id), name, List.copyOf(addresses.values()), token, log, READY);
         processes.put(id, p);
         return p;
     }
@@ -153,7 +170,8 @@ final class ProcessCluster implements AutoCloseable {
     Node startDriver() {
         driver = Node.builder().id(DRIVER).build();
         String address = addresses.get(DRIVER);
-        driverHarbor = Harbor.builder(driver).cluster(name).advertise(address).peers(List.copyOf(addresses.values())).build();
+        driverHarbor = Harbor.builder(driver).cluster(name).advertise(address).peers(List.copyOf(addresses.values()))
+                .credentials(EmbeddedNode.linkCredentials(token)).build();
         driverServices.addService(driverHarbor.linkService());
         driverHarbor.start();
         return driver;
@@ -165,11 +183,13 @@ final class ProcessCluster implements AutoCloseable {
 
     /** The admin API of node {@code id}. */
     NodeGrpc.NodeBlockingStub admin(int id) {
-        return NodeGrpc.newBlockingStub(channel(id));
+        NodeGrpc.NodeBlockingStub stub = NodeGrpc.newBlockingStub(channel(id));
+        return token == null ? stub : stub.withCallCredentials(BearerAuth.credentials(token));
     }
 
     NodeGrpc.NodeStub adminAsync(int id) {
-        return NodeGrpc.newStub(channel(id));
+        NodeGrpc.NodeStub stub = NodeGrpc.newStub(channel(id));
+        return token == null ? stub : stub.withCallCredentials(BearerAuth.credentials(token));
     }
 
     ManagedChannel channel(int id) {

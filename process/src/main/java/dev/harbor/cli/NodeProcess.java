@@ -167,7 +167,7 @@ public final class NodeProcess implements AutoCloseable {
             Harbor.Builder hb = Harbor.builder(node).cluster(config.clusterName()).advertise(advertise.toString())
                     .peers(config.peers()).heartbeat(config.heartbeat()).lossTimeout(config.lossTimeout())
                     .onLost(config.onLost()).listener(membership)
-                    .credentials(channelCredentials(config));
+                    .credentials(linkCredentials(config));
             if (config.dns() != null) {
                 hb.dnsPeers(config.dns());
             }
@@ -218,7 +218,8 @@ public final class NodeProcess implements AutoCloseable {
             }
             BearerAuth auth = config.token() == null ? BearerAuth.open() : BearerAuth.requiring(config.token());
             if (auth.isOpen()) {
-                log.warn("node {}: no token is configured ({} or {}): anyone who can reach {} can kill its services or stop it",
+                log.warn("node {}: no token is configured ({} or {}): anyone who can reach {} can kill its"
+                        + " services or stop it, or link to it as a node and send to its services",
                         config.nodeId(), NodeConfig.TOKEN_FILE, NodeConfig.envName(NodeConfig.TOKEN), advertise);
             }
             InetSocketAddress bind = listen.isWildcard() ? new InetSocketAddress(listen.port())
@@ -226,7 +227,8 @@ public final class NodeProcess implements AutoCloseable {
             try {
                 NettyServerBuilder sb = NettyServerBuilder.forAddress(bind, config.tls().serverCredentials())
                         .directExecutor()
-                        .addService(MalformedRequests.guard(harbor.linkService().bindService()))
+                        // With a token, links too: a link can send to any service, a Drain among them.
+                        .addService(MalformedRequests.guard(ServerInterceptors.intercept(harbor.linkService(), auth)))
                         .addService(MalformedRequests.guard(ServerInterceptors.intercept(admin, auth.only(List.of(
                                 NodeGrpc.getKillMethod(), NodeGrpc.getKillManyMethod(), NodeGrpc.getStopMethod(),
                                 NodeGrpc.getAbortMethod(), NodeGrpc.getCordonMethod())))))
@@ -570,13 +572,18 @@ public final class NodeProcess implements AutoCloseable {
         return io.grpc.protobuf.services.ProtoReflectionService.newInstance();
     }
 
-    /** The credentials every channel this node opens to another node uses. */
-    private static io.grpc.ChannelCredentials channelCredentials(NodeConfig config) throws StartException {
+    /**
+     * The credentials of this node's links to its peers: TLS as configured, and the cluster's token
+     * when it has one (a node with a token takes links only with it).
+     */
+    private static io.grpc.ChannelCredentials linkCredentials(NodeConfig config) throws StartException {
+        io.grpc.ChannelCredentials tls;
         try {
-            return config.tls().channelCredentials();
+            tls = config.tls().channelCredentials();
         } catch (IllegalArgumentException e) {
             throw new StartException("node " + config.nodeId() + ": " + e.getMessage(), 2, e);
         }
+        return config.token() == null ? tls : io.grpc.CompositeChannelCredentials.create(tls, BearerAuth.credentials(config.token()));
     }
 
     /** The port the server listens on. */

@@ -109,7 +109,7 @@ class HostileInputTest {
 
     @BeforeAll
     void startNodes() throws Exception {
-        peer = nodes.start(2, Map.of());
+        peer = nodes.start(2, Map.of("HARBOR_COORDINATOR_TOKEN", TOKEN)); // every node of a cluster holds its token
         target = nodes.start(1, Map.of("HARBOR_COORDINATOR_TOKEN", TOKEN, "HARBOR_CLUSTER_PEERS", peer.advertise(),
                 "HARBOR_LIMITS_MAX_MESSAGE_BYTES", Integer.toString(LIMIT), "HARBOR_HARBOR_LOSS_TIMEOUT_MS",
                 Long.toString(LOSS.toMillis())));
@@ -170,9 +170,9 @@ class HostileInputTest {
         }
     }
 
-    /** Opens a link, sends {@code frames}, half-closes, and waits for the node to end the call. */
+    /** Opens a link with the cluster's token, sends {@code frames}, half-closes, and waits for the node to end the call. */
     Outcome link(List<byte[]> frames) {
-        return stream(LINK, frames, true, null);
+        return stream(LINK, frames, true, TOKEN);
     }
 
     Outcome stream(MethodDescriptor<byte[], byte[]> method, List<byte[]> frames, boolean halfClose, String token) {
@@ -287,6 +287,27 @@ class HostileInputTest {
     }
 
     @Test
+    void aLinkWithoutTheClustersTokenIsUnauthenticatedBeforeItsFirstFrameIsRead() {
+        long fake = System.currentTimeMillis() << 22;
+        Map<String, String> refusals = new java.util.LinkedHashMap<>();
+        refusals.put(null, "this call needs 'authorization: Bearer <token>' with the cluster's token");
+        refusals.put("wrong", "the bearer token is not the cluster's");
+        refusals.put(TOKEN + "x", "the bearer token is not the cluster's");
+        refusals.forEach((token, why) -> {
+            Outcome o = stream(LINK, List.of(frame(hello(83, fake))), true, token);
+            assertClear(o, Status.Code.UNAUTHENTICATED, why);
+            assertThat(o.answers()).as("no frame back, not even a refusal: the Hello was never read").isEmpty();
+        });
+        // A send on such a link reaches nobody: the victim's handler (an echo) is never called.
+        long received = target.harbor().received();
+        Outcome sneaky = stream(LINK, List.of(frame(hello(84, fake)), frame(batch(new EnvelopeBatch().send(victim, null, "drain")))),
+                true, null);
+        assertClear(sneaky, Status.Code.UNAUTHENTICATED, "authorization: Bearer <token>");
+        assertThat(target.harbor().received()).isEqualTo(received);
+        assertThat(target.harbor().peerAddresses()).doesNotContainKeys(83, 84);
+    }
+
+    @Test
     void aPeerClaimingAnotherNodesIdOrSpeakingForOthersIsRefused() {
         Outcome asPeer = link(List.of(frame(hello(2, peer.harbor().incarnation() + 1))));
         assertClear(asPeer, Status.Code.FAILED_PRECONDITION, "node id 2 is in use by a live node");
@@ -349,7 +370,7 @@ class HostileInputTest {
                 .call(victim, fakeService, 7, "twice")
                 .call(victim, fakeService, 8, unknownType)
                 .send(peerService, null, "not yours"))));
-        Outcome o = stream(LINK, frames, false, null);
+        Outcome o = stream(LINK, frames, false, TOKEN);
         // The forged deaths and birth (3 envelopes) are dropped and counted; the link itself stays (the peer may be honest but buggy).
         await().atMost(Duration.ofSeconds(5)).until(() -> target.harbor().rejected() >= before + 3);
         assertThat(o.status().getCode()).isIn(Status.Code.OK, Status.Code.UNAVAILABLE, Status.Code.CANCELLED);
@@ -376,7 +397,7 @@ class HostileInputTest {
         frames.add(frame(packed(ByteString.copyFrom(new byte[] {1, 0, 0}))));  // 1 rejected: a send cut in its handles
         // 1 rejected: a service update whose Envelope does not parse; the sends after it are still read.
         frames.add(frame(packed(ByteString.copyFrom(new byte[] {5, 3, (byte) 0xff, (byte) 0xff, (byte) 0xff}).concat(sends))));
-        Outcome o = stream(LINK, frames, false, null);
+        Outcome o = stream(LINK, frames, false, TOKEN);
         await().atMost(Duration.ofSeconds(5)).until(() -> target.harbor().rejected() >= before + 5);
         // The sends read: two after the forged death, one before the cut, two after the broken update.
         await().atMost(Duration.ofSeconds(5)).until(() -> target.harbor().received() >= receivedBefore + 5);
@@ -533,7 +554,7 @@ class HostileInputTest {
                 // A valid Hello: its mutations admit fake peers (ids 88 and 90 with this seed) that then fall
                 // silent. They count for no majority, since this node's dial never reached them (the rule
                 // ManualClockMembershipTest pins down), so this node stays in the majority and declares them lost.
-                new Target("Link", LINK, null, () -> hello(90, 5).build(), withOk),
+                new Target("Link", LINK, TOKEN, () -> hello(90, 5).build(), withOk),
                 new Target("Kill", KILL, TOKEN, () -> KillRequest.newBuilder().setHandle(nobody).build(), withOk),
                 new Target("KillMany", KILL_MANY, TOKEN, () -> KillManyRequest.newBuilder().addHandles(nobody).build(), withOk),
                 new Target("Kill without token", KILL, null, () -> KillRequest.newBuilder().setHandle(nobody).build(),

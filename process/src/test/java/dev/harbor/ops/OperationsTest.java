@@ -357,6 +357,24 @@ class OperationsTest {
     }
 
     @Test
+    void nodesWithTheClustersTokenLinkWhileNodesWithoutItOrWithAnotherAreNotLinkedToThem() throws Exception {
+        NodeProcess a = start(1, Map.of("HARBOR_COORDINATOR_TOKEN", TOKEN));
+        Handle echo = a.node().launch(() -> (ctx, m) -> m.payload());
+        NodeProcess b = start(2, Map.of("HARBOR_COORDINATOR_TOKEN", TOKEN, "HARBOR_CLUSTER_PEERS", a.advertise()));
+        NodeProcess none = start(3, Map.of("HARBOR_CLUSTER_PEERS", a.advertise()));
+        NodeProcess other = start(4, Map.of("HARBOR_COORDINATOR_TOKEN", "not-" + TOKEN, "HARBOR_CLUSTER_PEERS", a.advertise()));
+
+        // Node 2 dials node 1 with the token, node 1 learns of it and dials back with it: linked both ways.
+        await().atMost(Duration.ofSeconds(10)).until(() -> a.harbor().connected().contains(2) && b.harbor().connected().contains(1));
+        assertThat(b.node().callAndWait(echo, "with the token", Duration.ofSeconds(5))).isEqualTo("with the token");
+        // Nodes 3 and 4 dial node 1 too (every heartbeat at first, then every 5 s), refused before their Hello
+        // is read: node 1 never learns of them, and they are linked to nothing.
+        await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(5)).until(() -> !a.harbor().peerAddresses().containsKey(3)
+                && !a.harbor().peerAddresses().containsKey(4) && none.harbor().connected().isEmpty() && other.harbor().connected().isEmpty());
+        assertThat(a.harbor().connected()).containsExactly(2);
+    }
+
+    @Test
     void aRequestOverTheMessageLimitIsRefusedWithResourceExhausted() throws Exception {
         NodeProcess a = start(1, Map.of("HARBOR_LIMITS_MAX_MESSAGE_BYTES", "65536"));
         StringBuilder huge = new StringBuilder();

@@ -66,7 +66,7 @@ public final class DemoCluster implements DemoTarget, AutoCloseable {
                     .append("node.listen=").append(addresses.get(id)).append('\n')
                     .append("cluster.name=harbor-demo\n")
                     .append("cluster.peers=").append(peers).append('\n')
-                    // The cluster's token: Shutdown needs it, and so do Kill, Stop and Abort on every node.
+                    // The cluster's token: Shutdown needs it, and so do the links, Kill, Stop and Abort on every node.
                     .append("coordinator.token=").append(token).append('\n');
             if (id == COORDINATOR_NODE) {
                 config.append("coordinator.enabled=true\n")
