@@ -48,9 +48,9 @@ import java.util.regex.Pattern;
  *   <tr><td>{@code tls.client-auth}</td><td>{@code require} (mutual TLS), {@code optional} or {@code none}</td><td>{@code
  *       require} if {@code tls.ca} is set, else {@code none}</td></tr>
  *   <tr><td>{@code coordinator.token-file}, {@code coordinator.token}</td><td>the cluster's bearer token (a file holding it,
- *       or the token itself, best from {@code HARBOR_COORDINATOR_TOKEN}): required by the coordinator's API and by
- *       this node's {@code Kill}, {@code KillMany}, {@code Stop}, {@code Abort} and {@code Cordon}</td><td>none: those are open (logged
- *       as a warning)</td></tr>
+ *       or the token itself, best from {@code HARBOR_COORDINATOR_TOKEN}): required by the coordinator's API, by
+ *       this node's {@code Kill}, {@code KillMany}, {@code Stop}, {@code Abort} and {@code Cordon}, and by the links
+ *       from other nodes (its own links carry it)</td><td>none: those are open (logged as a warning)</td></tr>
  *   <tr><td>{@code limits.max-message-bytes}</td><td>largest gRPC message the node accepts (a request, a batch of
  *       envelopes); larger ones fail with {@code RESOURCE_EXHAUSTED}</td><td>4194304</td></tr>
  *   <tr><td>{@code limits.max-streams}</td><td>concurrent calls (streams) one connection may open</td><td>1000</td></tr>
@@ -130,7 +130,8 @@ public record NodeConfig(int nodeId, Address listen, Address advertise, String c
         h.put(TLS_CA, "PEM CA certificates peers' and clients' certificates must chain to");
         h.put(TLS_CLIENT_AUTH, "require (mutual TLS), optional or none (default: require with tls.ca, else none)");
         h.put(TOKEN, "the cluster's bearer token itself (best from HARBOR_COORDINATOR_TOKEN)");
-        h.put(TOKEN_FILE, "a file holding the cluster's bearer token, needed by Kill, KillMany, Stop, Abort, Cordon and the coordinator");
+        h.put(TOKEN_FILE, "a file holding the cluster's bearer token, needed by Kill, KillMany, Stop, Abort, Cordon, the coordinator"
+                + " and the links between nodes");
         h.put(MAX_MESSAGE_BYTES, "largest gRPC message accepted (default 4194304)");
         h.put(MAX_STREAMS, "concurrent calls one connection may open (default 1000)");
         h.put(MAX_EXIT_STREAMS, "WatchExits streams served at once (default 1024)");

@@ -32,8 +32,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A running node: its {@link Node}, its {@link Harbor} transport, and one gRPC server (direct
- * executor) that serves the transport's links, the node's admin API ({@link NodeAdminService}, its
- * {@code Kill}, {@code KillMany}, {@code Stop}, {@code Abort} and {@code Cordon} behind the cluster's token), the
+ * executor) that serves the transport's links (behind the cluster's token, if it has one), the node's
+ * admin API ({@link NodeAdminService}, its {@code Kill}, {@code KillMany}, {@code Stop}, {@code Abort}
+ * and {@code Cordon} behind the token), the
  * extensions' services, the standard {@code grpc.health.v1.Health} service and server reflection;
  * plaintext or TLS as {@link NodeConfig#tls()} says. With {@code metrics.listen} set it also serves
  * its metrics ({@link NodeMetrics}) on {@code GET /metrics}.
