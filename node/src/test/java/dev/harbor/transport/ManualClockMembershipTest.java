@@ -375,8 +375,8 @@ class ManualClockMembershipTest {
                 int refused = n;
                 await().atMost(WAIT).until(() -> log.refusals().size() == refused);
             }
-            assertThat(log.refusals()).extracting(ILoggingEvent::getLevel)
-                    .as("at 4000 ms refused for longer than 2 s + 2 x 500 ms").containsExactly(Level.INFO, Level.INFO, Level.INFO, Level.INFO, Level.ERROR);
+            assertThat(log.refusals()).extracting(ILoggingEvent::getLevel).as("at 4000 ms refused for longer than 2 s + 2 x 500 ms")
+                    .containsExactly(Level.INFO, Level.INFO, Level.INFO, Level.INFO, Level.ERROR);
             assertThat(log.refusals().getLast().getFormattedMessage()).contains("refused this node's link for 4000 ms")
                     .contains("node id 1 is in use by a live node").contains("node ids must be unique in a cluster");
 

@@ -298,10 +298,10 @@ class HostileInputTest {
             assertClear(o, Status.Code.UNAUTHENTICATED, why);
             assertThat(o.answers()).as("no frame back, not even a refusal: the Hello was never read").isEmpty();
         });
-        // A send on such a link reaches nobody: the victim's handler (an echo) is never called.
+        // A send on such a link is never read: the node's count of envelopes received does not move.
         long received = target.harbor().received();
-        Outcome sneaky = stream(LINK, List.of(frame(hello(84, fake)), frame(batch(new EnvelopeBatch().send(victim, null, "drain")))),
-                true, null);
+        Outcome sneaky = stream(LINK, List.of(frame(hello(84, fake)),
+                frame(batch(new EnvelopeBatch().send(victim, null, "drain")))), true, null);
         assertClear(sneaky, Status.Code.UNAUTHENTICATED, "authorization: Bearer <token>");
         assertThat(target.harbor().received()).isEqualTo(received);
         assertThat(target.harbor().peerAddresses()).doesNotContainKeys(83, 84);
