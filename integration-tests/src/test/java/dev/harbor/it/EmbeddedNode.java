@@ -3,8 +3,6 @@ package dev.harbor.it;
 import dev.harbor.security.BearerAuth;
 import dev.harbor.service.Node;
 import dev.harbor.transport.Harbor;
-import io.grpc.ChannelCredentials;
-import io.grpc.CompositeChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
@@ -30,18 +28,12 @@ final class EmbeddedNode {
         String address = args[1];
         Node node = Node.builder().id(id).build();
         Harbor harbor = Harbor.builder(node).cluster(args[2]).advertise(address).peers(Arrays.asList(args[3].split(",")))
-                .credentials(linkCredentials(args.length > 4 ? args[4] : null)).build();
+                .credentials(BearerAuth.withToken(InsecureChannelCredentials.create(), args.length > 4 ? args[4] : null)).build();
         int port = Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
         Server server = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).addService(harbor.linkService())
                 .build().start();
         harbor.start();
         System.out.println("harbor node " + id + " ready on " + address);
         server.awaitTermination();
-    }
-
-    /** Plaintext links that carry the cluster's {@code token} (none if null), as a node process's do. */
-    static ChannelCredentials linkCredentials(String token) {
-        ChannelCredentials plaintext = InsecureChannelCredentials.create();
-        return token == null ? plaintext : CompositeChannelCredentials.create(plaintext, BearerAuth.credentials(token));
     }
 }

@@ -171,7 +171,7 @@ final class ProcessCluster implements AutoCloseable {
         driver = Node.builder().id(DRIVER).build();
         String address = addresses.get(DRIVER);
         driverHarbor = Harbor.builder(driver).cluster(name).advertise(address).peers(List.copyOf(addresses.values()))
-                .credentials(EmbeddedNode.linkCredentials(token)).build();
+                .credentials(BearerAuth.withToken(InsecureChannelCredentials.create(), token)).build();
         driverServices.addService(driverHarbor.linkService());
         driverHarbor.start();
         return driver;

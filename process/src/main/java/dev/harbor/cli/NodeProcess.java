@@ -584,7 +584,7 @@ public final class NodeProcess implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new StartException("node " + config.nodeId() + ": " + e.getMessage(), 2, e);
         }
-        return config.token() == null ? tls : io.grpc.CompositeChannelCredentials.create(tls, BearerAuth.credentials(config.token()));
+        return BearerAuth.withToken(tls, config.token());
     }
 
     /** The port the server listens on. */

@@ -1,6 +1,8 @@
 package dev.harbor.security;
 
 import io.grpc.CallCredentials;
+import io.grpc.ChannelCredentials;
+import io.grpc.CompositeChannelCredentials;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServerCall;
@@ -73,6 +75,15 @@ public final class BearerAuth implements ServerInterceptor {
             }
         }
         return next.startCall(call, headers);
+    }
+
+    /**
+     * Client side: channel credentials that are {@code channel} and also send {@code token} with every
+     * call (as {@link #credentials}); {@code channel} itself if {@code token} is null. What a node's links
+     * to its peers use.
+     */
+    public static ChannelCredentials withToken(ChannelCredentials channel, String token) {
+        return token == null ? channel : CompositeChannelCredentials.create(channel, credentials(token));
     }
 
     /** Client side: call credentials that send {@code token} as {@code authorization: Bearer <token>}. */
