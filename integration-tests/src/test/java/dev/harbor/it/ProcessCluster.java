@@ -39,7 +39,10 @@ final class ProcessCluster implements AutoCloseable {
     private final List<ManagedChannel> channels = new ArrayList<>();
     private final Map<Integer, String> services = new TreeMap<>();
     private final Map<Integer, Map<String, String>> extras = new TreeMap<>();
-    /** Config lines every node gets (TLS, the token), and the credentials the test's own channels use. */
+    /**
+     * Config lines every node gets (TLS; the token comes from {@link #token}), and the credentials the
+     * test's own channels use.
+     */
     private Map<String, String> common = Map.of();
     private ChannelCredentials credentials = InsecureChannelCredentials.create();
     /** The cluster's token (null: none) and its file, which every node started gets ({@link #token}). */
@@ -142,7 +145,8 @@ final class ProcessCluster implements AutoCloseable {
      */
     NodeProcess startEmbedded(int id) {
         Path log = dir.resolve("embedded-" + id + "-" + System.nanoTime() + ".log");
-        NodeProcess p = NodeProcess.startEmbedded(id, addresses.get(id), name, List.copyOf(addresses.values()), token, log, READY);
+        NodeProcess p = NodeProcess.startEmbedded(id, addresses.get(id), name, List.copyOf(addresses.values()), token, log,
+                READY);
         processes.put(id, p);
         return p;
     }
