@@ -16,6 +16,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -23,6 +24,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -30,7 +32,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Nodes in this JVM, each with its harbor transport and admin API on its own loopback port, node 1
- * also hosting the coordinator. A node told to stop (by the admin API) stops as a process would.
+ * also hosting the coordinator. A node told to stop (by the admin API) stops as a process would. As
+ * node processes with the cluster's token do, each node takes links only with {@link #TOKEN} and its
+ * own links carry it, unless the test starts it without the token.
  */
 final class TestNodes implements AutoCloseable {
     static final String TOKEN = "s3cret-token";
@@ -73,6 +77,7 @@ final class TestNodes implements AutoCloseable {
     private final List<ManagedChannel> channels = new ArrayList<>();
     private final Path stateDir;
     private final Plan.Timeouts timeouts;
+    private final Set<Integer> tokenless;
 
     TestNodes(Path stateDir, int... ids) {
         this(stateDir, new Plan.Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(5)), ids);
@@ -80,8 +85,17 @@ final class TestNodes implements AutoCloseable {
 
     /** As {@link #TestNodes(Path, int...)}, with the coordinator's timeouts for stateless and node steps. */
     TestNodes(Path stateDir, Plan.Timeouts timeouts, int... ids) {
+        this(stateDir, timeouts, Set.of(), ids);
+    }
+
+    /**
+     * As {@link #TestNodes(Path, Plan.Timeouts, int...)}, with the nodes {@code tokenless} holding no token:
+     * they take any link, and their own links, carrying none, are refused by the nodes that hold it.
+     */
+    TestNodes(Path stateDir, Plan.Timeouts timeouts, Set<Integer> tokenless, int... ids) {
         this.timeouts = timeouts;
         this.stateDir = stateDir;
+        this.tokenless = Set.copyOf(tokenless);
         for (int id : ids) {
             addresses.put(id, "127.0.0.1:" + FreePorts.loopback());
         }
@@ -93,7 +107,9 @@ final class TestNodes implements AutoCloseable {
     private void start(int id, boolean coordinator) {
         String address = addresses.get(id);
         Node node = Node.builder().id(id).build();
+        String linkToken = tokenless.contains(id) ? null : TOKEN;
         Harbor harbor = Harbor.builder(node).cluster("test").advertise(address).peers(List.copyOf(addresses.values()))
+                .credentials(BearerAuth.withToken(InsecureChannelCredentials.create(), linkToken))
                 .heartbeat(Duration.ofMillis(250))
                 // No test here loses a node on purpose; a short loss timeout only let a busy machine's
                 // pauses declare two healthy nodes lost to each other for good (they then refuse to relink).
@@ -104,7 +120,10 @@ final class TestNodes implements AutoCloseable {
             self[0].stop();
         }));
         ServerBuilder<?> sb = Grpc.newServerBuilderForPort(Integer.parseInt(address.substring(address.indexOf(':') + 1)),
-                InsecureServerCredentials.create()).directExecutor().addService(harbor.linkService()).addService(admin);
+                InsecureServerCredentials.create()).directExecutor()
+                .addService(ServerInterceptors.intercept(harbor.linkService(),
+                        linkToken == null ? BearerAuth.open() : BearerAuth.requiring(linkToken)))
+                .addService(admin);
         CoordinatorHost host = null;
         if (coordinator) {
             host = new CoordinatorHost(node, harbor, TOKEN, false, stateDir, Duration.ofSeconds(30), timeouts);
