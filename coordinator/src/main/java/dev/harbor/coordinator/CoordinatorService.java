@@ -664,6 +664,39 @@ public final class CoordinatorService implements Service {
             onExit(held);
         }
         n.heldLosses.clear();
+        if (!n.streamUp) {
+            lostUnannounced(u.node(), n);
+        }
+    }
+
+    /**
+     * Ends NODE_LOST each service that the node's own stream listed alive and that has no exit yet, if this
+     * coordinator's node's transport lost that node too ({@code missing}: its dial reached it, it is not
+     * linked now and was not seen to leave). The node cannot be reached (the caller's check), so this is
+     * the rule the transport's held verdicts follow; but the transport gives a verdict only for the
+     * services a peer's own link announced, and a node lost before its own link to this node was up (a
+     * cluster still forming) announced none: its steps would wait for their drain timeouts. Checked at
+     * each failed reconnection of its stream (every 2 s at most) while it is down, so it applies within
+     * that of the transport's verdict. An event the transport or the stream gives later counts once
+     * ({@link ClusterView#exit}).
+     */
+    private void lostUnannounced(int id, ClusterView.NodeState n) {
+        if (id == ctx.self().node() || n.alive.isEmpty() || !missing.get().containsKey(id)) {
+            return;
+        }
+        List<ServiceInfo> left = new ArrayList<>(n.alive.values());
+        // The monitor last, as the node's own log would have it: its exit is the node's.
+        left.sort((a, b) -> Boolean.compare(Wire.handle(a.getHandle()).equals(n.monitor),
+                Wire.handle(b.getHandle()).equals(n.monitor)));
+        log.warn("coordinator: node {}: lost by this node's transport and cannot be reached ({}): its {} services"
+                + " not reported exited end NODE_LOST", id, n.unreachable, left.size());
+        long now = TimeUnit.MILLISECONDS.toNanos(System.currentTimeMillis());
+        for (ServiceInfo s : left) {
+            onExit(ExitEvent.newBuilder().setHandle(s.getHandle()).setNode(id).setReason(ExitReason.NODE_LOST)
+                    .addAllNames(s.getNamesList()).setTimeUnixNanos(now)
+                    .setDetail("node " + id + " was lost by node " + ctx.self().node() + "'s transport, and cannot be"
+                            + " reached: " + n.unreachable).build());
+        }
     }
 
     private void onExit(ExitEvent e) {

@@ -23,6 +23,7 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
@@ -462,5 +463,40 @@ class CoordinatorTest {
         assertThat(gwExit.getReason()).isEqualTo(dev.harbor.proto.ExitReason.KILLED);
         await().atMost(WAIT).until(nodes.get(2).stopped::isDone);
         assertThat(nodes.get(2).node.isStopped()).isTrue();
+    }
+
+    @Test
+    void aNodeLostBeforeItsOwnLinkToTheCoordinatorsNodeWasUpEndsItsStepLostAtTheLossNotAtItsTimeout() throws Exception {
+        // Node 2 holds no token: node 1's link to it comes up, its own link to node 1 is refused, so node 1's
+        // transport never hears which services node 2 runs (as in a cluster still forming, where node 2 dies
+        // before its own link is up). Its exit stream tells the coordinator.
+        nodes = new TestNodes(state, new Plan.Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(5)), Set.of(2), 1, 2);
+        Handle cache = launch(2, "cache-2", "cache", Duration.ofSeconds(40), true); // ignores its Drain
+        awaitPlanWith(1);
+        await().atMost(WAIT).until(() -> nodes.get(1).harbor.connected().contains(2));
+        assertThat(nodes.get(2).harbor.connected()).as("node 2's own link to node 1 is refused").doesNotContain(1);
+
+        List<ShutdownProgress> progress = new CopyOnWriteArrayList<>();
+        CompletableFuture<Void> run = CompletableFuture.runAsync(() -> nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(120_000).build()).forEachRemaining(progress::add));
+        await().atMost(WAIT).until(() -> progress.stream().anyMatch(p -> p.hasStarted() && p.getStarted().getStep().startsWith("cache:")));
+        nodes.get(2).server.shutdownNow(); // node 2 crashes: its links, admin API and exit stream end at once
+        run.get(WAIT.toSeconds() * 2, java.util.concurrent.TimeUnit.SECONDS);
+
+        Report report = report(progress);
+        StepFinished step = report.getStepsList().stream().filter(s -> s.getStep().startsWith("cache:")).findFirst().orElseThrow();
+        assertThat(step.getOutcome()).as("report %s", report).isEqualTo(StepFinished.Outcome.LOST);
+        // Node 1's transport loses node 2 after 3 s; the coordinator then ends what node 2's stream listed.
+        assertThat(step.getDurationMs()).as("the cache step ends at node 2's loss, not at its 40 s drain timeout")
+                .isLessThan(15_000);
+        List<ExitEvent> cacheExits = exits(progress).stream().filter(e -> e.getHandle().getNode() == cache.node()
+                && e.getHandle().getId() == cache.id()).toList();
+        assertThat(cacheExits).singleElement().satisfies(e -> {
+            assertThat(e.getReason()).isEqualTo(dev.harbor.proto.ExitReason.NODE_LOST);
+            assertThat(e.getDetail()).contains("node 2 was lost by node 1's transport");
+        });
+        assertThat(report.getClean()).isFalse();
+        assertThat(report.getStepsList().stream().filter(s -> s.getStep().equals("node@2")).findFirst().orElseThrow()
+                .getOutcome()).isEqualTo(StepFinished.Outcome.LOST);
     }
 }
