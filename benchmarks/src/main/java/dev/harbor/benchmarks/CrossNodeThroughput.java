@@ -56,7 +56,8 @@ import org.openjdk.jmh.runner.IterationType;
 
 /**
  * Cross-node send throughput: messages per second from one node process to another over loopback,
- * Harbor against Pekko Artery remoting and against a bare gRPC stream (the ceiling).
+ * Harbor against Pekko Artery remoting and against a bare gRPC stream (the ceiling), read on the event
+ * loop or handed to each sink's own thread.
  *
  * <p><b>Two processes.</b> The JMH fork is the sending node. For each trial it starts the receiving node
  * as a child JVM ({@link ChildJvm} running {@link RemoteNode}, same class path, same JDK, a fixed 1 GB
@@ -101,6 +102,13 @@ import org.openjdk.jmh.runner.IterationType;
  *       payload to a {@code String}, counts per sink and acks on the response stream
  *       ({@link RemoteNode.GrpcSinks}). This is the ceiling for Harbor's envelopes: what the transport
  *       Harbor is built on moves with no runtime around it.</li>
+ *   <li>{@code handoff}: the same bare stream, whose child hands each frame's messages to their sinks
+ *       instead of reading them on the event loop: each sink reads its messages on a virtual thread of
+ *       its own, started when it was idle ({@link RemoteNode.HandoffSinks}). Nothing else of a runtime:
+ *       no mailbox item per send beyond the payload's slice, no dispatch, no death, no outbox. What
+ *       reading each sink's messages on a thread of its own costs with next to nothing of a runtime
+ *       around it (Harbor, Pekko and Erlang all run a service's code on its own thread): how much of
+ *       Harbor's distance from the bare stream is that hand-over, and how much the rest of Harbor.</li>
  *   <li>{@code raw}: the raw ceiling, one bare gRPC stream of {@code repeated bytes}
  *       ({@link RawBytesStream}): {@link #GRPC_BATCH} items of the payload's 100 UTF-8 bytes per stream
  *       message, as many as the other streams carry (each
@@ -124,7 +132,7 @@ import org.openjdk.jmh.runner.IterationType;
  * 2-core machine the score was still climbing after 5 x 3 s, hence 8 x 3 s. Check that the warm-up
  * iterations have levelled off before trusting a score.
  *
- * <p><b>Run</b> (about 7 minutes on 2 cores: 8 trials of 8 x 3 s warm-up and 5 x 3 s measurement, each
+ * <p><b>Run</b> (about 9 minutes on 2 cores: 10 trials of 8 x 3 s warm-up and 5 x 3 s measurement, each
  * plus a child JVM start; run it alone, on an otherwise quiet machine):
  * <pre>
  * ./mvnw -q install -DskipTests
@@ -162,7 +170,7 @@ public class CrossNodeThroughput {
     /** How long a Harbor sender waits before retrying a send refused with OVERLOADED. */
     static final long BACKOFF_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
 
-    @Param({"harbor", "artery", "grpc", "raw"})
+    @Param({"harbor", "artery", "grpc", "handoff", "raw"})
     public String runtime;
 
     @Param({"1", "8"})
@@ -195,9 +203,10 @@ public class CrossNodeThroughput {
             rig = switch (runtime) {
                 case "harbor" -> new HarborRig(pairs, quota, this::spawn);
                 case "artery" -> new ArteryRig(pairs, quota, this::spawn);
-                case "grpc" -> new GrpcRig(pairs, quota, this::spawn);
+                case "grpc", "handoff" -> new GrpcRig(runtime, pairs, quota, this::spawn);
                 case "raw" -> new RawRig(pairs, quota, this::spawn);
-                default -> throw new IllegalArgumentException("unknown runtime '" + runtime + "': use harbor, artery, grpc or raw");
+                default -> throw new IllegalArgumentException("unknown runtime '" + runtime
+                        + "': use harbor, artery, grpc, handoff or raw");
             };
         } catch (RuntimeException e) {
             stop(); // JMH runs no tear-down after a failed set-up: kill the child here
@@ -656,18 +665,27 @@ public class CrossNodeThroughput {
     /**
      * The bare-envelope ceiling: Harbor's own link stream and envelope format ({@link EnvelopeBatch}, the
      * flat form a node writes), a send per message with its payload encoded anew, round-robin over the
-     * pairs (a round is a whole number of turns, so each sink gets its quota).
+     * pairs (a round is a whole number of turns, so each sink gets its quota). For {@code handoff}, each
+     * sink's quota of a round goes in one run instead, so that a frame holds one sink's messages (two at
+     * a boundary), as Harbor's frames hold one sending service's batch: a frame then wakes one sink's
+     * thread, not every sink's. The inline reader of {@code grpc} does the same work in either order.
      */
     static final class GrpcRig extends BareStreamRig<LinkFrame> {
         private final int pairs;
         private final Handle[] from;
         private final Handle[] to;
-        /** Guarded by this: the pair of the next message. */
+        private final int quota;
+        /** Whether each sink's quota of a round goes in one run rather than round-robin. */
+        private final boolean runs;
+        /** Guarded by this: the pair of the next message (round-robin), or its place in the round (runs). */
         private int next;
 
-        GrpcRig(int pairs, int quota, Spawner spawner) {
-            super("grpc", pairs, quota, spawner);
+        /** {@code kind}: the child's sinks, {@code grpc} or {@code handoff}; the stream is the same. */
+        GrpcRig(String kind, int pairs, int quota, Spawner spawner) {
+            super(kind, pairs, quota, spawner);
             this.pairs = pairs;
+            this.quota = quota;
+            this.runs = kind.equals("handoff");
             from = new Handle[pairs];
             to = new Handle[pairs];
             for (int i = 0; i < pairs; i++) {
@@ -681,8 +699,14 @@ public class CrossNodeThroughput {
         LinkFrame frame(int n) {
             EnvelopeBatch batch = new EnvelopeBatch();
             for (int i = 0; i < n; i++) {
-                batch.send(to[next], from[next], PAYLOAD);
-                next = next + 1 == pairs ? 0 : next + 1;
+                if (runs) {
+                    int pair = next / quota;
+                    batch.send(to[pair], from[pair], PAYLOAD);
+                    next = next + 1 == MESSAGES ? 0 : next + 1;
+                } else {
+                    batch.send(to[next], from[next], PAYLOAD);
+                    next = next + 1 == pairs ? 0 : next + 1;
+                }
             }
             return LinkFrame.newBuilder().setBatch(Batch.newBuilder().setPacked(batch.toByteString())).build();
         }

@@ -28,11 +28,17 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Function;
 import org.apache.pekko.actor.AbstractActor;
 import org.apache.pekko.actor.ActorSystem;
 import org.apache.pekko.actor.Props;
@@ -44,6 +50,7 @@ import org.apache.pekko.actor.Props;
  * RemoteNode harbor PORT PARENT_HOST:PORT PAIRS QUOTA
  * RemoteNode artery PORT -                PAIRS QUOTA
  * RemoteNode grpc   PORT -                PAIRS QUOTA
+ * RemoteNode handoff PORT -               PAIRS QUOTA
  * RemoteNode raw    PORT -                PAIRS QUOTA
  * </pre>
  *
@@ -65,6 +72,8 @@ import org.apache.pekko.actor.Props;
  *       method itself, without Harbor: each frame's batch of envelopes is read, each envelope's text
  *       payload decoded, read and counted for the sink named by its {@code to.id} (1 to PAIRS); the ack is a
  *       frame with one envelope addressed to that sink, on the response stream.</li>
+ *   <li>{@code handoff}: the same server, whose sinks each read their envelopes' payloads on a virtual
+ *       thread of their own, handed a frame's share at a time ({@link HandoffSinks}).</li>
  *   <li>{@code raw}: a bare gRPC server (direct executor) of {@link RawBytesStream}: each item of a
  *       chunk is decoded to a {@code String}, read and counted; every {@code QUOTA} items, one ack item goes
  *       back on the response stream (the items carry no address: the sinks share one count).</li>
@@ -85,7 +94,7 @@ public final class RemoteNode {
 
     public static void main(String[] args) throws Exception {
         if (args.length != 5) {
-            System.err.println("usage: RemoteNode harbor|artery|grpc|raw PORT PARENT_HOST:PORT|- PAIRS QUOTA");
+            System.err.println("usage: RemoteNode harbor|artery|grpc|handoff|raw PORT PARENT_HOST:PORT|- PAIRS QUOTA");
             System.exit(2);
         }
         String runtime = args[0];
@@ -98,9 +107,10 @@ public final class RemoteNode {
         String where = switch (runtime) {
             case "harbor" -> harbor(port, parent, pairs, quota);
             case "artery" -> artery(port, pairs, quota);
-            case "grpc" -> grpc(port, pairs, quota);
+            case "grpc" -> grpc(port, "grpc", responses -> new GrpcSinks(responses, pairs, quota));
+            case "handoff" -> grpc(port, "handoff", responses -> new HandoffSinks(responses, pairs, quota));
             case "raw" -> raw(port, quota);
-            default -> throw new IllegalArgumentException("unknown runtime '" + runtime + "': use harbor, artery, grpc or raw");
+            default -> throw new IllegalArgumentException("unknown runtime '" + runtime + "': use harbor, artery, grpc, handoff or raw");
         };
         System.out.println(ChildJvm.READY + " " + where);
         System.out.flush();
@@ -278,14 +288,26 @@ public final class RemoteNode {
 
     // ------------------------------------------------------------------ bare gRPC
 
-    private static String grpc(int port, int pairs, int quota) throws IOException {
+    /** Serves the bare stream, each of its calls read by the {@code sinks} made for it. */
+    private static String grpc(int port, String runtime,
+            Function<StreamObserver<LinkFrame>, StreamObserver<LinkFrame>> sinks) throws IOException {
         serve(port, new HarborGrpc.HarborImplBase() {
             @Override
             public StreamObserver<LinkFrame> link(StreamObserver<LinkFrame> responses) {
-                return new GrpcSinks(responses, pairs, quota);
+                return sinks.apply(responses);
             }
-        }.bindService(), "grpc");
+        }.bindService(), runtime);
         return "grpc://127.0.0.1:" + port;
+    }
+
+    /** The ack frame of each of {@code pairs} sinks of the bare stream: one envelope from the sink to its sender. */
+    private static LinkFrame[] acks(int pairs) {
+        LinkFrame[] acks = new LinkFrame[pairs];
+        for (int i = 0; i < pairs; i++) {
+            acks[i] = LinkFrame.newBuilder().setBatch(Batch.newBuilder().setPacked(new EnvelopeBatch()
+                    .send(CrossNodeThroughput.grpcSender(i), CrossNodeThroughput.grpcSink(i), ACK).toByteString())).build();
+        }
+        return acks;
     }
 
     private static String raw(int port, int quota) throws IOException {
@@ -359,11 +381,7 @@ public final class RemoteNode {
             this.responses = responses;
             this.quota = quota;
             this.counts = new int[pairs];
-            this.acks = new LinkFrame[pairs];
-            for (int i = 0; i < pairs; i++) {
-                acks[i] = LinkFrame.newBuilder().setBatch(Batch.newBuilder().setPacked(new EnvelopeBatch()
-                        .send(CrossNodeThroughput.grpcSender(i), CrossNodeThroughput.grpcSink(i), ACK).toByteString())).build();
-            }
+            this.acks = acks(pairs);
         }
 
         @Override
@@ -391,6 +409,116 @@ public final class RemoteNode {
         @Override
         public void onCompleted() {
             responses.onCompleted();
+        }
+    }
+
+    /**
+     * The sinks of one bare stream, each reading its messages on a virtual thread of its own: the event
+     * loop walks a frame, gathers each sink's payloads (a slice of the frame's bytes each, undecoded) and
+     * hands each sink its share of the frame as one item of its queue, starting the sink's thread if it
+     * was idle; that thread decodes each payload to a {@code String}, reads and counts it, and acks. As a
+     * runtime that runs each service on its own thread delivers, with nothing else of one.
+     *
+     * <p>Threading: {@link #onNext} runs on gRPC's event loop, one frame at a time; a sink's count is
+     * touched only by the one thread that holds its {@code running} flag; acks from several sinks'
+     * threads are written under the response stream's lock.
+     */
+    static final class HandoffSinks implements StreamObserver<LinkFrame> {
+        private final StreamObserver<LinkFrame> responses;
+        private final Sink[] sinks;
+
+        HandoffSinks(StreamObserver<LinkFrame> responses, int pairs, int quota) {
+            this.responses = responses;
+            LinkFrame[] acks = acks(pairs);
+            sinks = new Sink[pairs];
+            for (int i = 0; i < pairs; i++) {
+                sinks[i] = new Sink(acks[i], quota);
+            }
+        }
+
+        private final class Sink {
+            private final LinkFrame ack;
+            private final int quota;
+            private final ConcurrentLinkedQueue<ByteBuffer[]> queue =
+                    new ConcurrentLinkedQueue<>();
+            /** 1 while a thread reads this sink's queue; taken from 0 by whoever finds work. */
+            private final AtomicInteger running = new AtomicInteger();
+            /** This frame's payloads for this sink so far: the event loop's. */
+            private ByteBuffer[] gathered = new ByteBuffer[16];
+            private int count;
+            /** The reading thread's. */
+            private int received;
+            private long chars;
+
+            Sink(LinkFrame ack, int quota) {
+                this.ack = ack;
+                this.quota = quota;
+            }
+
+            void gather(ByteBuffer payload) {
+                if (count == gathered.length) {
+                    gathered = Arrays.copyOf(gathered, count * 2);
+                }
+                gathered[count++] = payload;
+            }
+
+            /** The frame has ended: what was gathered goes to the sink's thread. */
+            void hand() {
+                if (count == 0) {
+                    return;
+                }
+                queue.offer(Arrays.copyOf(gathered, count));
+                count = 0;
+                if (running.get() == 0 && running.compareAndSet(0, 1)) {
+                    Thread.startVirtualThread(this::read);
+                }
+            }
+
+            private void read() {
+                do {
+                    ByteBuffer[] items;
+                    while ((items = queue.poll()) != null) {
+                        for (ByteBuffer p : items) {
+                            // decoded to a String and read, as the other runtimes' sinks do
+                            chars += new String(p.array(), p.position(), p.remaining(), StandardCharsets.UTF_8).length();
+                            if (++received == quota) {
+                                received = 0;
+                                synchronized (responses) {
+                                    responses.onNext(ack);
+                                }
+                            }
+                        }
+                    }
+                    running.set(0);
+                } while (!queue.isEmpty() && running.compareAndSet(0, 1)); // an item that came after the last poll
+            }
+        }
+
+        @Override
+        public void onNext(LinkFrame frame) {
+            EnvelopeBatch.Reader r = EnvelopeBatch.reader(frame.getBatch().getPacked());
+            try {
+                while (r.next()) {
+                    sinks[(int) (r.to().id() - CrossNodeThroughput.GRPC_ID_BASE)].gather(r.payloadBytes());
+                }
+            } catch (InvalidProtocolBufferException e) {
+                throw new IllegalStateException("the parent sent a batch that does not parse", e);
+            }
+            for (Sink s : sinks) {
+                s.hand();
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            // the parent closed the stream
+        }
+
+        @Override
+        public void onCompleted() {
+            synchronized (responses) {
+                responses.onCompleted();
+            }
         }
     }
 }

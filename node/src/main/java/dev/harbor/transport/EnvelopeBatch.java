@@ -382,6 +382,15 @@ public final class EnvelopeBatch {
         }
 
         /**
+         * The payload's bytes in their wire form (UTF-8 for a text payload), as a buffer over the batch's
+         * own array from the payload's first byte to its last: for a reader that decodes the payload later,
+         * on another thread, as this node's services do. The array is shared: read it, never write it.
+         */
+        public ByteBuffer payloadBytes() {
+            return ByteBuffer.wrap(b, bodyAt, bodyLength);
+        }
+
+        /**
          * Adds this record, a send from {@code from}, to {@code sends}: a text or byte-string payload
          * in its wire form, left in this batch's bytes (a ByteString's, which never change) for whoever
          * reads it to decode ({@link Payloads#decodesLater}); any other decoded now.
