@@ -135,7 +135,8 @@ public final class CoordinatorService implements Service {
      * @param linked the nodes this node's transport links now or linked and has not lost, with their
      *     addresses ({@code Harbor.peerAddresses}); read on this service's thread, at a plan and a run's report
      * @param missing the nodes this node's transport linked that are gone without leaving, with their
-     *     addresses ({@code Harbor.missingPeerAddresses}); read as {@code linked} is
+     *     addresses ({@code Harbor.missingPeerAddresses}); read on this service's thread, at a plan, a run's
+     *     report and when a node is found unreachable
      */
     CoordinatorService(Settings settings, IntFunction<AdminClient> admin, Supplier<Map<Integer, String>> linked,
             Supplier<Map<Integer, String>> missing) {
@@ -672,7 +673,8 @@ public final class CoordinatorService implements Service {
     /**
      * Ends NODE_LOST each service that the node's own stream listed alive and that has no exit yet, if this
      * coordinator's node's transport lost that node too ({@code missing}: its dial reached it, it is not
-     * linked now and was not seen to leave). The node cannot be reached (the caller's check), so this is
+     * linked now and was not seen to leave; or, after this node began a new life, a former peer that has
+     * not linked to it again). The node cannot be reached (the caller's check), so this is
      * the rule the transport's held verdicts follow; but the transport gives a verdict only for the
      * services a peer's own link announced, and a node lost before its own link to this node was up (a
      * cluster still forming) announced none: its steps would wait for their drain timeouts. Checked at

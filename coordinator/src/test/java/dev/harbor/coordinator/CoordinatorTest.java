@@ -479,12 +479,14 @@ class CoordinatorTest {
         List<ShutdownProgress> progress = new CopyOnWriteArrayList<>();
         CompletableFuture<Void> run = CompletableFuture.runAsync(() -> nodes.coordinator(TestNodes.TOKEN)
                 .shutdown(ShutdownRequest.newBuilder().setBudgetMs(120_000).build()).forEachRemaining(progress::add));
-        await().atMost(WAIT).until(() -> progress.stream().anyMatch(p -> p.hasStarted() && p.getStarted().getStep().startsWith("cache:")));
+        await().atMost(WAIT).until(() -> progress.stream()
+                .anyMatch(p -> p.hasStarted() && p.getStarted().getStep().startsWith("cache:")));
         nodes.get(2).server.shutdownNow(); // node 2 crashes: its links, admin API and exit stream end at once
         run.get(WAIT.toSeconds() * 2, java.util.concurrent.TimeUnit.SECONDS);
 
         Report report = report(progress);
-        StepFinished step = report.getStepsList().stream().filter(s -> s.getStep().startsWith("cache:")).findFirst().orElseThrow();
+        StepFinished step = report.getStepsList().stream().filter(s -> s.getStep().startsWith("cache:")).findFirst()
+                .orElseThrow();
         assertThat(step.getOutcome()).as("report %s", report).isEqualTo(StepFinished.Outcome.LOST);
         // Node 1's transport loses node 2 after 3 s; the coordinator then ends what node 2's stream listed.
         assertThat(step.getDurationMs()).as("the cache step ends at node 2's loss, not at its 40 s drain timeout")

@@ -111,8 +111,9 @@ final class TestNodes implements AutoCloseable {
         Harbor harbor = Harbor.builder(node).cluster("test").advertise(address).peers(List.copyOf(addresses.values()))
                 .credentials(BearerAuth.withToken(InsecureChannelCredentials.create(), linkToken))
                 .heartbeat(Duration.ofMillis(250))
-                // No test here loses a node on purpose; a short loss timeout only let a busy machine's
-                // pauses declare two healthy nodes lost to each other for good (they then refuse to relink).
+                // One test here loses a node on purpose, and waits these 3 s; a shorter loss timeout only let a
+                // busy machine's pauses declare two healthy nodes lost to each other for good (they then refuse
+                // to relink).
                 .lossTimeout(Duration.ofMillis(3000)).build();
         Member[] self = new Member[1];
         NodeAdminService admin = new NodeAdminService(node, harbor.incarnation(), () -> Thread.ofVirtual().start(() -> {
