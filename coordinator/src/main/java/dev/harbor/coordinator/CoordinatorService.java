@@ -174,9 +174,8 @@ public final class CoordinatorService implements Service {
             case Feed.CaughtUp c -> {
                 for (ServiceInfo gone : view.caughtUp(c.node())) {
                     // Of an earlier life, and not listed by the current one: the node's own word that it is gone.
-                    onExit(ExitEvent.newBuilder().setHandle(gone.getHandle()).setNode(c.node()).setReason(ExitReason.NODE_LOST)
-                            .addAllNames(gone.getNamesList()).setDetail("node " + c.node()
-                                    + " came back as a new life that does not list this service of its earlier life").build());
+                    onExit(lostEvent(gone, c.node(), "node " + c.node()
+                            + " came back as a new life that does not list this service of its earlier life"));
                 }
                 maybeResume(false);
                 startWaiting();
@@ -686,19 +685,32 @@ public final class CoordinatorService implements Service {
         if (id == ctx.self().node() || n.alive.isEmpty() || !missing.get().containsKey(id)) {
             return;
         }
-        List<ServiceInfo> left = new ArrayList<>(n.alive.values());
-        // The monitor last, as the node's own log would have it: its exit is the node's.
-        left.sort((a, b) -> Boolean.compare(Wire.handle(a.getHandle()).equals(n.monitor),
-                Wire.handle(b.getHandle()).equals(n.monitor)));
+        List<ServiceInfo> left = new ArrayList<>();
+        ServiceInfo monitor = null;
+        for (Map.Entry<Handle, ServiceInfo> e : n.alive.entrySet()) {
+            if (e.getKey().equals(n.monitor)) {
+                monitor = e.getValue();
+            } else {
+                left.add(e.getValue());
+            }
+        }
+        if (monitor != null) {
+            left.add(monitor); // last, as the node's own log would have it: its exit is the node's
+        }
         log.warn("coordinator: node {}: lost by this node's transport and cannot be reached ({}): its {} services"
                 + " not reported exited end NODE_LOST", id, n.unreachable, left.size());
-        long now = TimeUnit.MILLISECONDS.toNanos(System.currentTimeMillis());
+        String why = "node " + id + " was lost by node " + ctx.self().node() + "'s transport, and cannot be reached: "
+                + n.unreachable;
         for (ServiceInfo s : left) {
-            onExit(ExitEvent.newBuilder().setHandle(s.getHandle()).setNode(id).setReason(ExitReason.NODE_LOST)
-                    .addAllNames(s.getNamesList()).setTimeUnixNanos(now)
-                    .setDetail("node " + id + " was lost by node " + ctx.self().node() + "'s transport, and cannot be"
-                            + " reached: " + n.unreachable).build());
+            onExit(lostEvent(s, id, why));
         }
+    }
+
+    /** A NODE_LOST exit event for {@code service} of {@code node}, made by the coordinator where no node publishes one. */
+    private static ExitEvent lostEvent(ServiceInfo service, int node, String detail) {
+        return ExitEvent.newBuilder().setHandle(service.getHandle()).setNode(node).setReason(ExitReason.NODE_LOST)
+                .addAllNames(service.getNamesList()).setTimeUnixNanos(TimeUnit.MILLISECONDS.toNanos(System.currentTimeMillis()))
+                .setDetail(detail).build();
     }
 
     private void onExit(ExitEvent e) {
