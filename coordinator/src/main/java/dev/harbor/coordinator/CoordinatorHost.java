@@ -93,8 +93,7 @@ public final class CoordinatorHost implements AutoCloseable {
         this.settings = new CoordinatorService.Settings(defaultBudget, timeouts,
                 ESCALATION_GRACE, stateDir == null ? null : new RunRecord(stateDir), metrics);
         this.coordinator = node.launch(this::newCoordinator);
-        this.api = ServerInterceptors.intercept(new CoordinatorApi(node, () -> coordinator),
-                token == null ? BearerAuth.open() : BearerAuth.requiring(token));
+        this.api = ServerInterceptors.intercept(new CoordinatorApi(node, () -> coordinator), BearerAuth.forToken(token));
     }
 
     /** A coordinator service for this host's node (launched at start, and again in each new life). */

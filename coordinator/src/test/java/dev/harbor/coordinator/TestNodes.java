@@ -122,8 +122,7 @@ final class TestNodes implements AutoCloseable {
         }));
         ServerBuilder<?> sb = Grpc.newServerBuilderForPort(Integer.parseInt(address.substring(address.indexOf(':') + 1)),
                 InsecureServerCredentials.create()).directExecutor()
-                .addService(ServerInterceptors.intercept(harbor.linkService(),
-                        linkToken == null ? BearerAuth.open() : BearerAuth.requiring(linkToken)))
+                .addService(ServerInterceptors.intercept(harbor.linkService(), BearerAuth.forToken(linkToken)))
                 .addService(admin);
         CoordinatorHost host = null;
         if (coordinator) {

@@ -217,7 +217,7 @@ public final class NodeProcess implements AutoCloseable {
                     throw new StartException("node " + config.nodeId() + ": " + bad.getMessage(), 2, bad);
                 }
             }
-            BearerAuth auth = config.token() == null ? BearerAuth.open() : BearerAuth.requiring(config.token());
+            BearerAuth auth = BearerAuth.forToken(config.token());
             if (auth.isOpen()) {
                 log.warn("node {}: no token is configured ({} or {}): anyone who can reach {} can kill its"
                         + " services or stop it, or link to it as a node and send to its services",

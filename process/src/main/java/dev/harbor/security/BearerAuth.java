@@ -45,9 +45,12 @@ public final class BearerAuth implements ServerInterceptor {
         return new BearerAuth(("Bearer " + token.strip()).getBytes(StandardCharsets.UTF_8), null);
     }
 
-    /** Lets everyone through (no token is configured). */
-    public static BearerAuth open() {
-        return new BearerAuth(null, null);
+    /**
+     * Requires {@code token} on every call ({@link #requiring}), or lets everyone through if it is null
+     * (no token is configured).
+     */
+    public static BearerAuth forToken(String token) {
+        return token == null ? new BearerAuth(null, null) : requiring(token);
     }
 
     /** The same check, applied to {@code methods} only; other methods pass without a token. */
