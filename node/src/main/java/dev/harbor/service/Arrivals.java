@@ -2,9 +2,51 @@ package dev.harbor.service;
 
 /**
  * Sends that came from another node to one service, next to each other in one frame, put into its
- * mailbox as one item: the first {@code count} of {@code messages}, in the order they came. The token
- * holder takes them one by one ({@link ServiceCell}); a service that has ended counts each as a dead
- * letter. Made by {@link InternalNode.RemoteSends}; the array is the item's alone.
+ * mailbox as one item; the token holder takes them one by one, in the order they came
+ * ({@link ServiceCell}), and a service that has ended counts each one it never took as a dead letter.
+ * Either messages the link's reader made ({@link Decoded}) or sends still in their frame, each made
+ * into a message by the thread that takes it ({@link InternalNode.FrameSends}).
+ *
+ * <p>Threading: made by the link's reader; from then on taken by one thread at a time (the token
+ * holder, or the thread that counts the dead letters of a service that has ended: whoever took the
+ * item from the mailbox, or held the token when the service died). {@link #left()} may be read by any
+ * thread, without synchronisation, as a snapshot for metrics.
  */
-record Arrivals(Message[] messages, int count) {
+abstract class Arrivals {
+    private final int count;
+    private int taken;
+
+    Arrivals(int count) {
+        this.count = count;
+    }
+
+    /** The next send; call only while {@link #left()} is above 0. */
+    final Message take() {
+        taken++;
+        return next();
+    }
+
+    /** How many sends are still to be taken. */
+    final int left() {
+        return count - taken;
+    }
+
+    /** The next send, in the order they came; called once per send. */
+    abstract Message next();
+
+    /** Messages the link's reader made, the first {@code count} of {@code messages}; the array is the item's alone. */
+    static final class Decoded extends Arrivals {
+        private final Message[] messages;
+        private int next;
+
+        Decoded(Message[] messages, int count) {
+            super(count);
+            this.messages = messages;
+        }
+
+        @Override
+        Message next() {
+            return messages[next++];
+        }
+    }
 }

@@ -99,16 +99,53 @@ public final class InternalNode {
     }
 
     /**
-     * Decodes payloads that a transport left in their wire form, which it can decode without failing
-     * (see {@link RemoteSends#addUndecoded}): the first thread that reads the
-     * {@linkplain Message#payload() payload} of such a message calls it. It must return an immutable,
-     * non-null value, equal each time for the same bytes, so that two threads that read a payload at
-     * once may both decode it, and must not keep {@code bytes}.
+     * Sends from another node to one service, left in the frame that carried them: one mailbox item,
+     * which the service's thread reads send by send, making each send's {@link Message} (and decoding
+     * its payload) when it takes it, so the link's reader makes no object per send. Made by a
+     * transport's {@link FrameReader}; a service keeps its frame's bytes alive until it has taken
+     * every send in it (so {@link RemoteSends} hands a frame over this way only if it held nothing
+     * else).
+     *
+     * <p>Threading: made by the link's reader, then read by one thread at a time, which calls
+     * {@link #advance}, {@link #from} and {@link #payload}, in that order, once per send: the service's
+     * token holder, or whoever counts the sends of a service that has ended as dead letters. The
+     * runtime publishes the object to that thread through its mailbox (a happens-before edge), so
+     * fields written before it was handed over need no synchronisation.
      */
+    public abstract static class FrameSends extends Arrivals {
+        /** {@code count} sends, at least one. */
+        protected FrameSends(int count) {
+            super(count);
+        }
+
+        @Override
+        final Message next() {
+            advance();
+            return new Message(from(), payload());
+        }
+
+        /** Moves to the next send (the first, on the first call). */
+        protected abstract void advance();
+
+        /** The service that sent the current send, or null if it was sent from outside any service. */
+        protected abstract Handle from();
+
+        /**
+         * The current send's payload, decoded on the calling thread: an immutable value that does not
+         * refer to the frame's bytes. Never throws: a transport leaves in their frame only payloads
+         * that cannot fail to decode.
+         */
+        protected abstract Object payload();
+    }
+
+    /** Reads a transport's frames: the sends of a frame that {@link RemoteSends} gathered in one run. */
     @FunctionalInterface
-    public interface Decoder {
-        /** The payload of kind {@code tag} whose wire form is {@code length} bytes of {@code bytes} from {@code offset}. Never throws. */
-        Object decode(int tag, byte[] bytes, int offset, int length);
+    public interface FrameReader {
+        /**
+         * The {@code count} send records that lie one after another in {@code frame} from {@code start}
+         * to {@code end}, each added with {@link RemoteSends#addInFrame}; {@code frame} never changes.
+         */
+        FrameSends sends(byte[] frame, int start, int end, int count);
     }
 
     /**
@@ -117,12 +154,13 @@ public final class InternalNode {
      * frame costs a service one hand-over rather than one per message. A send to a service that is
      * gone, or to a handle of another node, is dropped and counted as a dead letter. Never blocks.
      *
-     * <p>Payloads in their wire form ({@link #addUndecoded}) are decoded by the service's thread when its
-     * handler reads them, not by the link's reader, but only for a frame that held nothing except sends
-     * to that one service: an undecoded payload keeps its whole frame in memory until it is read, and a
-     * frame shared with other services' traffic could then be kept alive by one small message waiting
-     * in a slow service's mailbox. So a group handed over while something else of the frame came before
-     * it or follows it has its payloads decoded first, by the reader.
+     * <p>Sends left in their frame ({@link #addInFrame}) are made into messages, and their payloads
+     * decoded, by the service's thread when it takes them, not by the link's reader, but only for a
+     * frame that held nothing except sends to that one service: such a run keeps its whole frame in
+     * memory until its last send is taken, and a frame shared with other services' traffic could then
+     * be kept alive by one small message waiting in a slow service's mailbox. So a run handed over
+     * while something else of the frame came before it or follows it is made into messages first, by
+     * the reader.
      *
      * <p>Threading: one thread at a time (the link's reader). The caller {@linkplain #flush() flushes}
      * before it handles anything else of the frame (a call, a reply, a service update), and calls
@@ -131,75 +169,124 @@ public final class InternalNode {
     public static final class RemoteSends {
         private static final int MIN_CAPACITY = 16;
         private final Node node;
+        private final FrameReader reader;
         private Handle to;
+        /** Sends gathered as messages; {@code count} of them. Never at the same time as a run. */
         private Message[] messages = new Message[MIN_CAPACITY];
         private int count;
-        /** Something besides the sends gathered now came in this frame: they are decoded before they go. */
+        /** Or sends gathered in their frame: {@code runCount} records of {@code runFrame}, from {@code runStart} to {@code runEnd}. */
+        private byte[] runFrame;
+        private int runStart;
+        private int runEnd;
+        private int runCount;
+        /** Something besides the sends gathered now came in this frame: they are made into messages before they go. */
         private boolean shared;
 
-        public RemoteSends(Node node) {
+        /** Gathers sends for {@code node}'s services; {@code reader} reads the frames of {@link #addInFrame}. */
+        public RemoteSends(Node node, FrameReader reader) {
             this.node = node;
+            this.reader = reader;
         }
 
         /** Adds a send from {@code from} (null if sent from outside any service) to {@code to}. */
         public void add(Handle from, Handle to, Object payload) {
-            put(to, new Message(from, payload));
+            target(to);
+            if (runCount > 0) {
+                unrun(); // a decoded send after sends left in the frame: they all go as messages
+            }
+            addMessage(new Message(from, payload));
         }
 
         /**
-         * Adds a send from {@code from} (null if sent from outside any service) to {@code to} whose
-         * payload is still in its wire form: {@code length} bytes of {@code bytes} from {@code offset},
-         * of kind {@code tag}, which {@code decoder} decodes (see the class comment for which thread
-         * does). The message keeps {@code bytes}, which must never change afterwards, until it is decoded.
+         * Adds a send to {@code to} left in its frame: the record from {@code start} to {@code end} of
+         * {@code frame}, which the {@link FrameReader} reads, and which must never change afterwards.
          */
-        public void addUndecoded(Handle from, Handle to, Decoder decoder, int tag, byte[] bytes, int offset, int length) {
-            put(to, new Arrived(from, decoder, tag, bytes, offset, length));
+        public void addInFrame(Handle to, byte[] frame, int start, int end) {
+            target(to);
+            if (runCount > 0 && frame == runFrame && start == runEnd) {
+                runEnd = end;
+                runCount++;
+                return;
+            }
+            if (runCount > 0) {
+                unrun(); // not next to the run (a transport that skips records): the run goes as messages
+            }
+            if (count > 0) {
+                addMessage(reader.sends(frame, start, end, 1).take()); // after messages: one more
+                return;
+            }
+            runFrame = frame;
+            runStart = start;
+            runEnd = end;
+            runCount = 1;
         }
 
-        private void put(Handle to, Message message) {
-            if (count > 0 && !to.equals(this.to)) {
+        private void target(Handle to) {
+            if ((count > 0 || runCount > 0) && !to.equals(this.to)) {
                 flush();
             }
+            this.to = to;
+        }
+
+        private void addMessage(Message message) {
             if (count == messages.length) {
                 messages = java.util.Arrays.copyOf(messages, count * 2);
             }
-            this.to = to;
             messages[count++] = message;
         }
 
-        /** Hands what was gathered to its service, decoded: something else of the frame comes next. */
+        /** The run gathered, which this gatherer lets go of. */
+        private Arrivals takeRun() {
+            Arrivals run = reader.sends(runFrame, runStart, runEnd, runCount);
+            runFrame = null;
+            runCount = 0;
+            return run;
+        }
+
+        /** The run's sends, made into messages on this thread. */
+        private void unrun() {
+            Arrivals run = takeRun();
+            while (run.left() > 0) {
+                addMessage(run.take());
+            }
+        }
+
+        /** Hands what was gathered to its service as messages: something else of the frame comes next. */
         public void flush() {
             hand(true);
             shared = true;
         }
 
-        /** The frame has ended: hands what was gathered to its service, undecoded if the frame held nothing else. */
+        /** The frame has ended: hands what was gathered to its service, left in the frame if the frame held nothing else. */
         public void endFrame() {
             hand(shared);
             shared = false;
         }
 
-        private void hand(boolean decode) {
+        private void hand(boolean asMessages) {
+            Handle target = to;
+            to = null;
+            if (runCount > 0) {
+                if (asMessages) {
+                    unrun();
+                } else {
+                    node.deliverFromRemote(target, takeRun());
+                    return;
+                }
+            }
             if (count == 0) {
                 return;
             }
-            Message[] handed = messages;
             int n = count;
-            Handle target = to;
             count = 0;
-            to = null;
-            if (decode) {
-                for (int i = 0; i < n; i++) {
-                    handed[i].payload(); // an Arrived decodes and keeps the value; any other message has it already
-                }
-            }
-            if (n > 1) {
-                messages = new Message[Math.max(MIN_CAPACITY, n)]; // the handed array now belongs to the mailbox
-            }
-            node.deliverAllFromRemote(target, handed, n);
             if (n == 1) {
-                handed[0] = null; // a single send goes in alone: the array stays with this gatherer
+                node.deliverFromRemote(target, messages[0]);
+                messages[0] = null; // a single send goes in alone: the array stays with this gatherer
+                return;
             }
+            Message[] handed = messages;
+            messages = new Message[Math.max(MIN_CAPACITY, n)]; // the handed array now belongs to the mailbox
+            node.deliverFromRemote(target, new Arrivals.Decoded(handed, n));
         }
     }
 

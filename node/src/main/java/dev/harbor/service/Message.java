@@ -22,7 +22,7 @@ public class Message {
     }
 
     /** What the message carries. */
-    public Object payload() {
+    public final Object payload() {
         return payload;
     }
 
@@ -32,7 +32,6 @@ public class Message {
      * @throws IllegalArgumentException naming both types if the payload is something else
      */
     public <T> T payload(Class<T> type) {
-        Object payload = payload();
         if (!type.isInstance(payload)) {
             throw new IllegalArgumentException("expected a " + type.getName() + " from " + from + " but got "
                     + (payload == null ? "null" : "a " + payload.getClass().getName()));
@@ -58,6 +57,6 @@ public class Message {
 
     @Override
     public String toString() {
-        return (isCall() ? "call" : "send") + " from " + from + ": " + payload();
+        return (isCall() ? "call" : "send") + " from " + from + ": " + payload;
     }
 }

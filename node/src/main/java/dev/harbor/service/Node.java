@@ -485,19 +485,21 @@ public final class Node implements NodeView, AutoCloseable {
     }
 
     /**
-     * Delivers the first {@code count} of {@code messages}, sends that came from another node to
-     * {@code to} one after another, as one mailbox item (see {@link InternalNode.RemoteSends}). Sends to
-     * a service that is gone are dropped and counted, each.
+     * Delivers {@code item}, a send that came from another node to {@code to} (a {@link Message}) or
+     * sends that came one after another ({@link Arrivals}), as one mailbox item (see
+     * {@link InternalNode.RemoteSends}). Sends to a service that is gone are dropped and counted, each.
      */
-    void deliverAllFromRemote(Handle to, Message[] messages, int count) {
+    void deliverFromRemote(Handle to, Object item) {
         ServiceCell cell = localCell(to);
-        if (cell == null) {
-            for (int i = 0; i < count; i++) {
-                deadLetter(to, messages[i]);
+        if (cell != null) {
+            cell.enqueue(item);
+        } else if (item instanceof Arrivals a) {
+            while (a.left() > 0) {
+                deadLetter(to, a.take());
             }
-            return;
+        } else {
+            deadLetter(to, (Message) item);
         }
-        cell.enqueue(count == 1 ? messages[0] : new Arrivals(messages, count));
     }
 
     /**

@@ -124,12 +124,10 @@ final class ServiceCell implements ServiceContext, ReplyTo {
     /** Messages that arrived during init, in order. Filled by the token holder, drained by it or by a killer. */
     private volatile ConcurrentLinkedQueue<Object> held;
     /**
-     * The {@link Arrivals} being handled: its messages from {@link #bundleNext} on are next, before
-     * anything else in the mailbox. Token holder only (it passes with the token); null when none.
+     * The {@link Arrivals} being handled: the sends it has left are next, before anything else in the
+     * mailbox. Token holder only (it passes with the token); null when none.
      */
-    private Message[] bundle;
-    private int bundleNext;
-    private int bundleEnd;
+    private Arrivals arrivals;
     /** The names this service holds. Guarded by the node's name lock. */
     List<String> names = List.of();
     /**
@@ -236,23 +234,16 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             }
             held = null;
         }
-        Message[] b = bundle;
-        if (b != null) {
-            Message m = b[bundleNext++];
-            if (bundleNext == bundleEnd) {
-                bundle = null;
+        Arrivals a = arrivals;
+        if (a == null) {
+            Object m = mailbox.poll();
+            if (!(m instanceof Arrivals)) {
+                return m;
             }
-            return m;
+            a = (Arrivals) m;
         }
-        Object m = mailbox.poll();
-        if (m instanceof Arrivals a) {
-            if (a.count() > 1) {
-                bundle = a.messages();
-                bundleNext = 1;
-                bundleEnd = a.count();
-            }
-            return a.messages()[0];
-        }
+        Message m = a.take();
+        arrivals = a.left() > 0 ? a : null; // the last one taken: the item (and a frame it reads) can go
         return m;
     }
 
@@ -263,7 +254,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
      */
     private boolean reacquire() {
         owner = null; // an idle service must not keep its last thread alive (about 300 bytes)
-        boolean arrivalsLeft = bundle != null; // read while this thread still holds the token (a handler about to wait)
+        boolean arrivalsLeft = arrivals != null; // read while this thread still holds the token (a handler about to wait)
         SCHED.setVolatile(this, 0);
         ConcurrentLinkedQueue<Object> h = held;
         boolean work = arrivalsLeft || death != null || !mailbox.isEmpty() || (live && h != null && !h.isEmpty());
@@ -368,12 +359,10 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         if (h != null) {
             drainDead(h);
         }
-        Message[] b = bundle;
-        if (b != null) {
-            bundle = null;
-            for (int i = bundleNext; i < bundleEnd; i++) {
-                node.deadLetter(handle, b[i]);
-            }
+        Arrivals a = arrivals;
+        if (a != null) {
+            arrivals = null;
+            deadLetters(a);
         }
         drainDead(mailbox);
         if (suspended != null && !suspended.isEmpty()) {
@@ -418,9 +407,14 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         } else if (m instanceof Message msg) {
             node.deadLetter(handle, msg);
         } else if (m instanceof Arrivals a) {
-            for (int i = 0; i < a.count(); i++) {
-                node.deadLetter(handle, a.messages()[i]);
-            }
+            deadLetters(a);
+        }
+    }
+
+    /** Counts each send {@code a} has left as a dead letter. */
+    private void deadLetters(Arrivals a) {
+        while (a.left() > 0) {
+            node.deadLetter(handle, a.take());
         }
     }
 
@@ -578,9 +572,10 @@ final class ServiceCell implements ServiceContext, ReplyTo {
      * metrics and listings.
      */
     int mailboxDepth() {
-        int n = bundle != null ? Math.max(0, bundleEnd - bundleNext) : 0;
+        Arrivals current = arrivals;
+        int n = current != null ? Math.max(0, current.left()) : 0;
         for (Object m : mailbox) {
-            n += m instanceof Arrivals a ? a.count() : 1;
+            n += m instanceof Arrivals a ? a.left() : 1;
         }
         return n;
     }

@@ -251,6 +251,45 @@ public final class EnvelopeBatch {
     }
 
     /**
+     * Reads the sends that {@link Reader#sendTo} left in their batch, on the thread that takes them:
+     * records that the link's reader has parsed already, each a send to the same service with a
+     * payload of a kind {@link Payloads#decodesLater}.
+     */
+    static final InternalNode.FrameReader SENDS_IN_FRAME = SendsInFrame::new;
+
+    /** See {@link #SENDS_IN_FRAME}. Threading: that of {@link InternalNode.FrameSends}. */
+    private static final class SendsInFrame extends InternalNode.FrameSends {
+        private final Reader r;
+
+        SendsInFrame(byte[] frame, int start, int end, int count) {
+            super(count);
+            r = new Reader(frame, start, end);
+        }
+
+        @Override
+        protected void advance() {
+            try {
+                if (r.next() && r.kind == SEND) {
+                    return;
+                }
+            } catch (InvalidProtocolBufferException e) {
+                throw new IllegalStateException("a send that parsed on the link's reader no longer parses: " + e.getMessage(), e);
+            }
+            throw new IllegalStateException("a run of sends left in its frame holds fewer sends than it was given");
+        }
+
+        @Override
+        protected Handle from() {
+            return r.from();
+        }
+
+        @Override
+        protected Object payload() {
+            return Payloads.plain(r.tag, r.b, r.bodyAt, r.bodyLength);
+        }
+    }
+
+    /**
      * The records of a batch, one at a time: {@link #next()} moves to a record and reads its head;
      * a record's payload (or its error, or its control envelope) is read only if asked for. Not
      * thread-safe.
@@ -260,6 +299,8 @@ public final class EnvelopeBatch {
         private final int start;
         private final int end;
         private int pos;
+        /** Where the current record starts. */
+        private int recordAt;
         private int kind;
         private int toNode;
         private long toId;
@@ -294,6 +335,7 @@ public final class EnvelopeBatch {
             if (pos == end) {
                 return false;
             }
+            recordAt = pos;
             kind = b[pos++];
             tag = -1;
             session = 0;
@@ -392,14 +434,15 @@ public final class EnvelopeBatch {
 
         /**
          * Adds this record, a send from {@code from}, to {@code sends}: a text or byte-string payload
-         * in its wire form, left in this batch's bytes (a ByteString's, which never change) for whoever
-         * reads it to decode ({@link Payloads#decodesLater}); any other decoded now.
+         * left in this batch's bytes (a ByteString's, which never change), the whole record with it,
+         * for whoever takes the send to read ({@link Payloads#decodesLater}, {@link #SENDS_IN_FRAME});
+         * any other decoded now.
          *
          * @throws InvalidProtocolBufferException if its bytes do not parse as what its tag says
          */
         void sendTo(InternalNode.RemoteSends sends, Handle from, Payloads payloads) throws InvalidProtocolBufferException {
             if (Payloads.decodesLater(tag)) {
-                sends.addUndecoded(from, to(), Payloads.PLAIN, tag, b, bodyAt, bodyLength);
+                sends.addInFrame(to(), b, recordAt, pos);
             } else {
                 sends.add(from, to(), payloads.decode(tag, b, bodyAt, bodyLength));
             }

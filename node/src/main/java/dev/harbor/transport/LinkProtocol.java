@@ -165,7 +165,7 @@ final class LinkProtocol {
         /** This node's incarnation in the Hello it answered with: what the dialler's refusal, if any, is about. */
         private long life;
         /** Sends of the frame being read, handed to each service together (see {@link InternalNode.RemoteSends}). */
-        private final InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
+        private final InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, EnvelopeBatch.SENDS_IN_FRAME);
 
         Inbound(ServerCallStreamObserver<LinkFrame> responses) {
             this.responses = new LinkWriter(responses);

@@ -7,7 +7,6 @@ import com.google.protobuf.Message;
 import com.google.protobuf.Parser;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
-import dev.harbor.service.InternalNode;
 import java.nio.charset.StandardCharsets;
 import java.util.ServiceLoader;
 import java.util.Map;
@@ -92,17 +91,14 @@ public final class Payloads {
 
     /**
      * Whether a send's payload of kind {@code tag} is left in its wire form for the receiving service's
-     * thread to decode with {@link #PLAIN}: text and byte strings, which decode without failing.
+     * thread to decode with {@link #plain}: text and byte strings, which decode without failing.
      */
     static boolean decodesLater(int tag) {
         return tag == TEXT || tag == BYTES;
     }
 
-    /** Decodes the payloads {@link #decodesLater} leaves in their wire form. */
-    static final InternalNode.Decoder PLAIN = Payloads::plain;
-
     /** Text or a byte string, {@code length} bytes of {@code bytes} from {@code offset}: what never fails to decode. */
-    private static Object plain(int tag, byte[] bytes, int offset, int length) {
+    static Object plain(int tag, byte[] bytes, int offset, int length) {
         return tag == TEXT ? new String(bytes, offset, length, StandardCharsets.UTF_8) : ByteString.copyFrom(bytes, offset, length);
     }
 

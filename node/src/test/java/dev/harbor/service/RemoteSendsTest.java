@@ -51,7 +51,7 @@ class RemoteSendsTest extends NodeFixture {
         Recorder b = new Recorder();
         Handle ha = node.launch(() -> a);
         Handle hb = node.launch(() -> b);
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
         sends.add(REMOTE, ha, "block");
         sends.add(REMOTE, ha, "a1");
         sends.add(REMOTE, ha, "a2");
@@ -81,7 +81,7 @@ class RemoteSendsTest extends NodeFixture {
             }
             return null;
         });
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
         sends.add(REMOTE, ha, "call");
         sends.add(REMOTE, ha, "a1");
         sends.add(REMOTE, ha, "a2");
@@ -98,7 +98,7 @@ class RemoteSendsTest extends NodeFixture {
     void aServiceThatEndsWithSendsStillToHandleCountsEachAsADeadLetter() throws Exception {
         Recorder a = new Recorder();
         Handle ha = node.launch(() -> a);
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
         sends.add(REMOTE, ha, "block");
         for (int i = 1; i <= 4; i++) {
             sends.add(REMOTE, ha, "x" + i); // the rest of the item whose first send blocks
@@ -123,7 +123,7 @@ class RemoteSendsTest extends NodeFixture {
         assertThat(node.kill(gone)).isTrue();
         await().atMost(WAIT).until(() -> node.services().stream().noneMatch(i -> i.handle().equals(gone)));
         long before = node.deadLetters();
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
         sends.add(REMOTE, gone, "one");
         sends.add(REMOTE, gone, "two");
         sends.add(REMOTE, Handle.of(9, 5), "elsewhere"); // not a handle of this node
@@ -132,25 +132,64 @@ class RemoteSendsTest extends NodeFixture {
         assertThat(node.deadLetters()).isEqualTo(before + 4);
     }
 
-    /** Decodes "wire form" (a string's UTF-8 bytes) and records which thread decoded each payload, and how often. */
-    private static final class CountingDecoder implements InternalNode.Decoder {
-        final Map<String, List<Thread>> decodedBy = new ConcurrentHashMap<>();
+    /**
+     * A transport's frames in miniature: a record is a length byte and that many bytes of UTF-8 text.
+     * Records which thread read each payload, and how often.
+     */
+    private static final class TestFrames implements InternalNode.FrameReader {
+        final Map<String, List<Thread>> readBy = new ConcurrentHashMap<>();
 
         @Override
-        public Object decode(int tag, byte[] bytes, int offset, int length) {
-            String value = new String(bytes, offset, length, StandardCharsets.UTF_8); // never the same object: a second decode would show
-            decodedBy.computeIfAbsent(value, v -> new CopyOnWriteArrayList<>()).add(Thread.currentThread());
-            return value;
+        public InternalNode.FrameSends sends(byte[] bytes, int start, int end, int count) {
+            return new InternalNode.FrameSends(count) {
+                private int at = start;
+                private int length;
+
+                @Override
+                protected void advance() {
+                    length = bytes[at++];
+                    at += length;
+                    assertThat(at).isLessThanOrEqualTo(end);
+                }
+
+                @Override
+                protected Handle from() {
+                    return REMOTE;
+                }
+
+                @Override
+                protected Object payload() {
+                    String value = new String(bytes, at - length, length, StandardCharsets.UTF_8);
+                    readBy.computeIfAbsent(value, v -> new CopyOnWriteArrayList<>()).add(Thread.currentThread());
+                    return value;
+                }
+            };
         }
 
-        /** Adds a send of {@code value} in its wire form, in a frame of its own with a byte before and after it. */
-        void add(InternalNode.RemoteSends sends, Handle to, String value) {
-            byte[] utf8 = value.getBytes(StandardCharsets.UTF_8);
-            byte[] frame = new byte[utf8.length + 2];
-            System.arraycopy(utf8, 0, frame, 1, utf8.length);
-            sends.addUndecoded(REMOTE, to, this, 7, frame, 1, utf8.length);
+        /** A frame of sends of {@code values}, in that order, after a byte that is none of theirs. */
+        Frame frame(String... values) {
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            out.write(-1);
+            int[] starts = new int[values.length + 1];
+            for (int i = 0; i < values.length; i++) {
+                starts[i] = out.size();
+                byte[] utf8 = values[i].getBytes(StandardCharsets.UTF_8);
+                out.write(utf8.length);
+                out.writeBytes(utf8);
+            }
+            starts[values.length] = out.size();
+            return new Frame(out.toByteArray(), starts);
         }
     }
+
+    private record Frame(byte[] bytes, int[] starts) {
+        /** Adds the send of the frame's {@code i}th value to {@code to}, left in the frame. */
+        void add(InternalNode.RemoteSends sends, Handle to, int i) {
+            sends.addInFrame(to, bytes, starts[i], starts[i + 1]);
+        }
+    }
+
+    private final TestFrames FRAMES = new TestFrames();
 
     /** Reads each payload twice and records the thread it handled it on. */
     private static final class TwiceReader implements Service {
@@ -160,7 +199,7 @@ class RemoteSendsTest extends NodeFixture {
         @Override
         public Object receive(ServiceContext ctx, Message m) {
             Object first = m.payload();
-            assertThat(m.payload()).isSameAs(first); // decoded once, then kept
+            assertThat(m.payload()).isSameAs(first);
             assertThat(m.payload(String.class)).isSameAs(first);
             assertThat(m.toString()).endsWith(": " + first);
             got.add(first);
@@ -170,58 +209,100 @@ class RemoteSendsTest extends NodeFixture {
     }
 
     @Test
-    void aFrameOfSendsToOneServiceIsDecodedByItsThreadAndAnyOtherFrameByTheReader() {
+    void aFrameOfSendsToOneServiceIsReadByItsThreadAndAnyOtherFrameByTheReader() {
         TwiceReader a = new TwiceReader();
         TwiceReader b = new TwiceReader();
         Handle ha = node.launch(() -> a);
         Handle hb = node.launch(() -> b);
-        CountingDecoder decoder = new CountingDecoder();
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
         // One frame: a send to a, one to b. Neither may keep the frame's bytes alive in a's or b's mailbox.
-        decoder.add(sends, ha, "to a");
-        decoder.add(sends, hb, "to b");
+        Frame first = FRAMES.frame("to a", "to b");
+        first.add(sends, ha, 0);
+        first.add(sends, hb, 1);
         sends.endFrame();
         // The next: a call (the reader flushes before it), then a send.
         sends.flush();
-        decoder.add(sends, ha, "after a call");
+        FRAMES.frame("after a call").add(sends, ha, 0);
         sends.endFrame();
         // The last: sends to a only, which are left to a's thread.
-        decoder.add(sends, ha, "last 1");
-        decoder.add(sends, ha, "last 2");
+        Frame last = FRAMES.frame("last 1", "last 2");
+        last.add(sends, ha, 0);
+        last.add(sends, ha, 1);
         sends.endFrame();
         await().atMost(WAIT).until(() -> a.got.size() == 4 && b.got.size() == 1);
 
         Thread reader = Thread.currentThread();
-        assertThat(decoder.decodedBy.get("to a")).containsExactly(reader);
-        assertThat(decoder.decodedBy.get("to b")).containsExactly(reader);
-        assertThat(decoder.decodedBy.get("after a call")).containsExactly(reader);
-        assertThat(decoder.decodedBy.get("last 1")).as("decoded once, by the handler's thread").containsExactly(a.threads.get(2));
-        assertThat(decoder.decodedBy.get("last 2")).containsExactly(a.threads.get(3));
+        assertThat(FRAMES.readBy.get("to a")).containsExactly(reader);
+        assertThat(FRAMES.readBy.get("to b")).containsExactly(reader);
+        assertThat(FRAMES.readBy.get("after a call")).containsExactly(reader);
+        assertThat(FRAMES.readBy.get("last 1")).as("read once, by the handler's thread").containsExactly(a.threads.get(2));
+        assertThat(FRAMES.readBy.get("last 2")).containsExactly(a.threads.get(3));
         assertThat(a.threads.subList(2, 4)).doesNotContain(reader);
         assertThat(a.got).containsExactly("to a", "after a call", "last 1", "last 2");
         assertThat(b.got).containsExactly("to b");
     }
 
     @Test
-    void aMessageAServiceKeepsNoLongerKeepsItsFrameOnceItsPayloadIsRead() {
+    void sendsLeftInTheirFrameAndDecodedSendsToOneServiceKeepTheirOrder() {
+        TwiceReader a = new TwiceReader();
+        Handle ha = node.launch(() -> a);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
+        Frame frame = FRAMES.frame("1", "2", "4");
+        frame.add(sends, ha, 0);
+        frame.add(sends, ha, 1);
+        sends.add(REMOTE, ha, "3, decoded by the reader");
+        frame.add(sends, ha, 2);
+        sends.endFrame();
+        await().atMost(WAIT).until(() -> a.got.size() == 4);
+        assertThat(a.got).containsExactly("1", "2", "3, decoded by the reader", "4");
+        assertThat(FRAMES.readBy.get("1")).as("made into messages before the decoded one joined them").containsExactly(Thread.currentThread());
+    }
+
+    @Test
+    void aServiceThatEndsWithSendsLeftInTheirFrameCountsEachAsADeadLetter() throws Exception {
+        Recorder a = new Recorder();
+        Handle ha = node.launch(() -> a);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
+        Frame first = FRAMES.frame("block", "x1", "x2", "x3", "x4"); // the rest of the run whose first send blocks
+        for (int i = 0; i < 5; i++) {
+            first.add(sends, ha, i);
+        }
+        sends.endFrame();
+        Frame second = FRAMES.frame("y1", "y2", "y3"); // a second run, still in the mailbox
+        for (int i = 0; i < 3; i++) {
+            second.add(sends, ha, i);
+        }
+        sends.endFrame();
+        assertThat(a.entered.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+        assertThat(find(ha).mailboxDepth()).as("x1..x4 behind the send being handled, and y1..y3").isEqualTo(7);
+        long before = node.deadLetters();
+
+        assertThat(node.kill(ha)).isTrue();
+        a.gate.complete(null);
+        await().atMost(WAIT).until(() -> node.deadLetters() == before + 7);
+        assertThat(a.got).containsExactly("block");
+    }
+
+    @Test
+    void aMessageAServiceKeepsDoesNotKeepItsFrame() {
         List<Message> kept = new CopyOnWriteArrayList<>();
         Handle keeper = node.launch(() -> (ctx, m) -> {
-            m.payload();
             kept.add(m);
             return null;
         });
-        byte[] frame = "..kept..".getBytes(StandardCharsets.UTF_8);
-        java.lang.ref.WeakReference<byte[]> frameRef = new java.lang.ref.WeakReference<>(frame);
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node);
-        sends.addUndecoded(REMOTE, keeper, new CountingDecoder(), 7, frame, 2, 4);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
+        Frame frame = FRAMES.frame("kept 1", "kept 2");
+        frame.add(sends, keeper, 0);
+        frame.add(sends, keeper, 1);
+        java.lang.ref.WeakReference<byte[]> frameRef = new java.lang.ref.WeakReference<>(frame.bytes());
         sends.endFrame();
         frame = null;
-        await().atMost(WAIT).until(() -> kept.size() == 1);
+        await().atMost(WAIT).until(() -> kept.size() == 2);
 
         await().atMost(WAIT).until(() -> {
             System.gc();
             return frameRef.get() == null;
         });
-        assertThat(kept.get(0).payload()).isEqualTo("kept");
+        assertThat(kept).extracting(Message::payload).containsExactly("kept 1", "kept 2");
     }
 }
