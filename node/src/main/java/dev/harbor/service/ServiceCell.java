@@ -54,8 +54,19 @@ import org.slf4j.LoggerFactory;
  */
 final class ServiceCell implements ServiceContext, ReplyTo {
     private static final Logger log = LoggerFactory.getLogger(ServiceCell.class);
-    /** Messages a runner handles before it lets other virtual threads run. */
+    /** Messages a runner handles between two looks at the clock (see {@link #SLICE_NANOS}). */
     private static final int BATCH = 64;
+    /**
+     * How long a runner keeps its carrier thread, while its mailbox has work, before it lets other
+     * virtual threads run: the scheduler does not preempt. Looked at every {@link #BATCH} messages, so
+     * a service that runs for longer than this without a break holds its carrier for at most this plus
+     * {@link #BATCH} messages. A yield is not free: the scheduler puts the yielding thread at the back
+     * of its shared queue and wakes another carrier for it, which usually moves the service to the
+     * other core. Yielding every 64 messages, as the runner once did, woke a second carrier some
+     * 80,000 times a second on a busy receiver of another node's stream (BENCHMARKS.md, "A yield
+     * per time slice").
+     */
+    private static final long SLICE_NANOS = 1_000_000;
 
     private static final VarHandle SCHED;
     private static final VarHandle DEATH;
@@ -200,9 +211,13 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         loop();
     }
 
-    /** Handles messages until the mailbox is empty, the token is handed on, or the service is dead. */
+    /**
+     * Handles messages until the mailbox is empty, the token is handed on, or the service is dead,
+     * letting other virtual threads run once per {@link #SLICE_NANOS} of work.
+     */
     private void loop() {
         int n = 0;
+        long slice = System.nanoTime();
         for (;;) {
             if (death != null) {
                 afterDeath();
@@ -220,7 +235,11 @@ final class ServiceCell implements ServiceContext, ReplyTo {
             }
             if (++n == BATCH) {
                 n = 0;
-                Thread.yield();
+                long now = System.nanoTime();
+                if (now - slice >= SLICE_NANOS) {
+                    Thread.yield();
+                    slice = System.nanoTime();
+                }
             }
         }
     }
