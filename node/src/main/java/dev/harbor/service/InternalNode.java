@@ -174,7 +174,7 @@ public final class InternalNode {
         /** Sends gathered as messages; {@code count} of them. Never at the same time as a run. */
         private Message[] messages = new Message[MIN_CAPACITY];
         private int count;
-        /** Or sends gathered in their frame: {@code runCount} records of {@code runFrame}, from {@code runStart} to {@code runEnd}. */
+        /** Or sends gathered in their frame (a run): {@code runCount} records of {@code runFrame}, {@code runStart} to {@code runEnd}. */
         private byte[] runFrame;
         private int runStart;
         private int runEnd;

@@ -435,7 +435,7 @@ public final class EnvelopeBatch {
         /**
          * Adds this record, a send from {@code from}, to {@code sends}: a text or byte-string payload
          * left in this batch's bytes (a ByteString's, which never change), the whole record with it,
-         * for whoever takes the send to read ({@link Payloads#decodesLater}, {@link #SENDS_IN_FRAME});
+         * for whoever takes the send to read ({@link Payloads#decodesLater}, {@link EnvelopeBatch#SENDS_IN_FRAME});
          * any other decoded now.
          *
          * @throws InvalidProtocolBufferException if its bytes do not parse as what its tag says

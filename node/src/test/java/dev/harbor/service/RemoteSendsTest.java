@@ -51,7 +51,7 @@ class RemoteSendsTest extends NodeFixture {
         Recorder b = new Recorder();
         Handle ha = node.launch(() -> a);
         Handle hb = node.launch(() -> b);
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, frames);
         sends.add(REMOTE, ha, "block");
         sends.add(REMOTE, ha, "a1");
         sends.add(REMOTE, ha, "a2");
@@ -81,7 +81,7 @@ class RemoteSendsTest extends NodeFixture {
             }
             return null;
         });
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, frames);
         sends.add(REMOTE, ha, "call");
         sends.add(REMOTE, ha, "a1");
         sends.add(REMOTE, ha, "a2");
@@ -98,7 +98,7 @@ class RemoteSendsTest extends NodeFixture {
     void aServiceThatEndsWithSendsStillToHandleCountsEachAsADeadLetter() throws Exception {
         Recorder a = new Recorder();
         Handle ha = node.launch(() -> a);
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, frames);
         sends.add(REMOTE, ha, "block");
         for (int i = 1; i <= 4; i++) {
             sends.add(REMOTE, ha, "x" + i); // the rest of the item whose first send blocks
@@ -123,7 +123,7 @@ class RemoteSendsTest extends NodeFixture {
         assertThat(node.kill(gone)).isTrue();
         await().atMost(WAIT).until(() -> node.services().stream().noneMatch(i -> i.handle().equals(gone)));
         long before = node.deadLetters();
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, frames);
         sends.add(REMOTE, gone, "one");
         sends.add(REMOTE, gone, "two");
         sends.add(REMOTE, Handle.of(9, 5), "elsewhere"); // not a handle of this node
@@ -189,7 +189,7 @@ class RemoteSendsTest extends NodeFixture {
         }
     }
 
-    private final TestFrames FRAMES = new TestFrames();
+    private final TestFrames frames = new TestFrames();
 
     /** Reads each payload twice and records the thread it handled it on. */
     private static final class TwiceReader implements Service {
@@ -214,29 +214,29 @@ class RemoteSendsTest extends NodeFixture {
         TwiceReader b = new TwiceReader();
         Handle ha = node.launch(() -> a);
         Handle hb = node.launch(() -> b);
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, frames);
         // One frame: a send to a, one to b. Neither may keep the frame's bytes alive in a's or b's mailbox.
-        Frame first = FRAMES.frame("to a", "to b");
+        Frame first = frames.frame("to a", "to b");
         first.add(sends, ha, 0);
         first.add(sends, hb, 1);
         sends.endFrame();
         // The next: a call (the reader flushes before it), then a send.
         sends.flush();
-        FRAMES.frame("after a call").add(sends, ha, 0);
+        frames.frame("after a call").add(sends, ha, 0);
         sends.endFrame();
         // The last: sends to a only, which are left to a's thread.
-        Frame last = FRAMES.frame("last 1", "last 2");
+        Frame last = frames.frame("last 1", "last 2");
         last.add(sends, ha, 0);
         last.add(sends, ha, 1);
         sends.endFrame();
         await().atMost(WAIT).until(() -> a.got.size() == 4 && b.got.size() == 1);
 
         Thread reader = Thread.currentThread();
-        assertThat(FRAMES.readBy.get("to a")).containsExactly(reader);
-        assertThat(FRAMES.readBy.get("to b")).containsExactly(reader);
-        assertThat(FRAMES.readBy.get("after a call")).containsExactly(reader);
-        assertThat(FRAMES.readBy.get("last 1")).as("read once, by the handler's thread").containsExactly(a.threads.get(2));
-        assertThat(FRAMES.readBy.get("last 2")).containsExactly(a.threads.get(3));
+        assertThat(frames.readBy.get("to a")).containsExactly(reader);
+        assertThat(frames.readBy.get("to b")).containsExactly(reader);
+        assertThat(frames.readBy.get("after a call")).containsExactly(reader);
+        assertThat(frames.readBy.get("last 1")).as("read once, by the handler's thread").containsExactly(a.threads.get(2));
+        assertThat(frames.readBy.get("last 2")).containsExactly(a.threads.get(3));
         assertThat(a.threads.subList(2, 4)).doesNotContain(reader);
         assertThat(a.got).containsExactly("to a", "after a call", "last 1", "last 2");
         assertThat(b.got).containsExactly("to b");
@@ -246,8 +246,8 @@ class RemoteSendsTest extends NodeFixture {
     void sendsLeftInTheirFrameAndDecodedSendsToOneServiceKeepTheirOrder() {
         TwiceReader a = new TwiceReader();
         Handle ha = node.launch(() -> a);
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
-        Frame frame = FRAMES.frame("1", "2", "4");
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, frames);
+        Frame frame = frames.frame("1", "2", "4");
         frame.add(sends, ha, 0);
         frame.add(sends, ha, 1);
         sends.add(REMOTE, ha, "3, decoded by the reader");
@@ -255,20 +255,21 @@ class RemoteSendsTest extends NodeFixture {
         sends.endFrame();
         await().atMost(WAIT).until(() -> a.got.size() == 4);
         assertThat(a.got).containsExactly("1", "2", "3, decoded by the reader", "4");
-        assertThat(FRAMES.readBy.get("1")).as("made into messages before the decoded one joined them").containsExactly(Thread.currentThread());
+        assertThat(frames.readBy.get("1")).as("made into messages before the decoded one joined them")
+                .containsExactly(Thread.currentThread());
     }
 
     @Test
     void aServiceThatEndsWithSendsLeftInTheirFrameCountsEachAsADeadLetter() throws Exception {
         Recorder a = new Recorder();
         Handle ha = node.launch(() -> a);
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
-        Frame first = FRAMES.frame("block", "x1", "x2", "x3", "x4"); // the rest of the run whose first send blocks
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, frames);
+        Frame first = frames.frame("block", "x1", "x2", "x3", "x4"); // the rest of the run whose first send blocks
         for (int i = 0; i < 5; i++) {
             first.add(sends, ha, i);
         }
         sends.endFrame();
-        Frame second = FRAMES.frame("y1", "y2", "y3"); // a second run, still in the mailbox
+        Frame second = frames.frame("y1", "y2", "y3"); // a second run, still in the mailbox
         for (int i = 0; i < 3; i++) {
             second.add(sends, ha, i);
         }
@@ -290,8 +291,8 @@ class RemoteSendsTest extends NodeFixture {
             kept.add(m);
             return null;
         });
-        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, FRAMES);
-        Frame frame = FRAMES.frame("kept 1", "kept 2");
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, frames);
+        Frame frame = frames.frame("kept 1", "kept 2");
         frame.add(sends, keeper, 0);
         frame.add(sends, keeper, 1);
         java.lang.ref.WeakReference<byte[]> frameRef = new java.lang.ref.WeakReference<>(frame.bytes());
