@@ -60,11 +60,9 @@ final class ServiceCell implements ServiceContext, ReplyTo {
      * How long a runner keeps its carrier thread, while its mailbox has work, before it lets other
      * virtual threads run: the scheduler does not preempt. Looked at every {@link #BATCH} messages, so
      * a service that runs for longer than this without a break holds its carrier for at most this plus
-     * {@link #BATCH} messages. A yield is not free: the scheduler puts the yielding thread at the back
-     * of its shared queue and wakes another carrier for it, which usually moves the service to the
-     * other core. Yielding every 64 messages, as the runner once did, woke a second carrier some
-     * 80,000 times a second on a busy receiver of another node's stream (BENCHMARKS.md, "A yield
-     * per time slice").
+     * {@link #BATCH} messages before {@link #giveWay()}. Giving way is not free: yielding every 64
+     * messages, as the runner once did, woke a second carrier some 80,000 times a second on a busy
+     * receiver of another node's stream (BENCHMARKS.md, "A yield per time slice").
      */
     private static final long SLICE_NANOS = 1_000_000;
 
@@ -237,11 +235,25 @@ final class ServiceCell implements ServiceContext, ReplyTo {
                 n = 0;
                 long now = System.nanoTime();
                 if (now - slice >= SLICE_NANOS) {
-                    Thread.yield();
+                    giveWay();
                     slice = System.nanoTime();
                 }
             }
         }
+    }
+
+    /**
+     * Lets the other virtual threads waiting for a carrier run before this one goes on: it parks for
+     * a nanosecond, so the scheduler has it in none of its queues until its timer has fired (tens of
+     * microseconds), and the carrier takes the next task it finds. {@link Thread#yield()} does not do
+     * that: the yielding thread goes back into a queue of the scheduler's, and a carrier keeps taking
+     * tasks from the queue it took the last one from, so with every carrier busy a service that
+     * yields could get its carrier straight back, every time, while another waited for the whole of
+     * its mailbox (OneCarrierTest). A permit left over from an earlier unpark ends the park at once:
+     * then the next slice gives way instead.
+     */
+    private static void giveWay() {
+        LockSupport.parkNanos(1);
     }
 
     private Object next() {
