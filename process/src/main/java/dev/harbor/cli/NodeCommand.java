@@ -83,13 +83,15 @@ final class NodeCommand implements Callable<Integer> {
             err.flush();
             return e.exitCode();
         }
-        // SIGTERM (docker stop, a pod's deletion) runs the hook: drain and stop gracefully, then exit 0
-        // rather than the JVM's 143, since a graceful stop on request is a success. If a stop is already
-        // under way (an admin Stop), drainThenStop waits for it to finish; the exit is 0 either way. The
-        // hook also runs at main's own System.exit(0), when everything has stopped: it halts with that 0.
+        // SIGTERM (docker stop, a pod's deletion) runs the hook: drain and stop gracefully, then exit with
+        // the process's exit code (0 for a stop on request: a success, not the JVM's 143). If a stop is
+        // already under way (an admin Stop), drainThenStop waits for it to finish. The hook stays
+        // installed to the end: main's own System.exit runs it too, when everything has stopped, and it
+        // halts with the same code; a SIGTERM that comes while main is returning then still ends in that
+        // code, where with the hook removed first the JVM's default made it 143.
         Thread hook = new Thread(() -> {
             process.drainThenStop(DRAIN_BUDGET);
-            Runtime.getRuntime().halt(0);
+            Runtime.getRuntime().halt(process.exitCode());
         }, "harbor-node-" + settings.nodeId() + "-sigterm");
         Runtime.getRuntime().addShutdownHook(hook);
 
@@ -102,11 +104,6 @@ final class NodeCommand implements Callable<Integer> {
             log.info("node {}: interrupted; stopping", settings.nodeId());
             process.stop();
             Thread.currentThread().interrupt();
-        }
-        try {
-            Runtime.getRuntime().removeShutdownHook(hook);
-        } catch (IllegalStateException e) {
-            log.debug("node {}: the JVM is shutting down; its hook finishes the stop", settings.nodeId());
         }
         return process.exitCode();
     }
