@@ -31,6 +31,13 @@ abstract class Arrivals {
         return count - taken;
     }
 
+    /** Counts each send still to be taken as a dead letter of {@code to}, a service of {@code node} that is gone. */
+    final void deadLetters(Node node, Handle to) {
+        while (left() > 0) {
+            node.deadLetter(to, take());
+        }
+    }
+
     /** The next send, in the order they came; called once per send. */
     abstract Message next();
 

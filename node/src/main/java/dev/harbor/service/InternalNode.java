@@ -209,7 +209,7 @@ public final class InternalNode {
                 return;
             }
             if (runCount > 0) {
-                unrun(); // not next to the run (a transport that skips records): the run goes as messages
+                unrun(); // not next to the run (a record between them was dropped as malformed): the run goes as messages
             }
             if (count > 0) {
                 addMessage(reader.sends(frame, start, end, 1).take()); // after messages: one more

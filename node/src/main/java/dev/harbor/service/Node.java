@@ -494,9 +494,7 @@ public final class Node implements NodeView, AutoCloseable {
         if (cell != null) {
             cell.enqueue(item);
         } else if (item instanceof Arrivals a) {
-            while (a.left() > 0) {
-                deadLetter(to, a.take());
-            }
+            a.deadLetters(this, to);
         } else {
             deadLetter(to, (Message) item);
         }

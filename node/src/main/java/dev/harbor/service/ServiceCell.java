@@ -393,7 +393,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         Arrivals a = arrivals;
         if (a != null) {
             arrivals = null;
-            deadLetters(a);
+            a.deadLetters(node, handle);
         }
         drainDead(mailbox);
         if (suspended != null && !suspended.isEmpty()) {
@@ -438,14 +438,7 @@ final class ServiceCell implements ServiceContext, ReplyTo {
         } else if (m instanceof Message msg) {
             node.deadLetter(handle, msg);
         } else if (m instanceof Arrivals a) {
-            deadLetters(a);
-        }
-    }
-
-    /** Counts each send {@code a} has left as a dead letter. */
-    private void deadLetters(Arrivals a) {
-        while (a.left() > 0) {
-            node.deadLetter(handle, a.take());
+            a.deadLetters(node, handle);
         }
     }
 
