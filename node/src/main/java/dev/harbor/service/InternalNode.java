@@ -198,27 +198,31 @@ public final class InternalNode {
         }
 
         /**
-         * Adds a send to {@code to} left in its frame: the record from {@code start} to {@code end} of
-         * {@code frame}, which the {@link FrameReader} reads, and which must never change afterwards.
+         * Adds {@code sends} sends to {@code to} left in their frame, at least one: the records from
+         * {@code start} to {@code end} of {@code frame}, one after another, which the {@link FrameReader}
+         * reads, and which must never change afterwards.
          */
-        public void addInFrame(Handle to, byte[] frame, int start, int end) {
+        public void addInFrame(Handle to, byte[] frame, int start, int end, int sends) {
             target(to);
             if (runCount > 0 && frame == runFrame && start == runEnd) {
                 runEnd = end;
-                runCount++;
+                runCount += sends;
                 return;
             }
             if (runCount > 0) {
                 unrun(); // not next to the run (a record between them was dropped as malformed): the run goes as messages
             }
-            if (count > 0) {
-                addMessage(reader.sends(frame, start, end, 1).take()); // after messages: one more
+            if (count > 0) { // after messages: these go as messages too
+                Arrivals run = reader.sends(frame, start, end, sends);
+                while (run.left() > 0) {
+                    addMessage(run.take());
+                }
                 return;
             }
             runFrame = frame;
             runStart = start;
             runEnd = end;
-            runCount = 1;
+            runCount = sends;
         }
 
         private void target(Handle to) {

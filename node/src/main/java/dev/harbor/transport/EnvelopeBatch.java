@@ -42,6 +42,8 @@ public final class EnvelopeBatch {
     private static final VarHandle LONG = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
     /** The largest record head: kind, two handles, a session, a payload tag and a length. */
     private static final int HEAD = 1 + 12 + 12 + 8 + 1 + 5;
+    /** A send record's head up to its payload's length: kind, two handles and a payload tag. */
+    private static final int SEND_HEAD = 1 + 12 + 12 + 1;
 
     private byte[] bytes;
     private int size;
@@ -436,16 +438,63 @@ public final class EnvelopeBatch {
          * Adds this record, a send from {@code from}, to {@code sends}: a text or byte-string payload
          * left in this batch's bytes (a ByteString's, which never change), the whole record with it,
          * for whoever takes the send to read ({@link Payloads#decodesLater}, {@link EnvelopeBatch#SENDS_IN_FRAME});
-         * any other decoded now.
+         * any other decoded now. A send left in the batch takes the sends right after it that could be
+         * left there too along with it, as one run ({@link #passSendsLikeThis}): the next record read is
+         * the first after them.
          *
          * @throws InvalidProtocolBufferException if its bytes do not parse as what its tag says
          */
         void sendTo(InternalNode.RemoteSends sends, Handle from, Payloads payloads) throws InvalidProtocolBufferException {
             if (Payloads.decodesLater(tag)) {
-                sends.addInFrame(to(), b, recordAt, pos);
+                int at = recordAt;
+                int n = 1 + passSendsLikeThis();
+                sends.addInFrame(to(), b, at, pos, n);
             } else {
                 sends.add(from, to(), payloads.decode(tag, b, bodyAt, bodyLength));
             }
+        }
+
+        /**
+         * Moves past the records right after this one that are sends to the same service, from a valid
+         * handle or from outside any service, with a payload that decodes later and that ends inside the
+         * batch: what {@link #next()} would read without an error and {@link #sendTo} leave in the
+         * batch, checked with a few loads and compares each instead of read. It stops before the first
+         * record that is anything else (malformed ones included, which {@link #next()} then reports), and
+         * returns how many it passed. The current record's fields stay those of this one.
+         */
+        private int passSendsLikeThis() {
+            int n = 0;
+            int p = pos;
+            runs:
+            while (end - p > SEND_HEAD && b[p] == SEND
+                    && (int) INT.get(b, p + 1) == toNode && (long) LONG.get(b, p + 5) == toId
+                    && Payloads.decodesLater(b[p + SEND_HEAD - 1])) {
+                int fromNodeThere = (int) INT.get(b, p + 13);
+                long fromIdThere = (long) LONG.get(b, p + 17);
+                if ((fromNodeThere != 0 || fromIdThere != 0)
+                        && (fromNodeThere < 1 || fromNodeThere > Handle.MAX_NODE || fromIdThere < 1)) {
+                    break;
+                }
+                int q = p + SEND_HEAD;
+                int length = 0;
+                for (int shift = 0; ; shift += 7) {
+                    if (q == end || shift == 35) {
+                        break runs;
+                    }
+                    byte x = b[q++];
+                    length |= (x & 0x7F) << shift;
+                    if (x >= 0) {
+                        break;
+                    }
+                }
+                if (length < 0 || length > end - q) {
+                    break;
+                }
+                p = q + length;
+                n++;
+            }
+            pos = p;
+            return n;
         }
 
         /** The error of a failure record. */

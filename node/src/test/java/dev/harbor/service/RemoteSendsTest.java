@@ -185,7 +185,7 @@ class RemoteSendsTest extends NodeFixture {
     private record Frame(byte[] bytes, int[] starts) {
         /** Adds the send of the frame's {@code i}th value to {@code to}, left in the frame. */
         void add(InternalNode.RemoteSends sends, Handle to, int i) {
-            sends.addInFrame(to, bytes, starts[i], starts[i + 1]);
+            sends.addInFrame(to, bytes, starts[i], starts[i + 1], 1);
         }
     }
 

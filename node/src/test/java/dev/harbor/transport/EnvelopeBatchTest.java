@@ -9,7 +9,14 @@ import dev.harbor.proto.CallError;
 import dev.harbor.proto.Drain;
 import dev.harbor.service.CallException;
 import dev.harbor.service.Handle;
+import dev.harbor.service.InternalNode;
+import dev.harbor.service.Node;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Test;
 
 /** The link's flat batch form: every record kind and payload kind reads back as written, and bytes that are not a batch are refused. */
@@ -154,4 +161,55 @@ class EnvelopeBatchTest {
         assertThat(r.next()).isTrue();
         assertThat(r.payload(payloads)).isEqualTo("y");
     }
+
+    @Test
+    void sendsLeftInTheBatchReachTheirServiceInOrderAndARecordThatCannotJoinTheirRunIsReadOnItsOwn() throws Exception {
+        Node node = Node.builder().id(2).build();
+        try {
+            List<String> gotA = new CopyOnWriteArrayList<>();
+            List<String> gotB = new CopyOnWriteArrayList<>();
+            Handle a = node.launch(() -> (ctx, m) -> gotA.add(m.payload() instanceof ByteString bs
+                    ? "bytes " + bs.toStringUtf8() : String.valueOf(m.payload())));
+            Handle b = node.launch(() -> (ctx, m) -> gotB.add(String.valueOf(m.payload())));
+            EnvelopeBatch batch = new EnvelopeBatch()
+                    .send(a, FROM, "1").send(a, null, "2").send(a, FROM, ByteString.copyFromUtf8("3"))
+                    .send(a, FROM, "4") // made to name an invalid sender below
+                    .send(a, FROM, "5").send(a, FROM, (Object) null) // decoded by the reader: not in the run
+                    .send(b, FROM, "7").send(a, FROM, "8").send(a, FROM, "9");
+            byte[] bytes = batch.toByteString().toByteArray();
+            int fourth = 3 * SEND_OF_ONE_CHAR;
+            bytes[fourth + 13] = 0; // its from.node: 0 with a from.id that is not 0, which no handle is
+            bytes[fourth + 14] = 0;
+            bytes = Arrays.copyOf(bytes, bytes.length - 1); // "9" cut off: its length says more than is left
+
+            EnvelopeBatch.Reader r = EnvelopeBatch.reader(ByteString.copyFrom(bytes));
+            InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, EnvelopeBatch.SENDS_IN_FRAME);
+            List<String> refused = new ArrayList<>();
+            try {
+                while (r.next()) { // what the link's reader does with a batch of sends
+                    try {
+                        r.sendTo(sends, r.from(), payloads);
+                    } catch (IllegalArgumentException e) {
+                        refused.add(e.getMessage());
+                    }
+                }
+            } catch (InvalidProtocolBufferException e) {
+                refused.add(e.getMessage());
+            } finally {
+                sends.endFrame();
+            }
+
+            assertThat(refused).hasSize(2);
+            assertThat(refused.get(0)).contains("node id 0 is out of range");
+            assertThat(refused.get(1)).contains("the batch ends inside a record");
+            Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> gotA.size() == 6 && gotB.size() == 1);
+            assertThat(gotA).containsExactly("1", "2", "bytes 3", "5", "null", "8");
+            assertThat(gotB).containsExactly("7");
+        } finally {
+            node.stop();
+        }
+    }
+
+    /** The bytes of a send of a one-character text: kind, two handles, tag, length, the character. */
+    private static final int SEND_OF_ONE_CHAR = 1 + 12 + 12 + 1 + 1 + 1;
 }
