@@ -446,9 +446,10 @@ public final class EnvelopeBatch {
          */
         void sendTo(InternalNode.RemoteSends sends, Handle from, Payloads payloads) throws InvalidProtocolBufferException {
             if (Payloads.decodesLater(tag)) {
+                Handle to = to(); // first: a handle out of range fails this record alone, the reader still on it
                 int at = recordAt;
                 int n = 1 + passSendsLikeThis();
-                sends.addInFrame(to(), b, at, pos, n);
+                sends.addInFrame(to, b, at, pos, n);
             } else {
                 sends.add(from, to(), payloads.decode(tag, b, bodyAt, bodyLength));
             }

@@ -23,6 +23,8 @@ import org.junit.jupiter.api.Test;
 class EnvelopeBatchTest {
     private static final Handle TO = Handle.of(2, 0x7FFF_FFFF_FFFF_FFFFL);
     private static final Handle FROM = Handle.of(0xFFFF, 1);
+    /** The bytes of a send of a one-character text: kind, two handles, tag, length, the character. */
+    private static final int SEND_OF_ONE_CHAR = 1 + 12 + 12 + 1 + 1 + 1;
     private final Payloads payloads = new Payloads();
 
     @Test
@@ -210,6 +212,30 @@ class EnvelopeBatchTest {
         }
     }
 
-    /** The bytes of a send of a one-character text: kind, two handles, tag, length, the character. */
-    private static final int SEND_OF_ONE_CHAR = 1 + 12 + 12 + 1 + 1 + 1;
+    @Test
+    void sendsToAnInvalidHandleAreEachRefusedNotPassedTogether() throws Exception {
+        Node node = Node.builder().id(2).build();
+        try {
+            byte[] bytes = new EnvelopeBatch().send(TO, FROM, "x").send(TO, FROM, "y").send(TO, FROM, "z")
+                    .toByteString().toByteArray();
+            for (int i = 0; i < 3; i++) {
+                bytes[i * SEND_OF_ONE_CHAR + 1] = 0; // each record's to.node: now node 0, which no node has
+                bytes[i * SEND_OF_ONE_CHAR + 2] = 0;
+            }
+            EnvelopeBatch.Reader r = EnvelopeBatch.reader(ByteString.copyFrom(bytes));
+            InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, EnvelopeBatch.SENDS_IN_FRAME);
+            int refused = 0;
+            while (r.next()) {
+                try {
+                    r.sendTo(sends, r.from(), payloads);
+                } catch (IllegalArgumentException e) {
+                    refused++;
+                }
+            }
+            sends.endFrame();
+            assertThat(refused).as("one refusal per record, as the link's reader counts them").isEqualTo(3);
+        } finally {
+            node.stop();
+        }
+    }
 }
