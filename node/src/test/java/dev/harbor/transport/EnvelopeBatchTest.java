@@ -184,22 +184,7 @@ class EnvelopeBatchTest {
             bytes[fourth + 14] = 0;
             bytes = Arrays.copyOf(bytes, bytes.length - 1); // "9" cut off: its length says more than is left
 
-            EnvelopeBatch.Reader r = EnvelopeBatch.reader(ByteString.copyFrom(bytes));
-            InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, EnvelopeBatch.SENDS_IN_FRAME);
-            List<String> refused = new ArrayList<>();
-            try {
-                while (r.next()) { // what the link's reader does with a batch of sends
-                    try {
-                        r.sendTo(sends, r.from(), payloads);
-                    } catch (IllegalArgumentException e) {
-                        refused.add(e.getMessage());
-                    }
-                }
-            } catch (InvalidProtocolBufferException e) {
-                refused.add(e.getMessage());
-            } finally {
-                sends.endFrame();
-            }
+            List<String> refused = readAsTheLinkDoes(node, bytes);
 
             assertThat(refused).hasSize(2);
             assertThat(refused.get(0)).contains("node id 0 is out of range");
@@ -222,20 +207,34 @@ class EnvelopeBatchTest {
                 bytes[i * SEND_OF_ONE_CHAR + 1] = 0; // each record's to.node: now node 0, which no node has
                 bytes[i * SEND_OF_ONE_CHAR + 2] = 0;
             }
-            EnvelopeBatch.Reader r = EnvelopeBatch.reader(ByteString.copyFrom(bytes));
-            InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, EnvelopeBatch.SENDS_IN_FRAME);
-            int refused = 0;
-            while (r.next()) {
-                try {
-                    r.sendTo(sends, r.from(), payloads);
-                } catch (IllegalArgumentException e) {
-                    refused++;
-                }
-            }
-            sends.endFrame();
-            assertThat(refused).as("one refusal per record, as the link's reader counts them").isEqualTo(3);
+            assertThat(readAsTheLinkDoes(node, bytes)).as("one refusal per record, as the link's reader counts them")
+                    .hasSize(3).allMatch(m -> m.contains("node id 0 is out of range"));
         } finally {
             node.stop();
         }
+    }
+
+    /**
+     * Hands a batch of sends to {@code node}'s services as the link's reader does, and returns why each
+     * record it could not hand over was refused, the batch's own error last.
+     */
+    private List<String> readAsTheLinkDoes(Node node, byte[] bytes) {
+        EnvelopeBatch.Reader r = EnvelopeBatch.reader(ByteString.copyFrom(bytes));
+        InternalNode.RemoteSends sends = new InternalNode.RemoteSends(node, EnvelopeBatch.SENDS_IN_FRAME);
+        List<String> refused = new ArrayList<>();
+        try {
+            while (r.next()) {
+                try {
+                    r.sendTo(sends, r.from(), payloads);
+                } catch (IllegalArgumentException | InvalidProtocolBufferException e) {
+                    refused.add(e.getMessage());
+                }
+            }
+        } catch (InvalidProtocolBufferException e) {
+            refused.add(e.getMessage());
+        } finally {
+            sends.endFrame();
+        }
+        return refused;
     }
 }
