@@ -442,17 +442,19 @@ public final class EnvelopeBatch {
          * left there too along with it, as one run ({@link #passSendsLikeThis}): the next record read is
          * the first after them.
          *
+         * @return how many sends it took along with this one (a caller that counts sends adds them)
          * @throws InvalidProtocolBufferException if its bytes do not parse as what its tag says
          */
-        void sendTo(InternalNode.RemoteSends sends, Handle from, Payloads payloads) throws InvalidProtocolBufferException {
-            if (Payloads.decodesLater(tag)) {
-                Handle to = to(); // first: a handle out of range fails this record alone, the reader still on it
-                int at = recordAt;
-                int n = 1 + passSendsLikeThis();
-                sends.addInFrame(to, b, at, pos, n);
-            } else {
+        int sendTo(InternalNode.RemoteSends sends, Handle from, Payloads payloads) throws InvalidProtocolBufferException {
+            if (!Payloads.decodesLater(tag)) {
                 sends.add(from, to(), payloads.decode(tag, b, bodyAt, bodyLength));
+                return 0;
             }
+            Handle to = to(); // first: a handle out of range fails this record alone, the reader still on it
+            int at = recordAt;
+            int more = passSendsLikeThis();
+            sends.addInFrame(to, b, at, pos, 1 + more);
+            return more;
         }
 
         /**

@@ -279,7 +279,7 @@ final class LinkProtocol {
                                 messages++;
                                 Handle from = r.from();
                                 try {
-                                    r.sendTo(sends, from, payloads);
+                                    messages += r.sendTo(sends, from, payloads); // the sends it took along with this one
                                 } catch (InvalidProtocolBufferException ex) {
                                     badSend(from, ex);
                                 }

@@ -116,6 +116,7 @@ class HarborTest {
         TestCluster.Member[] m = threeNodes();
         List<String> got = new CopyOnWriteArrayList<>();
         Handle sink = m[1].node.launch(() -> (ctx, msg) -> got.add((String) msg.payload()));
+        long receivedBefore = m[1].harbor.received();
         int count = 20_000;
         Handle source = m[0].node.launch(() -> (ctx, msg) -> {
             for (int i = 0; i < count; i++) {
@@ -128,6 +129,8 @@ class HarborTest {
         for (int i = 0; i < count; i++) {
             assertThat(got.get(i)).isEqualTo(Integer.toString(i));
         }
+        // Each send is counted once, those the link's reader handed over in runs too.
+        await().atMost(WAIT).untilAsserted(() -> assertThat(m[1].harbor.received() - receivedBefore).isEqualTo(count));
     }
 
     @Test
