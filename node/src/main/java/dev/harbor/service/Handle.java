@@ -33,12 +33,16 @@ public final class Handle implements Comparable<Handle> {
         return new Handle(node, id, null);
     }
 
+    /** Whether {@link #of} accepts {@code node} and {@code id}: a node id from 1 to {@link #MAX_NODE}, a positive local id. */
+    public static boolean isValid(int node, long id) {
+        return node >= 1 && node <= MAX_NODE && id >= 1;
+    }
+
     Handle(int node, long id, ServiceCell cell) {
-        if (node < 1 || node > MAX_NODE) {
-            throw new IllegalArgumentException("node id " + node + " is out of range: node ids are 1 to " + MAX_NODE);
-        }
-        if (id < 1) {
-            throw new IllegalArgumentException("local id " + id + " is out of range: local ids are positive");
+        if (!isValid(node, id)) {
+            throw new IllegalArgumentException(node < 1 || node > MAX_NODE
+                    ? "node id " + node + " is out of range: node ids are 1 to " + MAX_NODE
+                    : "local id " + id + " is out of range: local ids are positive");
         }
         this.node = node;
         this.id = id;

@@ -468,32 +468,21 @@ public final class EnvelopeBatch {
         private int passSendsLikeThis() {
             int n = 0;
             int p = pos;
-            runs:
             while (end - p > SEND_HEAD && b[p] == SEND
                     && (int) INT.get(b, p + 1) == toNode && (long) LONG.get(b, p + 5) == toId
                     && Payloads.decodesLater(b[p + SEND_HEAD - 1])) {
                 int fromNodeThere = (int) INT.get(b, p + 13);
                 long fromIdThere = (long) LONG.get(b, p + 17);
-                if ((fromNodeThere != 0 || fromIdThere != 0)
-                        && (fromNodeThere < 1 || fromNodeThere > Handle.MAX_NODE || fromIdThere < 1)) {
+                if ((fromNodeThere != 0 || fromIdThere != 0) && !Handle.isValid(fromNodeThere, fromIdThere)) {
                     break;
                 }
-                int q = p + SEND_HEAD;
-                int length = 0;
-                for (int shift = 0; ; shift += 7) {
-                    if (q == end || shift == 35) {
-                        break runs;
-                    }
-                    byte x = b[q++];
-                    length |= (x & 0x7F) << shift;
-                    if (x >= 0) {
-                        break;
-                    }
+                pos = p + SEND_HEAD;
+                try {
+                    int length = readLength();
+                    p = pos + length;
+                } catch (InvalidProtocolBufferException malformed) {
+                    break; // next() reads this record again, and reports it
                 }
-                if (length < 0 || length > end - q) {
-                    break;
-                }
-                p = q + length;
                 n++;
             }
             pos = p;

@@ -180,7 +180,16 @@ class LaunchTest extends NodeFixture {
         assertThatThrownBy(() -> Handle.parse("0001")).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("is not a handle");
         assertThatThrownBy(() -> Handle.parse(":0001zz00000000000042")).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> Handle.of(0, 1)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> Handle.of(0, 1)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("node id 0 is out of range");
+        assertThatThrownBy(() -> Handle.of(Handle.MAX_NODE, 0)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("local id 0 is out of range");
+        assertThat(Handle.isValid(1, 1)).isTrue();
+        assertThat(Handle.isValid(Handle.MAX_NODE, Long.MAX_VALUE)).isTrue();
+        assertThat(Handle.isValid(0, 1)).isFalse();
+        assertThat(Handle.isValid(Handle.MAX_NODE + 1, 1)).isFalse();
+        assertThat(Handle.isValid(1, 0)).isFalse();
+        assertThat(Handle.isValid(-1, -1)).isFalse();
     }
 
     @Test
