@@ -35,14 +35,24 @@ public final class Handle implements Comparable<Handle> {
 
     /** Whether {@link #of} accepts {@code node} and {@code id}: a node id from 1 to {@link #MAX_NODE}, a positive local id. */
     public static boolean isValid(int node, long id) {
-        return node >= 1 && node <= MAX_NODE && id >= 1;
+        return whyInvalid(node, id) == null;
+    }
+
+    /** What is wrong with {@code node} and {@code id} as a handle's, or null if nothing is. */
+    private static String whyInvalid(int node, long id) {
+        if (node < 1 || node > MAX_NODE) {
+            return "node id " + node + " is out of range: node ids are 1 to " + MAX_NODE;
+        }
+        if (id < 1) {
+            return "local id " + id + " is out of range: local ids are positive";
+        }
+        return null;
     }
 
     Handle(int node, long id, ServiceCell cell) {
-        if (!isValid(node, id)) {
-            throw new IllegalArgumentException(node < 1 || node > MAX_NODE
-                    ? "node id " + node + " is out of range: node ids are 1 to " + MAX_NODE
-                    : "local id " + id + " is out of range: local ids are positive");
+        String why = whyInvalid(node, id);
+        if (why != null) {
+            throw new IllegalArgumentException(why);
         }
         this.node = node;
         this.id = id;

@@ -213,10 +213,7 @@ public final class InternalNode {
                 unrun(); // not next to the run (a record between them was dropped as malformed): the run goes as messages
             }
             if (count > 0) { // after messages: these go as messages too
-                Arrivals run = reader.sends(frame, start, end, sends);
-                while (run.left() > 0) {
-                    addMessage(run.take());
-                }
+                addMessages(reader.sends(frame, start, end, sends));
                 return;
             }
             runFrame = frame;
@@ -249,7 +246,11 @@ public final class InternalNode {
 
         /** The run's sends, made into messages on this thread. */
         private void unrun() {
-            Arrivals run = takeRun();
+            addMessages(takeRun());
+        }
+
+        /** Makes the sends {@code run} has left into messages, gathered after those before them. */
+        private void addMessages(Arrivals run) {
             while (run.left() > 0) {
                 addMessage(run.take());
             }
