@@ -49,6 +49,6 @@ for _ in range(args.rounds):
     throughput.append(a[0] / b[0])
     cost.append(b[1] / a[1])
 print(f"{args.runtime} / {args.anchor}, adjacent pairs: throughput "
-      + " ".join(f"{r:.0%}" for r in throughput) + f"; median {statistics.median(throughput):.0%}")
+      + " ".join(f"{r:.1%}" for r in throughput) + f"; median {statistics.median(throughput):.1%}")
 print(f"{args.anchor}'s CPU per message (both JVMs) / {args.runtime}'s: "
-      + " ".join(f"{r:.0%}" for r in cost) + f"; median {statistics.median(cost):.0%}")
+      + " ".join(f"{r:.1%}" for r in cost) + f"; median {statistics.median(cost):.1%}")
