@@ -133,16 +133,27 @@ class CoordinatorTest {
         nodes = new TestNodes(state, 1, 2, 3);
         launch(2, "gw-2", "gateway", Duration.ofSeconds(3), false);
         awaitPlanWith(1);
-        // Node 3 is restarted as soon as it has stopped (a supervisor's restart policy); node 2 takes its
-        // time to exit, so the run is still on when node 3's new life answers on its exit stream.
-        CompletableFuture<TestNodes.Member> restarted = nodes.get(3).stopped.thenApplyAsync(v -> nodes.restart(3));
+        // Node 3 is restarted once its step has ended done and it has stopped (a supervisor's restart
+        // policy); node 2 takes its time to exit, so the run is still on when node 3's new life answers
+        // on its exit stream. Restarted any sooner, the new life would be there while node 3's step still
+        // waits, and that step would stop it too: another case (the step's "came back in a new life").
+        CompletableFuture<Void> node3StepDone = new CompletableFuture<>();
+        CompletableFuture<TestNodes.Member> restarted = node3StepDone.runAfterBoth(nodes.get(3).stopped, () -> { })
+                .thenApplyAsync(v -> nodes.restart(3));
         nodes.get(2).beforeStop = () -> {
             restarted.join();
             sleep(Duration.ofSeconds(3)); // the coordinator's subscriber retries within about a second
         };
 
-        Report report = report(follow(nodes.coordinator(TestNodes.TOKEN)
-                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build())));
+        List<ShutdownProgress> progress = new ArrayList<>();
+        nodes.coordinator(TestNodes.TOKEN).shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build())
+                .forEachRemaining(p -> {
+                    progress.add(p);
+                    if (p.hasFinished() && p.getFinished().getStep().equals("node@3")) {
+                        node3StepDone.complete(null);
+                    }
+                });
+        Report report = report(progress);
 
         assertThat(report.getStepsList()).allSatisfy(s -> assertThat(s.getOutcome()).as("%s", s).isEqualTo(StepFinished.Outcome.DONE));
         assertThat(report.getClean()).as("node 3 serves on in a new life: report %s", report).isFalse();
