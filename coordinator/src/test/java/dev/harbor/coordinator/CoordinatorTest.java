@@ -26,6 +26,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
@@ -66,8 +67,16 @@ class CoordinatorTest {
     }
 
     private static List<ShutdownProgress> follow(Iterator<ShutdownProgress> stream) {
+        return follow(stream, p -> { });
+    }
+
+    /** Every item of the run's stream, each shown to {@code onEach} as it comes. */
+    private static List<ShutdownProgress> follow(Iterator<ShutdownProgress> stream, Consumer<ShutdownProgress> onEach) {
         List<ShutdownProgress> all = new ArrayList<>();
-        stream.forEachRemaining(all::add);
+        stream.forEachRemaining(p -> {
+            all.add(p);
+            onEach.accept(p);
+        });
         return all;
     }
 
@@ -138,22 +147,19 @@ class CoordinatorTest {
         // on its exit stream. Restarted any sooner, the new life would be there while node 3's step still
         // waits, and that step would stop it too: another case (the step's "came back in a new life").
         CompletableFuture<Void> node3StepDone = new CompletableFuture<>();
-        CompletableFuture<TestNodes.Member> restarted = node3StepDone.runAfterBoth(nodes.get(3).stopped, () -> { })
-                .thenApplyAsync(v -> nodes.restart(3));
+        CompletableFuture<TestNodes.Member> restarted = node3StepDone.thenCombineAsync(nodes.get(3).stopped,
+                (done, stopped) -> nodes.restart(3));
         nodes.get(2).beforeStop = () -> {
             restarted.join();
             sleep(Duration.ofSeconds(3)); // the coordinator's subscriber retries within about a second
         };
 
-        List<ShutdownProgress> progress = new ArrayList<>();
-        nodes.coordinator(TestNodes.TOKEN).shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build())
-                .forEachRemaining(p -> {
-                    progress.add(p);
+        Report report = report(follow(nodes.coordinator(TestNodes.TOKEN)
+                .shutdown(ShutdownRequest.newBuilder().setBudgetMs(30_000).build()), p -> {
                     if (p.hasFinished() && p.getFinished().getStep().equals("node@3")) {
                         node3StepDone.complete(null);
                     }
-                });
-        Report report = report(progress);
+                }));
 
         assertThat(report.getStepsList()).allSatisfy(s -> assertThat(s.getOutcome()).as("%s", s).isEqualTo(StepFinished.Outcome.DONE));
         assertThat(report.getClean()).as("node 3 serves on in a new life: report %s", report).isFalse();
