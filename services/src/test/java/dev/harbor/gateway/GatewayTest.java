@@ -76,9 +76,14 @@ class GatewayTest {
         });
         gatewayService = new Gateway("127.0.0.1:0", s -> new TestSession(), Duration.ofSeconds(5));
         gateway = node.launch(() -> gatewayService);
-        String listen = node.services().stream().filter(s -> s.handle().equals(gateway)).findFirst().orElseThrow()
+        address = addressOf(gateway);
+    }
+
+    /** Where a gateway of the node listens, from its {@link Gateway#LISTEN_TAG}. */
+    private InetSocketAddress addressOf(Handle g) {
+        String listen = node.services().stream().filter(s -> s.handle().equals(g)).findFirst().orElseThrow()
                 .tags().get(Gateway.LISTEN_TAG);
-        address = new InetSocketAddress("127.0.0.1", Integer.parseInt(listen.substring(listen.lastIndexOf(':') + 1)));
+        return new InetSocketAddress("127.0.0.1", Integer.parseInt(listen.substring(listen.lastIndexOf(':') + 1)));
     }
 
     @AfterEach
@@ -196,9 +201,7 @@ class GatewayTest {
     void aDrainedGatewayRefusesConnectionsAsSoonAsItHasExited() throws Exception {
         for (int round = 0; round < 100; round++) {
             Handle g = node.launch(() -> new Gateway("127.0.0.1:0", s -> new TestSession(), Duration.ofSeconds(5)));
-            String listen = node.services().stream().filter(s -> s.handle().equals(g)).findFirst().orElseThrow()
-                    .tags().get(Gateway.LISTEN_TAG);
-            InetSocketAddress where = new InetSocketAddress("127.0.0.1", Integer.parseInt(listen.substring(listen.lastIndexOf(':') + 1)));
+            InetSocketAddress where = addressOf(g);
             CompletableFuture<ExitEvent> exit = node.watch(g);
             node.send(g, Drain.getDefaultInstance());
             assertThat(exit.get(WAIT.toMillis(), TimeUnit.MILLISECONDS).reason()).isEqualTo(ExitReason.EXIT);
